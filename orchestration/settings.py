@@ -1,0 +1,92 @@
+"""The one place where environments differ.
+
+Everything that changes between a laptop and AWS (endpoint, bucket, stream names, Spark
+runner, dbt target) is resolved here from one variable, ``SHOPLOGS_ENV``. Code below the
+stage functions never asks "am I local?": it is handed these values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+SPARK_JOB = REPO_ROOT / "spark" / "job.py"
+
+PROJECT = "shoplogs"
+# moto's default account id; a real deployment passes its own through AWS_ACCOUNT_ID.
+LOCAL_ACCOUNT_ID = "123456789012"
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """One application log: where it lives on the host and which Firehose stream ships it."""
+
+    name: str  # customers | orders | web
+    file_name: str  # file the shop writes, relative to the log directory
+    delivery_stream: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    region: str
+    account_id: str
+    lake_bucket: str
+    streams: tuple[LogStream, ...]
+    aws_endpoint_url: str | None  # None means the real AWS endpoints
+    spark_runner: str  # "local" here; the orchestration issue adds "emr" / "emr-serverless"
+    dbt_target: str
+    work_dir: Path  # scratch space for Spark input/output staging and the local warehouse
+    firehose_role_arn: str = field(default="")
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.work_dir / "warehouse" / f"{PROJECT}.duckdb"
+
+    def stream(self, name: str) -> LogStream:
+        for candidate in self.streams:
+            if candidate.name == name:
+                return candidate
+        known = ", ".join(s.name for s in self.streams)
+        raise KeyError(f"unknown log stream {name!r}; known streams: {known}")
+
+    def with_endpoint(self, endpoint_url: str) -> Settings:
+        return replace(self, aws_endpoint_url=endpoint_url)
+
+
+STREAM_FILES = {"customers": "customers.log", "orders": "orders.log", "web": "access.log"}
+
+
+def resource_names(env: str, account_id: str) -> tuple[str, dict[str, str]]:
+    """Bucket and delivery-stream names, shared with infra/ so local and AWS agree."""
+    bucket = f"{PROJECT}-{env}-lake-{account_id}"
+    streams = {name: f"{PROJECT}-{env}-{name}" for name in STREAM_FILES}
+    return bucket, streams
+
+
+def load_settings(env: str | None = None) -> Settings:
+    """Build the settings for ``env`` (default: ``$SHOPLOGS_ENV`` or ``local``)."""
+    env = env or os.environ.get("SHOPLOGS_ENV", "local")
+    if env not in {"local", "dev", "prod"}:
+        raise ValueError(f"SHOPLOGS_ENV={env!r} is not one of local, dev, prod")
+    local = env == "local"
+    account_id = os.environ.get("AWS_ACCOUNT_ID", LOCAL_ACCOUNT_ID)
+    bucket, stream_names = resource_names(env, account_id)
+    return Settings(
+        env=env,
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+        account_id=account_id,
+        lake_bucket=os.environ.get("LAKE_BUCKET", bucket),
+        streams=tuple(
+            LogStream(name, STREAM_FILES[name], stream_names[name]) for name in STREAM_FILES
+        ),
+        # Local runs start their own moto server and fill this in with with_endpoint().
+        aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        spark_runner=os.environ.get("SPARK_RUNNER", "local" if local else "emr"),
+        dbt_target=os.environ.get("DBT_TARGET", "local" if local else env),
+        work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR", REPO_ROOT / ".local")),
+        firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
+    )

@@ -1,0 +1,90 @@
+"""customers: CSV lines, one per sign-up or profile change (see docs/data-contract.md)."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from preprocess.common import (
+    StreamResult,
+    encoding_check,
+    first_failure,
+    missing_check,
+    parse_utc,
+    split_and_dedupe,
+)
+
+FIELDS = [
+    "event_id",
+    "event_type",
+    "event_at",
+    "customer_id",
+    "email",
+    "first_name",
+    "last_name",
+    "country_code",
+    "city",
+]
+EVENT_TYPES = ["signup", "profile_update"]
+# Split on commas outside double quotes (RFC 4180 quoting, as Python's csv module writes).
+CSV_SPLIT = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+
+
+def _unquote(field: str) -> F.Column:
+    value = F.regexp_replace(F.regexp_replace(F.col(field), r'^"|"$', ""), '""', '"')
+    return F.nullif(F.trim(value), F.lit(""))
+
+
+def parse(lines: DataFrame) -> DataFrame:
+    """Split, type and check each line; ``reason`` is null for a valid line."""
+    split = lines.withColumn("_fields", F.split("value", CSV_SPLIT, -1))
+    for position, name in enumerate(FIELDS):
+        split = split.withColumn(f"_{name}", F.get(F.col("_fields"), position))
+    typed = split.select(
+        "value",
+        "source_file",
+        F.size("_fields").alias("_field_count"),
+        *[_unquote(f"_{name}").alias(name) for name in FIELDS],
+    ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
+    reason, detail = first_failure(
+        encoding_check(),
+        (
+            F.col("_field_count") != len(FIELDS),
+            "wrong_column_count",
+            F.format_string(f"expected {len(FIELDS)} columns, found %d", F.col("_field_count")),
+        ),
+        missing_check(["event_id", "event_type", "event_at", "customer_id"]),
+        (
+            F.col("event_at_utc").isNull(),
+            "invalid_timestamp",
+            F.concat(F.lit("event_at is not ISO-8601: "), F.col("event_at")),
+        ),
+        (
+            ~F.col("event_type").isin(EVENT_TYPES),
+            "invalid_value",
+            F.concat(F.lit(f"event_type must be one of {EVENT_TYPES}: "), F.col("event_type")),
+        ),
+        (
+            ~F.coalesce(F.col("country_code").rlike("^[A-Z]{2}$"), F.lit(True)),
+            "invalid_value",
+            F.concat(F.lit("country_code must be ISO 3166 alpha-2: "), F.col("country_code")),
+        ),
+    )
+    return typed.withColumn("reason", reason).withColumn("detail", detail)
+
+
+def transform(lines: DataFrame) -> StreamResult:
+    unique, quarantine, counts = split_and_dedupe("customers", parse(lines))
+    customers = unique.select(
+        "event_id",
+        "event_type",
+        F.col("event_at_utc").alias("event_at"),
+        "customer_id",
+        F.lower("email").alias("email"),
+        "first_name",
+        "last_name",
+        "country_code",
+        "city",
+        "source_file",
+    )
+    return StreamResult("customers", {"customers": customers}, quarantine, counts)

@@ -1,0 +1,142 @@
+"""web: the access log in the combined log format that nginx and Apache write.
+
+    $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+    "$http_referer" "$http_user_agent"
+
+The common log format (no referer / user agent) and trailing extra fields (nginx formats
+that append ``"$http_x_forwarded_for"`` and timings) are accepted too, since real servers
+write them. Requests are flagged as bots by user agent and grouped into sessions.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from preprocess.common import StreamResult, encoding_check, first_failure, split_and_dedupe
+
+QUOTED = r'"((?:[^"\\]|\\.)*)"'
+COMBINED = (
+    r"^(\S+) (\S+) (\S+) \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-)"
+    r"(?: " + QUOTED + r" " + QUOTED + r")?(?:\s.*)?$"
+)
+GROUPS = {
+    "client_ip": 1,
+    "remote_user": 3,
+    "time_local": 4,
+    "request": 5,
+    "status": 6,
+    "bytes_sent": 7,
+    "referrer": 8,
+    "user_agent": 9,
+}
+REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
+CLF_TIME = "dd/MMM/yyyy:HH:mm:ss Z"
+BOT_AGENTS = (
+    r"(?i)(bot|crawl|spider|slurp|curl|wget|python-requests|python-urllib|go-http-client"
+    r"|httpclient|scrapy|headless|facebookexternalhit|monitor|uptime|^-?$)"
+)
+ASSET_PATHS = r"(?i)\.(css|js|mjs|map|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|eot)(\?.*)?$"
+SESSION_TIMEOUT_SECONDS = 30 * 60
+
+
+def _dash_to_null(column: F.Column) -> F.Column:
+    return F.when((column == "-") | (column == ""), None).otherwise(column)
+
+
+def parse(lines: DataFrame) -> DataFrame:
+    """Parse and check each line; ``reason`` is null for a valid request."""
+    fields = lines.select(
+        "value",
+        "source_file",
+        F.col("value").rlike(COMBINED).alias("_matches"),
+        *[F.regexp_extract("value", COMBINED, group).alias(name) for name, group in GROUPS.items()],
+    )
+    parsed = fields.select(
+        "value",
+        "source_file",
+        "_matches",
+        "client_ip",
+        _dash_to_null(F.col("remote_user")).alias("remote_user"),
+        "time_local",
+        "request",
+        F.to_timestamp("time_local", CLF_TIME).cast("timestamp_ntz").alias("request_at"),
+        F.regexp_extract("request", REQUEST, 1).alias("method"),
+        F.regexp_extract("request", REQUEST, 2).alias("path"),
+        _dash_to_null(F.regexp_extract("request", REQUEST, 3)).alias("protocol"),
+        F.col("status").cast("int").alias("status"),
+        F.when(F.col("bytes_sent") == "-", 0).otherwise(F.col("bytes_sent").cast("long"))
+        .alias("bytes_sent"),
+        _dash_to_null(F.col("referrer")).alias("referrer"),
+        _dash_to_null(F.col("user_agent")).alias("user_agent"),
+        # Access logs carry no id: the line itself is the identity, so a resent line is a
+        # duplicate and two real requests always differ in time, client or request.
+        F.sha2(F.col("value"), 256).alias("event_id"),
+    )
+    reason, detail = first_failure(
+        encoding_check(),
+        (
+            ~F.col("_matches"),
+            "unparseable",
+            "not an access-log line in the combined or common log format",
+        ),
+        (
+            F.col("request_at").isNull(),
+            "invalid_timestamp",
+            F.concat(F.lit("time is not dd/Mon/yyyy:HH:mm:ss +zzzz: "), F.col("time_local")),
+        ),
+        (
+            ~F.col("request").rlike(REQUEST),
+            "malformed_request",
+            F.concat(F.lit('request is not "METHOD target HTTP/x": '), F.col("request")),
+        ),
+    )
+    return parsed.withColumn("reason", reason).withColumn("detail", detail)
+
+
+def with_sessions(requests: DataFrame) -> DataFrame:
+    """Group a visitor's requests into sessions that end after 30 minutes of inactivity.
+
+    A visitor is a client address plus user agent. The session id is derived from the
+    visitor and the session's first request, so re-running gives the same ids.
+    """
+    visitor = F.sha2(F.concat_ws("|", "client_ip", F.coalesce("user_agent", F.lit(""))), 256)
+    by_visitor = Window.partitionBy("visitor_id").orderBy("request_at", "event_id")
+    previous = F.lag("request_at").over(by_visitor)
+    gap = F.col("request_at").cast("timestamp").cast("long") - previous.cast("timestamp").cast(
+        "long"
+    )
+    starts = (
+        requests.withColumn("visitor_id", visitor)
+        .withColumn("_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1)
+                    .otherwise(0))
+        .withColumn("_seq", F.sum("_new").over(by_visitor))
+    )
+    first_seen = F.min("request_at").over(Window.partitionBy("visitor_id", "_seq"))
+    session_id = F.sha2(F.concat_ws("|", "visitor_id", first_seen.cast("string")), 256)
+    return starts.withColumn("session_id", session_id).drop("_new", "_seq")
+
+
+def transform(lines: DataFrame) -> StreamResult:
+    unique, quarantine, counts = split_and_dedupe("web", parse(lines))
+    requests = unique.select(
+        "event_id",
+        "request_at",
+        "client_ip",
+        "remote_user",
+        "method",
+        "path",
+        "protocol",
+        "status",
+        "bytes_sent",
+        "referrer",
+        "user_agent",
+        F.coalesce(F.col("user_agent"), F.lit("")).rlike(BOT_AGENTS).alias("is_bot"),
+        (
+            F.col("method").isin("GET", "HEAD")
+            & F.col("status").between(200, 399)
+            & ~F.col("path").rlike(ASSET_PATHS)
+        ).alias("is_page_view"),
+        "source_file",
+    )
+    return StreamResult("web", {"web_requests": with_sessions(requests)}, quarantine, counts)
