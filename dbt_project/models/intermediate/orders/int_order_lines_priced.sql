@@ -1,0 +1,48 @@
+-- Order lines with their amounts in the order's currency and in US dollars.
+with
+
+order_lines as (
+
+    select * from {{ ref('stg_shop__order_lines') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('int_orders_statuses_pivoted') }}
+
+),
+
+exchange_rates as (
+
+    select * from {{ ref('exchange_rates') }}
+
+),
+
+priced as (
+
+    select
+        order_lines.order_line_id,
+        order_lines.order_id,
+        order_lines.line_number,
+        order_lines.product_id,
+        orders.customer_id,
+        orders.ordered_at,
+        orders.currency_code,
+        order_lines.quantity,
+        order_lines.unit_price,
+        order_lines.quantity * order_lines.unit_price as line_amount,
+        cast(
+            order_lines.quantity * order_lines.unit_price * exchange_rates.usd_per_unit
+            as numeric(18, 2)
+        ) as line_amount_usd
+
+    from order_lines
+    inner join orders
+        on order_lines.order_id = orders.order_id
+    left join exchange_rates
+        on orders.currency_code = exchange_rates.currency_code
+
+)
+
+select * from priced

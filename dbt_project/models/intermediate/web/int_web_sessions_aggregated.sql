@@ -1,0 +1,95 @@
+-- One row per session: its span, its size and where it entered and left the site.
+with
+
+requests as (
+
+    select * from {{ ref('stg_web__requests') }}
+
+),
+
+page_views_ranked as (
+
+    select
+        session_id,
+        request_path,
+        row_number() over (
+            partition by session_id order by request_at asc, request_id asc
+        ) as first_rank,
+        row_number() over (
+            partition by session_id order by request_at desc, request_id desc
+        ) as last_rank
+
+    from requests
+    where is_page_view
+
+),
+
+entry_and_exit as (
+
+    select
+        session_id,
+        max(case when first_rank = 1 then request_path end) as landing_page,
+        max(case when last_rank = 1 then request_path end) as exit_page
+
+    from page_views_ranked
+    group by session_id
+
+),
+
+first_requests as (
+
+    select
+        session_id,
+        referrer,
+        row_number() over (
+            partition by session_id order by request_at asc, request_id asc
+        ) as first_rank
+
+    from requests
+
+),
+
+aggregated as (
+
+    select
+        session_id,
+        max(visitor_id) as visitor_id,
+        min(request_at) as started_at,
+        max(request_at) as ended_at,
+        count(*) as request_count,
+        sum(case when is_page_view then 1 else 0 end) as page_view_count,
+        sum(bytes_sent) as bytes_sent,
+        {{ dbt.bool_or('is_bot') }} as is_bot
+
+    from requests
+    group by session_id
+
+),
+
+final as (
+
+    select
+        aggregated.session_id,
+        aggregated.visitor_id,
+        aggregated.started_at,
+        aggregated.ended_at,
+        {{ dbt.datediff('aggregated.started_at', 'aggregated.ended_at', 'second') }}
+            as duration_seconds,
+        aggregated.request_count,
+        aggregated.page_view_count,
+        aggregated.bytes_sent,
+        aggregated.is_bot,
+        first_requests.referrer as entry_referrer,
+        entry_and_exit.landing_page,
+        entry_and_exit.exit_page
+
+    from aggregated
+    left join first_requests
+        on aggregated.session_id = first_requests.session_id
+        and first_requests.first_rank = 1
+    left join entry_and_exit
+        on aggregated.session_id = entry_and_exit.session_id
+
+)
+
+select * from final

@@ -1,0 +1,140 @@
+"""Move data through the lake's zones in S3.
+
+    landing/<stream>/YYYY/MM/DD/HH/<object>        written by Firehose (arrival time)
+    processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
+    processing/dt=<run>/output/...                   what Spark wrote for that run
+    processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
+    quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
+    processing/dt=<run>/manifest.json                what the run took and produced
+
+A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
+the same logical date again gives the same processed partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+LANDING_KEY = re.compile(r"^landing/(?P<stream>[^/]+)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    run_date: str
+    claimed: list[str]
+    published: list[str]
+    stats: dict[str, Any]
+
+
+def run_prefix(run_date: date) -> str:
+    return f"processing/dt={run_date.isoformat()}/"
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    keys: list[str] = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return sorted(keys)
+
+
+def arrival_date(key: str) -> date | None:
+    match = LANDING_KEY.match(key)
+    if not match:
+        return None
+    return date(int(match["y"]), int(match["m"]), int(match["d"]))
+
+
+def claimable(keys: list[str], run_date: date) -> list[str]:
+    """Landing objects that arrived on or before the run's logical date.
+
+    Later arrivals belong to a later run and stay in landing for it.
+    """
+    return [k for k in keys if (arrived := arrival_date(k)) is not None and arrived <= run_date]
+
+
+def claim(s3: Any, bucket: str, run_date: date) -> list[str]:
+    """Move claimable landing objects into this run's processing prefix.
+
+    Copy before delete: a crash in between leaves the object in both places, and the next
+    claim copies it to the same key again, so nothing is lost or doubled. Returns every raw
+    object the run now owns, including ones claimed by an earlier attempt.
+    """
+    raw_prefix = run_prefix(run_date) + "raw/"
+    for key in claimable(list_keys(s3, bucket, "landing/"), run_date):
+        target = raw_prefix + key.removeprefix("landing/")
+        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+        s3.delete_object(Bucket=bucket, Key=key)
+    return list_keys(s3, bucket, raw_prefix)
+
+
+def _replace_prefix(s3: Any, bucket: str, source: str, target: str) -> list[str]:
+    """Make ``target`` hold exactly the data files under ``source``."""
+    for stale in list_keys(s3, bucket, target):
+        s3.delete_object(Bucket=bucket, Key=stale)
+    written = []
+    for key in list_keys(s3, bucket, source):
+        name = key.rsplit("/", 1)[-1]
+        if name.startswith(("_", ".")):  # _SUCCESS markers and .crc checksums
+            continue
+        dest = target + key.removeprefix(source)
+        s3.copy_object(Bucket=bucket, Key=dest, CopySource={"Bucket": bucket, "Key": key})
+        written.append(dest)
+    return written
+
+
+def promote(s3: Any, bucket: str, run_date: date) -> list[str]:
+    """Publish the run's Spark output to processed/ and quarantine/, replacing its dt.
+
+    Called only after the Spark job succeeded; until then processed/ still holds the last
+    good output for this date.
+    """
+    output = run_prefix(run_date) + "output/"
+    partition = f"dt={run_date.isoformat()}/"
+    published: list[str] = []
+    for zone in ("processed", "quarantine"):
+        names = {k.removeprefix(f"{output}{zone}/").split("/", 1)[0]
+                 for k in list_keys(s3, bucket, f"{output}{zone}/")}
+        for name in sorted(names):
+            published += _replace_prefix(
+                s3, bucket, f"{output}{zone}/{name}/{partition}", f"{zone}/{name}/{partition}"
+            )
+    return published
+
+
+def read_stats(s3: Any, bucket: str, run_date: date) -> dict[str, Any]:
+    """The counts the Spark job wrote next to its output."""
+    prefix = run_prefix(run_date) + f"output/_stats/dt={run_date.isoformat()}/"
+    for key in list_keys(s3, bucket, prefix):
+        if key.rsplit("/", 1)[-1].startswith("part-"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return dict(json.loads(body))
+    raise FileNotFoundError(
+        f"no Spark stats under s3://{bucket}/{prefix}; did the Spark step finish?"
+    )
+
+
+def write_manifest(s3: Any, bucket: str, manifest: Manifest) -> str:
+    key = run_prefix(date.fromisoformat(manifest.run_date)) + "manifest.json"
+    body = json.dumps(asdict(manifest), indent=2, sort_keys=True).encode()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    return key
+
+
+def quarantine_lines(s3: Any, bucket: str, stream: str, name: str, reason: str,
+                     lines: list[bytes]) -> str | None:
+    """Put lines the shipper could not send (e.g. over the record limit) in quarantine."""
+    if not lines:
+        return None
+    key = f"quarantine/{stream}/shipper/{name}.json"
+    rows = [
+        json.dumps({"stream": stream, "reason": reason, "detail": f"{len(line)} bytes",
+                    "raw_line": line.decode("utf-8", "replace").rstrip("\n")})
+        for line in lines
+    ]
+    s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(rows) + "\n").encode())
+    return key

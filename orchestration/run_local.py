@@ -1,0 +1,173 @@
+"""Run the whole pipeline on this machine: moto as AWS, local Spark, DuckDB. ``make run``.
+
+    python -m orchestration.run_local                      # seeded demo data
+    python -m orchestration.run_local --web /var/log/nginx/access.log
+    python -m orchestration.run_local --logs /path/to/logs # customers.log, orders.log, access.log
+
+Prints the run summary and exits non-zero, naming the stage, when anything fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from ingestion import generator
+from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
+from orchestration import stages
+from orchestration.settings import Settings, load_settings
+from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
+
+T = TypeVar("T")
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: str, cause: Exception) -> None:
+        super().__init__(f"stage '{stage}' failed: {cause}")
+        self.stage = stage
+
+
+def rotated_files(folder: Path, file_name: str) -> list[Path]:
+    """``access.log`` and its logrotate siblings (``access.log.1``, ``access.log.2.gz``),
+    oldest first, so lines ship in the order they were written."""
+    pattern = re.compile(re.escape(file_name) + r"(?:\.(\d+))?(?:\.gz)?$")
+    found = []
+    for path in folder.glob(f"{file_name}*"):
+        match = pattern.fullmatch(path.name)
+        if match and path.is_file():
+            found.append((-int(match[1] or 0), path))
+    return [path for _, path in sorted(found)]
+
+
+def resolve_files(args: argparse.Namespace, settings: Settings) -> dict[str, list[Path]]:
+    explicit = {s.name: getattr(args, s.name) for s in settings.streams}
+    if any(explicit.values()):
+        return {name: paths for name, paths in explicit.items() if paths}
+    folder: Path = args.logs
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--logs {folder} is not a folder")
+    files = {s.name: rotated_files(folder, s.file_name) for s in settings.streams}
+    files = {name: paths for name, paths in files.items() if paths}
+    if not files:
+        wanted = ", ".join(s.file_name for s in settings.streams)
+        raise FileNotFoundError(f"--logs {folder} holds none of {wanted}")
+    return files
+
+
+@contextmanager
+def timed(report: RunReport, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        raise StageFailed(stage, exc) from exc
+    finally:
+        report.seconds[stage] = time.perf_counter() - start
+
+
+def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
+    with timed(report, stage):
+        return action()
+
+
+def run_pipeline(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+) -> RunReport:
+    """Ship ``files`` and carry them through every stage against a fresh local AWS."""
+    report = RunReport(run_date="")
+    os.environ.update(LOCAL_CREDENTIALS)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
+        settings = settings.with_endpoint(endpoint)
+        run_stage(report, "local aws", lambda: stages.provision_local(settings))
+        shipped = run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
+        # Firehose stamps objects with their arrival time, so the default logical date is
+        # the day they arrived: today, taken after shipping so midnight cannot split it.
+        day = run_date or datetime.now(UTC).date()
+        report.run_date = day.isoformat()
+        claimed = run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
+        stats = run_stage(report, "spark", lambda: stages.preprocess(settings, day))
+        run_stage(report, "promote", lambda: stages.promote_zones(settings, day, claimed, stats))
+        for name in files:
+            ship = shipped[name]
+            report.streams[name] = stream_counts(
+                ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
+                stats["streams"].get(name, {}),
+            )
+        run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
+        report.docs_path = run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    report.marts = stages.mart_row_counts(settings)
+    report.duckdb_path = settings.duckdb_path
+    return report
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the shop-logs pipeline locally.")
+    source = parser.add_argument_group("your own logs (default: a generated, seeded demo)")
+    source.add_argument("--logs", type=Path, help="folder with customers.log, orders.log, "
+                        "access.log (rotated .1 / .2.gz siblings are included)")
+    for name, kind in [("customers", "CSV"), ("orders", "JSON lines"), ("web", "access log")]:
+        source.add_argument(f"--{name}", type=Path, action="append", default=[],
+                            help=f"{kind} file for the {name} stream (repeatable)")
+    parser.add_argument("--run-date", type=date.fromisoformat,
+                        help="logical date of the run (default: today, UTC)")
+    demo = parser.add_argument_group("demo data")
+    demo.add_argument("--days", type=int, default=generator.DemoSpec.days)
+    demo.add_argument("--seed", type=int, default=generator.DemoSpec.seed)
+    demo.add_argument("--scale", type=float, default=1.0, help="multiply the demo's volumes")
+    return parser.parse_args(argv)
+
+
+def demo_files(settings: Settings, args: argparse.Namespace) -> dict[str, list[Path]]:
+    base = generator.DemoSpec()
+    spec = replace(
+        base,
+        days=args.days,
+        seed=args.seed,
+        customers=max(1, int(base.customers * args.scale)),
+        orders_per_day=max(1, int(base.orders_per_day * args.scale)),
+        visits_per_day=max(1, int(base.visits_per_day * args.scale)),
+    )
+    folder = settings.work_dir / "demo-logs"
+    generator.generate(spec, folder)
+    return {s.name: [folder / s.file_name] for s in settings.streams}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = load_settings()
+    if settings.env != "local":
+        print(f"run_local runs against local stand-ins only (SHOPLOGS_ENV={settings.env})",
+              file=sys.stderr)
+        return 2
+    own_logs = args.logs or any(getattr(args, s.name) for s in settings.streams)
+    try:
+        files = resolve_files(args, settings) if own_logs else demo_files(settings, args)
+        if args.run_date and args.run_date < datetime.now(UTC).date():
+            raise ValueError(
+                f"--run-date {args.run_date} is before today (UTC): logs shipped now arrive in "
+                "landing today, and a run only claims what arrived on or before its date. "
+                "Leave --run-date out, or give today or a later date."
+            )
+        report = run_pipeline(settings, files, args.run_date)
+    except (StageFailed, FileNotFoundError, ValueError) as exc:
+        print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(report))
+    if reconcile(report):
+        print("\nPipeline FAILED: counts do not reconcile (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

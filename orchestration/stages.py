@@ -1,0 +1,120 @@
+"""The pipeline's stages, each a function of (settings, logical date) that a DAG task calls.
+
+Each stage is idempotent for its run date: running it again replaces what it wrote before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ingestion import zones
+from ingestion.firehose import ShipStats
+from ingestion.local_aws import provision
+from ingestion.ship import ship_file
+from orchestration.dbt_runner import run_dbt
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.spark_runner import run_spark
+
+MARTS = [
+    "dim_customers",
+    "dim_products",
+    "dim_date",
+    "fct_orders",
+    "fct_order_lines",
+    "fct_web_sessions",
+]
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    kwargs: dict[str, Any] = {"region_name": settings.region}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return boto3.client(service, **kwargs)
+
+
+def log_path(settings: Settings, name: str) -> Path:
+    return settings.work_dir / "logs" / name
+
+
+def provision_local(settings: Settings) -> None:
+    """Create the bucket and delivery streams (with the names infra/ gives them)."""
+    provision(
+        aws_client(settings, "s3"),
+        aws_client(settings, "firehose"),
+        settings.lake_bucket,
+        {s.name: s.delivery_stream for s in settings.streams},
+        settings.firehose_role_arn,
+    )
+
+
+def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, ShipStats]:
+    """Send each stream's log files through its Firehose delivery stream.
+
+    Lines too large for a Firehose record go to quarantine with their reason.
+    """
+    firehose = aws_client(settings, "firehose")
+    s3 = aws_client(settings, "s3")
+    results: dict[str, ShipStats] = {}
+    for stream_name, paths in files.items():
+        stream = settings.stream(stream_name)
+        total = ShipStats()
+        for path in paths:
+            stats = ship_file(firehose, stream.delivery_stream, path)
+            zones.quarantine_lines(
+                s3, settings.lake_bucket, stream.name, path.name, "record_too_large",
+                stats.oversize_lines,
+            )
+            for name, value in asdict(stats).items():
+                current = getattr(total, name)
+                setattr(total, name, current + value)
+        results[stream_name] = total
+    return results
+
+
+def claim_landing(settings: Settings, run_date: date) -> list[str]:
+    return zones.claim(aws_client(settings, "s3"), settings.lake_bucket, run_date)
+
+
+def preprocess(settings: Settings, run_date: date) -> dict[str, Any]:
+    """Run the Spark job on the run's claimed data; return the counts it wrote."""
+    s3 = aws_client(settings, "s3")
+    run_spark(settings, s3, run_date, log_path(settings, "spark.log"))
+    return zones.read_stats(s3, settings.lake_bucket, run_date)
+
+
+def promote_zones(
+    settings: Settings, run_date: date, claimed: list[str], stats: dict[str, Any]
+) -> list[str]:
+    """Publish the Spark output and record the run's manifest."""
+    s3 = aws_client(settings, "s3")
+    published = zones.promote(s3, settings.lake_bucket, run_date)
+    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats)
+    zones.write_manifest(s3, settings.lake_bucket, manifest)
+    return published
+
+
+def build_warehouse(settings: Settings) -> None:
+    """Seeds, models and tests: ``dbt build`` against the configured target."""
+    run_dbt(settings, ["build"], log_path(settings, "dbt.log"))
+
+
+def generate_docs(settings: Settings) -> Path:
+    run_dbt(settings, ["docs", "generate"], log_path(settings, "dbt.log"))
+    return DBT_PROJECT_DIR / "target" / "index.html"
+
+
+def mart_row_counts(settings: Settings) -> dict[str, int]:
+    """Rows per mart in the local DuckDB warehouse."""
+    import duckdb  # only the local target needs it
+
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        counts = {}
+        for mart in MARTS:
+            row = con.execute(f"select count(*) from marts.{mart}").fetchone()
+            counts[mart] = int(row[0]) if row else 0
+        return counts
