@@ -56,6 +56,9 @@ class RetryPolicy:
         return rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
 
 
+DEFAULT_RETRY = RetryPolicy()
+
+
 def pack_records(
     lines: Iterable[bytes], stats: ShipStats, max_record: int = MAX_RECORD_BYTES
 ) -> Iterator[Record]:
@@ -111,7 +114,7 @@ def put_batch(
     stream: str,
     batch: list[Record],
     stats: ShipStats,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> None:
@@ -155,7 +158,7 @@ def ship_lines(
     client: Any,
     stream: str,
     lines: Iterable[bytes],
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ShipStats:
     """Pack, batch and send ``lines`` to delivery stream ``stream``."""

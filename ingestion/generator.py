@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PRODUCTS_SEED = REPO_ROOT / "dbt_project" / "seeds" / "products.csv"
@@ -28,6 +29,8 @@ RATES_SEED = REPO_ROOT / "dbt_project" / "seeds" / "exchange_rates.csv"
 
 FILE_NAMES = {"customers": "customers.log", "orders": "orders.log", "web": "access.log"}
 SESSION_GAP = timedelta(minutes=30)
+IP_OCTETS = [(11, 223), (0, 255), (0, 255), (1, 254)]
+TLS_HELLO = "\\x16\\x03\\x01\\x00\\xa5\\x01"  # how nginx logs a TLS probe sent to an HTTP port
 
 FIRST_NAMES = ["Ava", "Liam", "Mia", "Noah", "Emma", "Lukas", "Sofia", "Jules", "Chloé", "Oliver"]
 LAST_NAMES = ["Smith", "Müller", "Dubois", "García", "O'Neil", "Jansen", "Rossi", "Brown", "Kim"]
@@ -53,7 +56,13 @@ BOTS = [
     "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
     "curl/8.5.0",
 ]
-REFERRERS = ["-", "-", "https://www.google.com/", "https://duckduckgo.com/", "https://news.example/"]
+REFERRERS = [
+    "-",
+    "-",
+    "https://www.google.com/",
+    "https://duckduckgo.com/",
+    "https://news.example/",
+]
 ASSETS = ["/static/app.css", "/static/app.js", "/favicon.ico"]
 
 
@@ -174,7 +183,9 @@ NEXT_STEPS = {
 }
 
 
-def _lifecycle(rng: random.Random, placed_at: datetime, end: datetime) -> list[tuple[str, datetime]]:
+def _lifecycle(
+    rng: random.Random, placed_at: datetime, end: datetime
+) -> list[tuple[str, datetime]]:
     events = [("placed", placed_at)]
     while events[-1][0] in NEXT_STEPS:
         state, at = events[-1]
@@ -192,9 +203,7 @@ def _lifecycle(rng: random.Random, placed_at: datetime, end: datetime) -> list[t
     return events
 
 
-def order_events(
-    spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dict
-) -> list[Line]:
+def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dict) -> list[Line]:
     products = _read_seed(PRODUCTS_SEED)
     rates = {row["currency_code"]: Decimal(row["usd_per_unit"]) for row in _read_seed(RATES_SEED)}
     start = datetime.combine(spec.start, datetime.min.time(), UTC)
@@ -209,7 +218,7 @@ def order_events(
             if signed_up >= placed_at:
                 continue  # only customers who already exist can order
             order_id = f"O{len(truth.orders) + 1:07d}"
-            order_lines = []
+            order_lines: list[dict[str, Any]] = []
             for number, product in enumerate(rng.sample(products, rng.randint(1, 4)), start=1):
                 price = (Decimal(product["list_price_usd"]) / rates[currency]).quantize(
                     Decimal("0.01")
@@ -222,7 +231,9 @@ def order_events(
                         "unit_price": float(price),
                     }
                 )
-            total = sum(Decimal(str(ln["unit_price"])) * ln["quantity"] for ln in order_lines)
+            total = sum(
+                (Decimal(str(ln["unit_price"])) * ln["quantity"] for ln in order_lines), Decimal(0)
+            )
             events = _lifecycle(rng, placed_at, end)
             for event_type, at in events:
                 payload = {
@@ -262,20 +273,49 @@ def _visit(
     pages = rng.randint(3, 20) if is_bot else rng.randint(1, 8)
     for _ in range(pages):
         path = rng.choice(
-            ["/", "/cart", "/search?q=boots", f"/products/P{rng.randint(1, 20):03d}",
-             f"/category/{rng.choice(['footwear', 'outerwear', 'bags', 'gear'])}"]
+            [
+                "/",
+                "/cart",
+                "/search?q=boots",
+                f"/products/P{rng.randint(1, 20):03d}",
+                f"/category/{rng.choice(['footwear', 'outerwear', 'bags', 'gear'])}",
+            ]
         )
         status = 404 if rng.random() < 0.03 else 200
         if status == 404:
             path = f"/products/P{rng.randint(900, 999)}"
-        lines.append(Line(at, _clf(ip, at, f"GET {path} HTTP/1.1", status,
-                                   str(rng.randint(2_000, 40_000)), referrer, ua)))
+        lines.append(
+            Line(
+                at,
+                _clf(
+                    ip,
+                    at,
+                    f"GET {path} HTTP/1.1",
+                    status,
+                    str(rng.randint(2_000, 40_000)),
+                    referrer,
+                    ua,
+                ),
+            )
+        )
         page_views += status == 200
         if not is_bot:
             for asset in rng.sample(ASSETS, rng.randint(0, 2)):
                 asset_at = at + timedelta(seconds=rng.randint(0, 2))
-                lines.append(Line(asset_at, _clf(ip, asset_at, f"GET {asset} HTTP/2.0", 304,
-                                                 "-", f"https://shop.example{path}", ua)))
+                lines.append(
+                    Line(
+                        asset_at,
+                        _clf(
+                            ip,
+                            asset_at,
+                            f"GET {asset} HTTP/2.0",
+                            304,
+                            "-",
+                            f"https://shop.example{path}",
+                            ua,
+                        ),
+                    )
+                )
         referrer = f"https://shop.example{path}"
         at += timedelta(seconds=rng.uniform(1, 60) if is_bot else rng.uniform(5, 600))
     return lines, page_views
@@ -284,8 +324,10 @@ def _visit(
 def web_events(spec: DemoSpec, rng: random.Random, truth: Truth) -> list[Line]:
     start = datetime.combine(spec.start, datetime.min.time(), UTC)
     visitors = [
-        (f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-         rng.choice(BOTS) if rng.random() < 0.08 else rng.choice(BROWSERS))
+        (
+            ".".join(str(rng.randint(low, high)) for low, high in IP_OCTETS),
+            rng.choice(BOTS) if rng.random() < 0.08 else rng.choice(BROWSERS),
+        )
         for _ in range(max(1, spec.visits_per_day * spec.days // 3))
     ]
     planned: dict[tuple[str, str], list[datetime]] = {}
@@ -322,35 +364,90 @@ def _malformed(stream: str, rng: random.Random, near: Line, nth: int) -> tuple[s
     """The ``nth`` bad line: kinds real logs contain, in turn, with the reason each must get."""
     at = near.at
     if stream == "customers":
-        return _pick(nth, [
-            ("wrong_column_count", f"{_event_id(rng)},signup,{_iso(at)},C999999\n".encode()),
-            ("invalid_timestamp", _csv_line([_event_id(rng), "signup", "yesterday", "C999998",
-                                             "x@example.com", "X", "Y", "US", "Austin"])),
-            ("invalid_value", _csv_line([_event_id(rng), "deleted", _iso(at), "C999997",
-                                         "x@example.com", "X", "Y", "US", "Austin"])),
-        ])
+        return _pick(
+            nth,
+            [
+                ("wrong_column_count", f"{_event_id(rng)},signup,{_iso(at)},C999999\n".encode()),
+                (
+                    "invalid_timestamp",
+                    _csv_line(
+                        [
+                            _event_id(rng),
+                            "signup",
+                            "yesterday",
+                            "C999998",
+                            "x@example.com",
+                            "X",
+                            "Y",
+                            "US",
+                            "Austin",
+                        ]
+                    ),
+                ),
+                (
+                    "invalid_value",
+                    _csv_line(
+                        [
+                            _event_id(rng),
+                            "deleted",
+                            _iso(at),
+                            "C999997",
+                            "x@example.com",
+                            "X",
+                            "Y",
+                            "US",
+                            "Austin",
+                        ]
+                    ),
+                ),
+            ],
+        )
     if stream == "orders":
-        good = json.dumps({"event_id": _event_id(rng), "event_type": "paid", "event_at": _iso(at),
-                           "order_id": "O9999999", "customer_id": "C000001", "currency": "EUR",
-                           "lines": []})
-        return _pick(nth, [
-            ("unparseable", good[: len(good) // 2].encode() + b"\n"),
-            ("missing_field", good.replace('"order_id": "O9999999", ', "").encode() + b"\n"),
-            ("invalid_timestamp", good.replace(_iso(at), "2026-13-45T99:00:00Z").encode() + b"\n"),
-        ])
+        good = json.dumps(
+            {
+                "event_id": _event_id(rng),
+                "event_type": "paid",
+                "event_at": _iso(at),
+                "order_id": "O9999999",
+                "customer_id": "C000001",
+                "currency": "EUR",
+                "lines": [],
+            }
+        )
+        return _pick(
+            nth,
+            [
+                ("unparseable", good[: len(good) // 2].encode() + b"\n"),
+                ("missing_field", good.replace('"order_id": "O9999999", ', "").encode() + b"\n"),
+                (
+                    "invalid_timestamp",
+                    good.replace(_iso(at), "2026-13-45T99:00:00Z").encode() + b"\n",
+                ),
+            ],
+        )
     stamp = at.strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return _pick(nth, [
-        ("unparseable", b"upstream timed out while reading response header\n"),
-        ("malformed_request",
-         f'45.9.20.1 - - [{stamp}] "\\x16\\x03\\x01\\x00\\xa5\\x01" 400 157 "-" "-"\n'.encode()),
-        ("invalid_encoding",
-         f'45.9.20.2 - - [{stamp}] "GET /search?q='.encode() + b"\xff\xfe" + b' HTTP/1.1" 200 '
-         b'512 "-" "Mozilla/5.0"\n'),
-    ])
+    return _pick(
+        nth,
+        [
+            ("unparseable", b"upstream timed out while reading response header\n"),
+            (
+                "malformed_request",
+                f'45.9.20.1 - - [{stamp}] "{TLS_HELLO}" 400 157 "-" "-"\n'.encode(),
+            ),
+            (
+                "invalid_encoding",
+                f'45.9.20.2 - - [{stamp}] "GET /search?q='.encode()
+                + b"\xff\xfe"
+                + b' HTTP/1.1" 200 '
+                b'512 "-" "Mozilla/5.0"\n',
+            ),
+        ],
+    )
 
 
-def interleave(stream: str, events: list[Line], spec: DemoSpec, rng: random.Random,
-               truth: StreamTruth) -> list[bytes]:
+def interleave(
+    stream: str, events: list[Line], spec: DemoSpec, rng: random.Random, truth: StreamTruth
+) -> list[bytes]:
     """Order events by time and mix in malformed lines and re-sent duplicates."""
     out: list[bytes] = []
     for line in sorted(events, key=lambda line: (line.at, line.data)):
@@ -401,8 +498,16 @@ def parse_args(argv: list[str]) -> tuple[DemoSpec, Path]:
     args = parser.parse_args(argv)
     if args.days < 1 or args.customers < 1:
         parser.error("--days and --customers must be at least 1")
-    spec = DemoSpec(args.start, args.days, args.customers, args.orders_per_day,
-                    args.visits_per_day, args.malformed_rate, args.duplicate_rate, args.seed)
+    spec = DemoSpec(
+        args.start,
+        args.days,
+        args.customers,
+        args.orders_per_day,
+        args.visits_per_day,
+        args.malformed_rate,
+        args.duplicate_rate,
+        args.seed,
+    )
     return spec, args.out
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingestion.firehose import RetryPolicy, ShipStats, ship_lines
+from ingestion.firehose import DEFAULT_RETRY, RetryPolicy, ShipStats, ship_lines
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
@@ -24,7 +24,7 @@ def read_lines(path: Path) -> Iterator[bytes]:
 
 
 def ship_file(
-    client: Any, delivery_stream: str, path: Path, policy: RetryPolicy = RetryPolicy()
+    client: Any, delivery_stream: str, path: Path, policy: RetryPolicy = DEFAULT_RETRY
 ) -> ShipStats:
     if not path.is_file():
         raise FileNotFoundError(

@@ -97,8 +97,10 @@ def promote(s3: Any, bucket: str, run_date: date) -> list[str]:
     partition = f"dt={run_date.isoformat()}/"
     published: list[str] = []
     for zone in ("processed", "quarantine"):
-        names = {k.removeprefix(f"{output}{zone}/").split("/", 1)[0]
-                 for k in list_keys(s3, bucket, f"{output}{zone}/")}
+        names = {
+            k.removeprefix(f"{output}{zone}/").split("/", 1)[0]
+            for k in list_keys(s3, bucket, f"{output}{zone}/")
+        }
         for name in sorted(names):
             published += _replace_prefix(
                 s3, bucket, f"{output}{zone}/{name}/{partition}", f"{zone}/{name}/{partition}"
@@ -125,15 +127,22 @@ def write_manifest(s3: Any, bucket: str, manifest: Manifest) -> str:
     return key
 
 
-def quarantine_lines(s3: Any, bucket: str, stream: str, name: str, reason: str,
-                     lines: list[bytes]) -> str | None:
+def quarantine_lines(
+    s3: Any, bucket: str, stream: str, name: str, reason: str, lines: list[bytes]
+) -> str | None:
     """Put lines the shipper could not send (e.g. over the record limit) in quarantine."""
     if not lines:
         return None
     key = f"quarantine/{stream}/shipper/{name}.json"
     rows = [
-        json.dumps({"stream": stream, "reason": reason, "detail": f"{len(line)} bytes",
-                    "raw_line": line.decode("utf-8", "replace").rstrip("\n")})
+        json.dumps(
+            {
+                "stream": stream,
+                "reason": reason,
+                "detail": f"{len(line)} bytes",
+                "raw_line": line.decode("utf-8", "replace").rstrip("\n"),
+            }
+        )
         for line in lines
     ]
     s3.put_object(Bucket=bucket, Key=key, Body=("\n".join(rows) + "\n").encode())

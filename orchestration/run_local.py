@@ -51,6 +51,9 @@ def rotated_files(folder: Path, file_name: str) -> list[Path]:
 def resolve_files(args: argparse.Namespace, settings: Settings) -> dict[str, list[Path]]:
     explicit = {s.name: getattr(args, s.name) for s in settings.streams}
     if any(explicit.values()):
+        for path in (p for paths in explicit.values() for p in paths):
+            if not path.is_file():
+                raise FileNotFoundError(f"log file {path} does not exist; check the path")
         return {name: paths for name, paths in explicit.items() if paths}
     folder: Path = args.logs
     if not folder.is_dir():
@@ -82,29 +85,28 @@ def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
 def run_pipeline(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
-    """Ship ``files`` and carry them through every stage against a fresh local AWS."""
+    """Ship ``files`` and carry them through every stage against ``settings``' endpoint."""
     report = RunReport(run_date="")
-    os.environ.update(LOCAL_CREDENTIALS)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
-        settings = settings.with_endpoint(endpoint)
-        run_stage(report, "local aws", lambda: stages.provision_local(settings))
-        shipped = run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
-        # Firehose stamps objects with their arrival time, so the default logical date is
-        # the day they arrived: today, taken after shipping so midnight cannot split it.
-        day = run_date or datetime.now(UTC).date()
-        report.run_date = day.isoformat()
-        claimed = run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
-        stats = run_stage(report, "spark", lambda: stages.preprocess(settings, day))
-        run_stage(report, "promote", lambda: stages.promote_zones(settings, day, claimed, stats))
-        for name in files:
-            ship = shipped[name]
-            report.streams[name] = stream_counts(
-                ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
-                stats["streams"].get(name, {}),
-            )
-        run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
-        report.docs_path = run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    run_stage(report, "local aws", lambda: stages.provision_local(settings))
+    shipped = run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
+    # Firehose stamps objects with their arrival time, so the default logical date is the
+    # day they arrived: today, taken after shipping so that midnight cannot split them.
+    day = run_date or datetime.now(UTC).date()
+    report.run_date = day.isoformat()
+    claimed = run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
+    stats = run_stage(report, "spark", lambda: stages.preprocess(settings, day))
+    run_stage(report, "promote", lambda: stages.promote_zones(settings, day, claimed, stats))
+    for name in files:
+        ship = shipped[name]
+        report.streams[name] = stream_counts(
+            ship.lines_read,
+            ship.lines_shipped,
+            len(ship.oversize_lines),
+            stats["streams"].get(name, {}),
+        )
+    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
+    report.docs_path = run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
     report.marts = stages.mart_row_counts(settings)
     report.duckdb_path = settings.duckdb_path
     return report
@@ -113,13 +115,23 @@ def run_pipeline(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run the shop-logs pipeline locally.")
     source = parser.add_argument_group("your own logs (default: a generated, seeded demo)")
-    source.add_argument("--logs", type=Path, help="folder with customers.log, orders.log, "
-                        "access.log (rotated .1 / .2.gz siblings are included)")
+    source.add_argument(
+        "--logs",
+        type=Path,
+        help="folder with customers.log, orders.log, "
+        "access.log (rotated .1 / .2.gz siblings are included)",
+    )
     for name, kind in [("customers", "CSV"), ("orders", "JSON lines"), ("web", "access log")]:
-        source.add_argument(f"--{name}", type=Path, action="append", default=[],
-                            help=f"{kind} file for the {name} stream (repeatable)")
-    parser.add_argument("--run-date", type=date.fromisoformat,
-                        help="logical date of the run (default: today, UTC)")
+        source.add_argument(
+            f"--{name}",
+            type=Path,
+            action="append",
+            default=[],
+            help=f"{kind} file for the {name} stream (repeatable)",
+        )
+    parser.add_argument(
+        "--run-date", type=date.fromisoformat, help="logical date of the run (default: today, UTC)"
+    )
     demo = parser.add_argument_group("demo data")
     demo.add_argument("--days", type=int, default=generator.DemoSpec.days)
     demo.add_argument("--seed", type=int, default=generator.DemoSpec.seed)
@@ -146,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
     if settings.env != "local":
-        print(f"run_local runs against local stand-ins only (SHOPLOGS_ENV={settings.env})",
-              file=sys.stderr)
+        print(
+            f"run_local runs against local stand-ins only (SHOPLOGS_ENV={settings.env})",
+            file=sys.stderr,
+        )
         return 2
     own_logs = args.logs or any(getattr(args, s.name) for s in settings.streams)
     try:
@@ -158,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                 "landing today, and a run only claims what arrived on or before its date. "
                 "Leave --run-date out, or give today or a later date."
             )
-        report = run_pipeline(settings, files, args.run_date)
-    except (StageFailed, FileNotFoundError, ValueError) as exc:
+        os.environ.update(LOCAL_CREDENTIALS)
+        with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
+            report = run_pipeline(settings.with_endpoint(endpoint), files, args.run_date)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
         print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
         return 1
     print(format_summary(report))

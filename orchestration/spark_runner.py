@@ -29,14 +29,21 @@ def spark_submit_command(input_uri: str, output_uri: str, run_date: date) -> lis
     spark_submit = Path(sys.executable).with_name("spark-submit")
     return [
         str(spark_submit),
-        "--master", "local[2]",
-        "--driver-memory", "2g",
-        "--conf", "spark.ui.enabled=false",
-        "--conf", "spark.sql.shuffle.partitions=4",
+        "--master",
+        "local[2]",
+        "--driver-memory",
+        "2g",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.shuffle.partitions=4",
         str(SPARK_JOB),
-        "--input", input_uri,
-        "--output", output_uri,
-        "--run-date", run_date.isoformat(),
+        "--input",
+        input_uri,
+        "--output",
+        output_uri,
+        "--run-date",
+        run_date.isoformat(),
     ]
 
 

@@ -34,7 +34,7 @@ def aws_client(settings: Settings, service: str) -> Any:
     kwargs: dict[str, Any] = {"region_name": settings.region}
     if settings.aws_endpoint_url:
         kwargs["endpoint_url"] = settings.aws_endpoint_url
-    return boto3.client(service, **kwargs)
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
 
 
 def log_path(settings: Settings, name: str) -> Path:
@@ -66,7 +66,11 @@ def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, Shi
         for path in paths:
             stats = ship_file(firehose, stream.delivery_stream, path)
             zones.quarantine_lines(
-                s3, settings.lake_bucket, stream.name, path.name, "record_too_large",
+                s3,
+                settings.lake_bucket,
+                stream.name,
+                path.name,
+                "record_too_large",
                 stats.oversize_lines,
             )
             for name, value in asdict(stats).items():

@@ -71,8 +71,10 @@ def reconcile(report: RunReport) -> list[str]:
 
 
 def format_summary(report: RunReport) -> str:
-    header = f"{'stream':<10}{'read':>9}{'shipped':>9}{'processed':>11}{'quarantined':>13}" \
-             f"{'duplicates':>12}"
+    header = (
+        f"{'stream':<10}{'read':>9}{'shipped':>9}{'processed':>11}{'quarantined':>13}"
+        f"{'duplicates':>12}"
+    )
     lines = [f"Run summary for run date {report.run_date}", "", header, "-" * len(header)]
     for name, c in report.streams.items():
         lines.append(
@@ -82,8 +84,11 @@ def format_summary(report: RunReport) -> str:
         for reason, count in sorted(c.quarantined.items()):
             lines.append(f"{'':<12}quarantined {reason}: {count}")
     problems = reconcile(report)
-    lines += ["", "Reconciliation: " + ("OK, read = processed + quarantined + duplicates"
-                                         if not problems else "FAILED")]
+    lines += [
+        "",
+        "Reconciliation: "
+        + ("OK, read = processed + quarantined + duplicates" if not problems else "FAILED"),
+    ]
     lines += [f"  {p}" for p in problems]
     if report.marts:
         lines += ["", "Rows per mart:"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -33,8 +34,9 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
 
     A stream with no input for the run is not an error: it yields no rows.
     """
-    jvm_path = spark._jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-    fs = jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    jvm: Any = spark._jvm
+    jvm_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
     if not fs.exists(jvm_path):
         return spark.createDataFrame([], LINES_SCHEMA)
     lines = spark.read.option("recursiveFileLookup", "true").text(path)
@@ -72,7 +74,11 @@ def missing_check(columns: list[str]) -> tuple[Column, str, Column]:
     """Fails when any required column is null or blank; the detail names the first one."""
     missing = [F.when(F.coalesce(F.trim(F.col(c)), F.lit("")) == "", F.lit(c)) for c in columns]
     first_missing = F.coalesce(*missing)
-    return first_missing.isNotNull(), "missing_field", F.concat(F.lit("no value for "), first_missing)
+    return (
+        first_missing.isNotNull(),
+        "missing_field",
+        F.concat(F.lit("no value for "), first_missing),
+    )
 
 
 def parse_utc(text: Column) -> Column:
@@ -94,9 +100,7 @@ def split_and_dedupe(
     parsed = parsed.cache()
     valid = parsed.where(F.col("reason").isNull())
     order = Window.partitionBy(key).orderBy("value", "source_file")
-    unique = (
-        valid.withColumn("_copy", F.row_number().over(order)).where("_copy = 1").drop("_copy")
-    )
+    unique = valid.withColumn("_copy", F.row_number().over(order)).where("_copy = 1").drop("_copy")
     quarantine = parsed.where(F.col("reason").isNotNull()).select(
         F.lit(stream).alias("stream"),
         "reason",

@@ -46,7 +46,9 @@ REQUIRED = ["event_id", "event_type", "event_at", "order_id", "customer_id", "cu
 def _bad_line(line: F.Column) -> F.Column:
     quantity = F.coalesce(line["quantity"], F.lit(0))
     price = F.coalesce(line["unit_price"], F.lit(-1))
-    return line["product_id"].isNull() | line["line_number"].isNull() | (quantity <= 0) | (price < 0)
+    return (
+        line["product_id"].isNull() | line["line_number"].isNull() | (quantity <= 0) | (price < 0)
+    )
 
 
 def parse(lines: DataFrame) -> DataFrame:
@@ -107,9 +109,7 @@ def transform(lines: DataFrame) -> StreamResult:
         F.when(F.col("lines").isNull(), 0).otherwise(F.size("lines")).alias("line_count"),
         "source_file",
     )
-    order_lines = unique.select(
-        "event_id", "order_id", F.explode("lines").alias("line")
-    ).select(
+    order_lines = unique.select("event_id", "order_id", F.explode("lines").alias("line")).select(
         "event_id",
         "order_id",
         "line.line_number",

@@ -65,7 +65,8 @@ def parse(lines: DataFrame) -> DataFrame:
         F.regexp_extract("request", REQUEST, 2).alias("path"),
         _dash_to_null(F.regexp_extract("request", REQUEST, 3)).alias("protocol"),
         F.col("status").cast("int").alias("status"),
-        F.when(F.col("bytes_sent") == "-", 0).otherwise(F.col("bytes_sent").cast("long"))
+        F.when(F.col("bytes_sent") == "-", 0)
+        .otherwise(F.col("bytes_sent").cast("long"))
         .alias("bytes_sent"),
         _dash_to_null(F.col("referrer")).alias("referrer"),
         _dash_to_null(F.col("user_agent")).alias("user_agent"),
@@ -108,8 +109,9 @@ def with_sessions(requests: DataFrame) -> DataFrame:
     )
     starts = (
         requests.withColumn("visitor_id", visitor)
-        .withColumn("_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1)
-                    .otherwise(0))
+        .withColumn(
+            "_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1).otherwise(0)
+        )
         .withColumn("_seq", F.sum("_new").over(by_visitor))
     )
     first_seen = F.min("request_at").over(Window.partitionBy("visitor_id", "_seq"))

@@ -10,7 +10,7 @@ order_events as (
 ranked as (
 
     select
-        order_events.*,
+        *,
         row_number() over (
             partition by order_id
             order by event_at desc, order_event_id desc

@@ -36,7 +36,7 @@ entry_and_exit as (
 
 ),
 
-first_requests as (
+requests_ranked as (
 
     select
         session_id,
@@ -46,6 +46,17 @@ first_requests as (
         ) as first_rank
 
     from requests
+
+),
+
+entry_referrers as (
+
+    select
+        session_id,
+        referrer as entry_referrer
+
+    from requests_ranked
+    where first_rank = 1
 
 ),
 
@@ -79,14 +90,13 @@ final as (
         aggregated.page_view_count,
         aggregated.bytes_sent,
         aggregated.is_bot,
-        first_requests.referrer as entry_referrer,
+        entry_referrers.entry_referrer,
         entry_and_exit.landing_page,
         entry_and_exit.exit_page
 
     from aggregated
-    left join first_requests
-        on aggregated.session_id = first_requests.session_id
-        and first_requests.first_rank = 1
+    left join entry_referrers
+        on aggregated.session_id = entry_referrers.session_id
     left join entry_and_exit
         on aggregated.session_id = entry_and_exit.session_id
 

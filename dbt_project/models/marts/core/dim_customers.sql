@@ -11,7 +11,7 @@ customer_events as (
 ranked as (
 
     select
-        customer_events.*,
+        *,
         row_number() over (
             partition by customer_id
             order by event_at desc, customer_event_id desc

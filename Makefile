@@ -1,0 +1,57 @@
+# The interface people remember. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: help install run test lint unit integration docs bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked
+	@touch $@
+
+install: $(STAMP) ## Install uv, the locked environment (bytecode compiled) and check Java
+	@bash scripts/check-java.sh
+
+run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
+	$(BIN)/python -m orchestration.run_local $(ARGS)
+
+lint: install ## ruff and mypy on the Python code, sqlfluff on the dbt models
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+
+unit: install ## Fast unit tests only
+	$(BIN)/pytest -m "not integration"
+
+integration: install ## Integration tests (moto server, local Spark, dbt on DuckDB)
+	$(BIN)/pytest -m integration
+
+test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline
+	$(BIN)/pytest
+
+docs: install ## Serve the dbt docs site of the last run on a free port
+	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from ingestion.local_aws import free_port; print(free_port())')
+
+bench: install ## Measure stage timings on a larger demo; writes bench/results.json
+	$(BIN)/python -m bench.pipeline --scale 4 --out bench/results.json
+
+clean: ## Remove local run state (.local), dbt target; keeps the installed environment
+	rm -rf .local dbt_project/target dbt_project/logs

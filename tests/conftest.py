@@ -1,0 +1,49 @@
+"""Shared fixtures: one local Spark session and one moto server per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.update(LOCAL_CREDENTIALS)
+os.environ.setdefault("AWS_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("shoplogs-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto server process on a free loopback port."""
+    with moto_server(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3(aws_endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def firehose(aws_endpoint: str) -> Any:
+    return boto3.client("firehose", endpoint_url=aws_endpoint, region_name="us-east-1")

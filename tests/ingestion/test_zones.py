@@ -1,0 +1,86 @@
+"""Firehose delivery into landing and the zone moves, against a real moto server."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+import pytest
+
+from ingestion import zones
+from ingestion.firehose import ship_lines
+from ingestion.local_aws import provision
+
+pytestmark = pytest.mark.integration
+
+RUN = date(2026, 11, 3)
+
+
+@pytest.fixture
+def bucket(s3: Any, firehose: Any, request: pytest.FixtureRequest) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50]
+    provision(s3, firehose, name, {"web": f"{name}-web"}, "arn:aws:iam::123456789012:role/x")
+    return name
+
+
+def put(s3: Any, bucket: str, key: str, body: bytes = b"x\n") -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def test_firehose_delivers_shipped_lines_under_the_landing_prefix(
+    s3: Any, firehose: Any, bucket: str
+) -> None:
+    lines = [f"10.0.0.{i} - - line\n".encode() for i in range(1_200)]
+    stats = ship_lines(firehose, f"{bucket}-web", lines)
+    keys = zones.list_keys(s3, bucket, "landing/")
+    assert keys and all(re.match(r"landing/web/\d{4}/\d\d/\d\d/\d\d/", k) for k in keys)
+    body = b"".join(s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys)
+    assert sorted(body.splitlines(keepends=True)) == sorted(lines)
+    assert stats.lines_shipped == 1_200
+
+
+def test_claim_takes_arrivals_up_to_the_run_date_and_is_repeatable(s3: Any, bucket: str) -> None:
+    put(s3, bucket, "landing/web/2026/11/02/23/a")
+    put(s3, bucket, "landing/web/2026/11/03/10/b")
+    put(s3, bucket, "landing/web/2026/11/04/00/c")  # arrived after the run's date
+    first = zones.claim(s3, bucket, RUN)
+    assert first == [
+        "processing/dt=2026-11-03/raw/web/2026/11/02/23/a",
+        "processing/dt=2026-11-03/raw/web/2026/11/03/10/b",
+    ]
+    assert zones.list_keys(s3, bucket, "landing/") == ["landing/web/2026/11/04/00/c"]
+    # A retry of the same run owns the same objects, plus anything that arrived for it since.
+    put(s3, bucket, "landing/web/2026/11/03/23/d")
+    again = zones.claim(s3, bucket, RUN)
+    assert again == [*first, "processing/dt=2026-11-03/raw/web/2026/11/03/23/d"]
+
+
+def test_claim_after_a_crash_between_copy_and_delete_neither_loses_nor_doubles(
+    s3: Any, bucket: str
+) -> None:
+    put(s3, bucket, "landing/web/2026/11/03/10/b", b"payload\n")
+    # The earlier attempt copied the object but died before deleting it from landing.
+    put(s3, bucket, "processing/dt=2026-11-03/raw/web/2026/11/03/10/b", b"payload\n")
+    claimed = zones.claim(s3, bucket, RUN)
+    assert claimed == ["processing/dt=2026-11-03/raw/web/2026/11/03/10/b"]
+    assert zones.list_keys(s3, bucket, "landing/") == []
+
+
+def test_promote_replaces_the_run_partition_and_leaves_others(s3: Any, bucket: str) -> None:
+    out = "processing/dt=2026-11-03/output/"
+    put(s3, bucket, "processed/web_requests/dt=2026-11-02/old.parquet")
+    put(s3, bucket, "processed/web_requests/dt=2026-11-03/stale.parquet")
+    put(s3, bucket, out + "processed/web_requests/dt=2026-11-03/part-0.parquet")
+    put(s3, bucket, out + "processed/web_requests/dt=2026-11-03/_SUCCESS")
+    put(s3, bucket, out + "quarantine/web/dt=2026-11-03/part-0.json")
+    published = zones.promote(s3, bucket, RUN)
+    assert published == [
+        "processed/web_requests/dt=2026-11-03/part-0.parquet",
+        "quarantine/web/dt=2026-11-03/part-0.json",
+    ]
+    assert zones.list_keys(s3, bucket, "processed/") == [
+        "processed/web_requests/dt=2026-11-02/old.parquet",
+        "processed/web_requests/dt=2026-11-03/part-0.parquet",
+    ]
+    assert zones.promote(s3, bucket, RUN) == published  # a second promote changes nothing

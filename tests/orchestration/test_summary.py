@@ -1,0 +1,34 @@
+"""Reconciliation: every line read is processed, quarantined or a counted duplicate."""
+
+from __future__ import annotations
+
+from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
+
+
+def report_with(**spark: int) -> RunReport:
+    report = RunReport(run_date="2026-11-21")
+    report.streams["web"] = stream_counts(10, 9, 1, spark)
+    return report
+
+
+def test_counts_that_add_up_reconcile_and_the_summary_says_so() -> None:
+    report = report_with(
+        **{"read": 9, "processed": 6, "duplicates": 2, "quarantined:unparseable": 1}
+    )
+    assert reconcile(report) == []
+    text = format_summary(report)
+    assert "Reconciliation: OK" in text
+    assert "quarantined record_too_large: 1" in text  # the shipper's reject is counted
+
+
+def test_a_lost_line_is_reported_with_the_stream_and_numbers() -> None:
+    report = report_with(
+        **{"read": 9, "processed": 5, "duplicates": 2, "quarantined:unparseable": 1}
+    )
+    assert reconcile(report) == ["web: read 10 lines but processed + quarantined + duplicates = 9"]
+    assert "FAILED" in format_summary(report)
+
+
+def test_landing_data_the_job_did_not_read_is_reported() -> None:
+    report = report_with(**{"read": 0})
+    assert "web: shipped 9 lines but the Spark job read 0" in reconcile(report)
