@@ -73,10 +73,15 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "demo": {"scale": args.scale, "days": args.days,
-                 "lines": {n: c.read for n, c in report.streams.items()}},
-        "seconds": {"generate": round(generate_seconds, 2),
-                    **{k: round(v, 2) for k, v in report.seconds.items()}},
+        "demo": {
+            "scale": args.scale,
+            "days": args.days,
+            "lines": {n: c.read for n, c in report.streams.items()},
+        },
+        "seconds": {
+            "generate": round(generate_seconds, 2),
+            **{k: round(v, 2) for k, v in report.seconds.items()},
+        },
         "shipper_web_log": shipper_throughput(work / "logs" / FILE_NAMES["web"]),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,26 @@ def moto_server(log_file: Path | None = None, timeout: float = 20.0) -> Iterator
             log.close()  # type: ignore[union-attr]
 
 
+def provision_landing_events(s3: Any, sqs: Any, bucket: str, queue_name: str) -> str:
+    """An SQS queue that hears about every object created under ``landing/``: what starts
+    the pipeline DAG (its asset watcher reads the queue)."""
+    queue_url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "landing/"}]}},
+                }
+            ]
+        },
+    )
+    return queue_url
+
+
 def provision(
     s3: Any, firehose: Any, bucket: str, delivery_streams: dict[str, str], role_arn: str
 ) -> None:

@@ -109,15 +109,18 @@ def promote(s3: Any, bucket: str, run_date: date) -> list[str]:
 
 
 def read_stats(s3: Any, bucket: str, run_date: date) -> dict[str, Any]:
-    """The counts the Spark job wrote next to its output."""
+    """The counts the Spark job wrote next to its output, one file per stream."""
     prefix = run_prefix(run_date) + f"output/_stats/dt={run_date.isoformat()}/"
+    streams: dict[str, Any] = {}
     for key in list_keys(s3, bucket, prefix):
         if key.rsplit("/", 1)[-1].startswith("part-"):
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return dict(json.loads(body))
-    raise FileNotFoundError(
-        f"no Spark stats under s3://{bucket}/{prefix}; did the Spark step finish?"
-    )
+            counts = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            streams[counts.pop("stream")] = counts
+    if not streams:
+        raise FileNotFoundError(
+            f"no Spark stats under s3://{bucket}/{prefix}; did the Spark step finish?"
+        )
+    return {"run_date": run_date.isoformat(), "streams": streams}
 
 
 def write_manifest(s3: Any, bucket: str, manifest: Manifest) -> str:
@@ -125,6 +128,12 @@ def write_manifest(s3: Any, bucket: str, manifest: Manifest) -> str:
     body = json.dumps(asdict(manifest), indent=2, sort_keys=True).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
     return key
+
+
+def read_manifest(s3: Any, bucket: str, run_date: date) -> Manifest:
+    key = run_prefix(run_date) + "manifest.json"
+    body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return Manifest(**body)
 
 
 def quarantine_lines(

@@ -14,10 +14,9 @@ class DbtError(RuntimeError):
     pass
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """Variables ``dbt_project/profiles.yml`` and the sources read."""
+def profile_env(settings: Settings) -> dict[str, str]:
+    """Variables ``dbt_project/profiles.yml`` and the sources read, from the settings."""
     env = {
-        **os.environ,
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_TARGET": settings.dbt_target,
         "DUCKDB_PATH": str(settings.duckdb_path),
@@ -27,8 +26,12 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     if settings.aws_endpoint_url:
         env["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
     if "AWS_SECRET_ACCESS_KEY" in os.environ:
-        env.setdefault("DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"])
+        env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
     return env
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, **profile_env(settings)}
 
 
 def run_dbt(settings: Settings, args: list[str], log_file: Path) -> None:

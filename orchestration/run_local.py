@@ -21,10 +21,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ingestion import generator
+from ingestion import generator, zones
 from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
 from orchestration import stages
-from orchestration.settings import Settings, load_settings
+from orchestration.local_airflow import build_manifest, dags_test
+from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
 
 T = TypeVar("T")
@@ -82,34 +83,61 @@ def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
         return action()
 
 
+def _ship(report: RunReport, settings: Settings, files: dict[str, list[Path]]) -> dict:
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    run_stage(report, "local aws", lambda: stages.provision_local(settings))
+    return run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
+
+
+def _finish(
+    report: RunReport, settings: Settings, shipped: dict, manifest: zones.Manifest
+) -> RunReport:
+    for name, ship in shipped.items():
+        report.streams[name] = stream_counts(
+            ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
+            manifest.stats["streams"].get(name, {}),
+        )  # fmt: skip
+    report.marts = stages.mart_row_counts(settings)
+    report.duckdb_path = settings.duckdb_path
+    report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
+    return report
+
+
+def _run_date(run_date: date | None) -> date:
+    # Firehose stamps objects with their arrival time, so the default logical date is the
+    # day they arrived: today, taken after shipping so that midnight cannot split them.
+    return run_date or datetime.now(UTC).date()
+
+
 def run_pipeline(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
-    """Ship ``files`` and carry them through every stage against ``settings``' endpoint."""
+    """Ship ``files`` and call every stage directly against ``settings``' endpoint."""
     report = RunReport(run_date="")
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
-    run_stage(report, "local aws", lambda: stages.provision_local(settings))
-    shipped = run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
-    # Firehose stamps objects with their arrival time, so the default logical date is the
-    # day they arrived: today, taken after shipping so that midnight cannot split them.
-    day = run_date or datetime.now(UTC).date()
+    shipped = _ship(report, settings, files)
+    day = _run_date(run_date)
     report.run_date = day.isoformat()
-    claimed = run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
-    stats = run_stage(report, "spark", lambda: stages.preprocess(settings, day))
-    run_stage(report, "promote", lambda: stages.promote_zones(settings, day, claimed, stats))
-    for name in files:
-        ship = shipped[name]
-        report.streams[name] = stream_counts(
-            ship.lines_read,
-            ship.lines_shipped,
-            len(ship.oversize_lines),
-            stats["streams"].get(name, {}),
-        )
+    run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
+    run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
+    manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
     run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
-    report.docs_path = run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
-    report.marts = stages.mart_row_counts(settings)
-    report.duckdb_path = settings.duckdb_path
-    return report
+    run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    return _finish(report, settings, shipped, manifest)
+
+
+def run_pipeline_in_airflow(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+) -> RunReport:
+    """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date."""
+    report = RunReport(run_date="")
+    shipped = _ship(report, settings, files)
+    day = _run_date(run_date)
+    report.run_date = day.isoformat()
+    logs = settings.work_dir / "logs"
+    run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
+    run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    manifest = stages.read_manifest(settings, day)
+    return _finish(report, settings, shipped, manifest)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -129,6 +157,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             default=[],
             help=f"{kind} file for the {name} stream (repeatable)",
         )
+    parser.add_argument(
+        "--engine",
+        choices=["airflow", "direct"],
+        default="airflow",
+        help="run the pipeline DAG with `airflow dags test` (default) or call the stages directly",
+    )
     parser.add_argument(
         "--run-date", type=date.fromisoformat, help="logical date of the run (default: today, UTC)"
     )
@@ -174,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         os.environ.update(LOCAL_CREDENTIALS)
         with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
-            report = run_pipeline(settings.with_endpoint(endpoint), files, args.run_date)
+            run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
+            report = run(settings.with_endpoint(endpoint), files, args.run_date)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
         print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
         return 1

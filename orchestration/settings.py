@@ -30,6 +30,19 @@ class LogStream:
 
 
 @dataclass(frozen=True)
+class EmrSettings:
+    """Where and how the Spark job runs on EMR; names match infra/."""
+
+    release_label: str
+    service_role: str
+    instance_profile: str
+    subnet_ids: tuple[str, ...]
+    idle_timeout_seconds: int
+    serverless_application_id: str
+    serverless_execution_role_arn: str
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     region: str
@@ -37,14 +50,23 @@ class Settings:
     lake_bucket: str
     streams: tuple[LogStream, ...]
     aws_endpoint_url: str | None  # None means the real AWS endpoints
-    spark_runner: str  # "local" here; the orchestration issue adds "emr" / "emr-serverless"
+    spark_runner: str  # local | emr | emr-serverless
     dbt_target: str
     work_dir: Path  # scratch space for Spark input/output staging and the local warehouse
     firehose_role_arn: str = field(default="")
+    emr: EmrSettings | None = None
+    emr_poke_seconds: int = 60
+    landing_queue_name: str = ""
 
     @property
     def duckdb_path(self) -> Path:
         return self.work_dir / "warehouse" / f"{PROJECT}.duckdb"
+
+    @property
+    def landing_queue_url(self) -> str:
+        """SQS queue that receives the bucket's ObjectCreated events for landing/."""
+        host = self.aws_endpoint_url or f"https://sqs.{self.region}.amazonaws.com"
+        return f"{host}/{self.account_id}/{self.landing_queue_name}"
 
     def stream(self, name: str) -> LogStream:
         for candidate in self.streams:
@@ -89,4 +111,18 @@ def load_settings(env: str | None = None) -> Settings:
         dbt_target=os.environ.get("DBT_TARGET", "local" if local else env),
         work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR", REPO_ROOT / ".local")),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
+        emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),
+        landing_queue_name=f"{PROJECT}-{env}-landing-events",
+        emr=EmrSettings(
+            release_label=os.environ.get("EMR_RELEASE_LABEL", "emr-7.5.0"),
+            service_role=os.environ.get("EMR_SERVICE_ROLE", f"{PROJECT}-{env}-emr-service"),
+            instance_profile=os.environ.get("EMR_INSTANCE_PROFILE", f"{PROJECT}-{env}-emr-ec2"),
+            subnet_ids=tuple(filter(None, os.environ.get("EMR_SUBNET_IDS", "").split(","))),
+            idle_timeout_seconds=int(os.environ.get("EMR_IDLE_TIMEOUT_SECONDS", "1800")),
+            serverless_application_id=os.environ.get("EMR_SERVERLESS_APPLICATION_ID", ""),
+            serverless_execution_role_arn=os.environ.get(
+                "EMR_SERVERLESS_ROLE_ARN",
+                f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-emr-serverless",
+            ),
+        ),
     )

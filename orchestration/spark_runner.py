@@ -90,9 +90,10 @@ def run_local(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
 
 
 def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> None:
-    if settings.spark_runner == "local":
-        run_local(settings, s3, run_date, log_file)
-        return
-    raise SparkJobError(
-        f"SPARK_RUNNER={settings.spark_runner!r} is not available yet; use SPARK_RUNNER=local"
-    )
+    """The in-process runners; EMR and EMR Serverless run as Airflow operators instead."""
+    if settings.spark_runner != "local":
+        raise SparkJobError(
+            f"SPARK_RUNNER={settings.spark_runner!r} runs through the Airflow DAG "
+            "(orchestration/dags); run_local supports SPARK_RUNNER=local only"
+        )
+    run_local(settings, s3, run_date, log_file)

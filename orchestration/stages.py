@@ -14,7 +14,7 @@ import boto3
 
 from ingestion import zones
 from ingestion.firehose import ShipStats
-from ingestion.local_aws import provision
+from ingestion.local_aws import provision, provision_landing_events
 from ingestion.ship import ship_file
 from orchestration.dbt_runner import run_dbt
 from orchestration.settings import DBT_PROJECT_DIR, Settings
@@ -42,13 +42,17 @@ def log_path(settings: Settings, name: str) -> Path:
 
 
 def provision_local(settings: Settings) -> None:
-    """Create the bucket and delivery streams (with the names infra/ gives them)."""
+    """Create the bucket, delivery streams and landing event queue (infra/'s names)."""
+    s3 = aws_client(settings, "s3")
     provision(
-        aws_client(settings, "s3"),
+        s3,
         aws_client(settings, "firehose"),
         settings.lake_bucket,
         {s.name: s.delivery_stream for s in settings.streams},
         settings.firehose_role_arn,
+    )
+    provision_landing_events(
+        s3, aws_client(settings, "sqs"), settings.lake_bucket, settings.landing_queue_name
     )
 
 
@@ -84,22 +88,25 @@ def claim_landing(settings: Settings, run_date: date) -> list[str]:
     return zones.claim(aws_client(settings, "s3"), settings.lake_bucket, run_date)
 
 
-def preprocess(settings: Settings, run_date: date) -> dict[str, Any]:
-    """Run the Spark job on the run's claimed data; return the counts it wrote."""
-    s3 = aws_client(settings, "s3")
-    run_spark(settings, s3, run_date, log_path(settings, "spark.log"))
-    return zones.read_stats(s3, settings.lake_bucket, run_date)
+def preprocess_locally(settings: Settings, run_date: date) -> None:
+    """Run the Spark job on local Spark for the run's claimed data."""
+    run_spark(settings, aws_client(settings, "s3"), run_date, log_path(settings, "spark.log"))
 
 
-def promote_zones(
-    settings: Settings, run_date: date, claimed: list[str], stats: dict[str, Any]
-) -> list[str]:
-    """Publish the Spark output and record the run's manifest."""
+def promote_zones(settings: Settings, run_date: date) -> zones.Manifest:
+    """Publish the Spark output and record the run's manifest: what it took and produced."""
     s3 = aws_client(settings, "s3")
-    published = zones.promote(s3, settings.lake_bucket, run_date)
+    bucket = settings.lake_bucket
+    stats = zones.read_stats(s3, bucket, run_date)
+    published = zones.promote(s3, bucket, run_date)
+    claimed = zones.list_keys(s3, bucket, zones.run_prefix(run_date) + "raw/")
     manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats)
-    zones.write_manifest(s3, settings.lake_bucket, manifest)
-    return published
+    zones.write_manifest(s3, bucket, manifest)
+    return manifest
+
+
+def read_manifest(settings: Settings, run_date: date) -> zones.Manifest:
+    return zones.read_manifest(aws_client(settings, "s3"), settings.lake_bucket, run_date)
 
 
 def build_warehouse(settings: Settings) -> None:
@@ -110,6 +117,14 @@ def build_warehouse(settings: Settings) -> None:
 def generate_docs(settings: Settings) -> Path:
     run_dbt(settings, ["docs", "generate"], log_path(settings, "dbt.log"))
     return DBT_PROJECT_DIR / "target" / "index.html"
+
+
+def publish_docs(settings: Settings, target_dir: Path) -> str:
+    """Copy the static docs site to ``s3://<lake>/docs/`` (served to analysts from there)."""
+    s3 = aws_client(settings, "s3")
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        s3.upload_file(str(target_dir / name), settings.lake_bucket, f"docs/{name}")
+    return f"s3://{settings.lake_bucket}/docs/index.html"
 
 
 def mart_row_counts(settings: Settings) -> dict[str, int]:

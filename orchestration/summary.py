@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -51,6 +52,15 @@ def stream_counts(
     if shipper_rejects:
         counts.quarantined["record_too_large"] += shipper_rejects
     return counts
+
+
+def report_from_manifest(stats: dict[str, Any], marts: dict[str, int]) -> RunReport:
+    """A summary from the run manifest alone, as the DAG sees it: it starts at landing, so
+    what arrived there is what it read."""
+    report = RunReport(run_date=str(stats["run_date"]), marts=marts)
+    for name, counts in stats["streams"].items():
+        report.streams[name] = stream_counts(counts["read"], counts["read"], 0, counts)
+    return report
 
 
 def reconcile(report: RunReport) -> list[str]:

@@ -74,10 +74,11 @@ def write(result: StreamResult, output: str, run_date: date) -> None:
     )
 
 
-def write_stats(spark: SparkSession, stats: dict, output: str, run_date: date) -> None:
-    rows = [(json.dumps(stats, sort_keys=True),)]
+def write_stats(spark: SparkSession, result: StreamResult, output: str, run_date: date) -> None:
+    """One small JSON file per stream, so concurrent per-stream steps never collide."""
+    rows = [(json.dumps({"stream": result.stream, **result.counts}, sort_keys=True),)]
     spark.createDataFrame(rows, "value string").coalesce(1).write.mode("overwrite").text(
-        f"{output}/_stats/dt={run_date.isoformat()}"
+        f"{output}/_stats/dt={run_date.isoformat()}/{result.stream}"
     )
 
 
@@ -85,14 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = args.output.rstrip("/")
     spark = build_session()
-    stats: dict[str, object] = {"run_date": args.run_date.isoformat(), "streams": {}}
     for stream in args.streams.split(","):
         result = TRANSFORMS[stream](read_lines(spark, f"{args.input.rstrip('/')}/{stream}"))
         check_reconciles(result)
         write(result, output, args.run_date)
-        stats["streams"][stream] = result.counts  # type: ignore[index]
+        write_stats(spark, result, output, args.run_date)
         print(f"{stream}: {json.dumps(result.counts, sort_keys=True)}")
-    write_stats(spark, stats, output, args.run_date)
     spark.stop()
     return 0
 

@@ -142,9 +142,9 @@ def test_rerunning_the_same_date_and_resending_the_logs_change_nothing(
 
     before = processed()
     # Re-run every stage after shipping for the same logical date.
-    claimed = stages.claim_landing(settings, run_date)
-    stats = stages.preprocess(settings, run_date)
-    stages.promote_zones(settings, run_date, claimed, stats)
+    stages.claim_landing(settings, run_date)
+    stages.preprocess_locally(settings, run_date)
+    stages.promote_zones(settings, run_date)
     stages.build_warehouse(settings)
     assert len(processed()) == len(before)
     assert marts(settings.duckdb_path) == pipeline["marts"]

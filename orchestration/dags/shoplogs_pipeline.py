@@ -1,0 +1,75 @@
+"""The shop-logs pipeline for one logical period, as make run and MWAA run it.
+
+claim landing -> Spark (local | EMR | EMR Serverless) -> promote zones -> dbt (Cosmos,
+one task per model, tests after each) -> docs -> summary.
+
+Starts on new landing objects (an asset watcher on the bucket's SQS event queue) and,
+as a fallback covering the same ground, once a day for the previous day. Catchup is off;
+backfill past days with `airflow backfill create --dag-id shoplogs_pipeline --from-date
+... --to-date ...`. Every task is idempotent for its run date, so clearing and re-running a
+run never doubles data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    AssetWatcher,
+    CronDataIntervalTimetable,
+    chain,
+)
+
+from orchestration import dag_parts
+from orchestration.dbt_tasks import dbt_task_group, docs_task, summary_task
+from orchestration.settings import load_settings
+
+settings = load_settings()
+
+landing = Asset(
+    name="shoplogs_landing",
+    uri=f"s3://{settings.lake_bucket}/landing/",
+    watchers=[
+        AssetWatcher(
+            name="landing_object_created",
+            trigger=SqsSensorTrigger(
+                sqs_queue=settings.landing_queue_url,
+                aws_conn_id=dag_parts.AWS_CONN_ID,
+                waiter_delay=30,
+            ),
+        )
+    ],
+)
+
+with DAG(
+    dag_id="shoplogs_pipeline",
+    description="Landing -> Spark -> processed -> dbt star schema -> docs",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable("15 0 * * *", timezone="UTC"), assets=landing
+    ),
+    start_date=datetime(2026, 11, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,  # runs share the processing prefix of their date
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+    },
+    tags=["shoplogs", "elt", f"spark:{settings.spark_runner}", f"dbt:{settings.dbt_target}"],
+    doc_md=__doc__,
+):
+    run_date = dag_parts.resolve_run_date()
+    chain(
+        run_date,
+        dag_parts.claim(run_date),
+        dag_parts.spark_stage(settings, run_date),
+        dag_parts.promote(run_date),
+        dbt_task_group(settings),
+        docs_task(settings),
+        summary_task(settings)(run_date),
+    )
