@@ -30,6 +30,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             dbt_project_path=DBT_PROJECT_DIR,
             manifest_path=MANIFEST,
             install_dbt_deps=False,
+            env_vars=profile_env(settings),
         ),
         profile_config=ProfileConfig(
             profile_name="shoplogs",
@@ -44,7 +45,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             # with the first of them (it would fail on a fresh warehouse).
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"env": profile_env(settings), **writer_pool(settings)},
+        operator_args=writer_pool(settings),
         default_args={"retries": 1},
     )
 

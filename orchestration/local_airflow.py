@@ -70,13 +70,15 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 def _airflow(env: dict[str, str], *args: str, log_file: Path | None = None) -> None:
     command = [str(Path(sys.executable).with_name("airflow")), *args]
     if log_file is None:
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
-        output = result.stdout + result.stderr
+        captured = subprocess.run(command, env=env, capture_output=True, text=True)
+        returncode, output = captured.returncode, captured.stdout + captured.stderr
     else:
         with log_file.open("ab") as log:
-            result = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            returncode = subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT
+            ).returncode
         output = log_file.read_text(errors="replace")
-    if result.returncode != 0:
+    if returncode != 0:
         tail = "\n".join(output.splitlines()[-25:])
         where = f"; full log: {log_file}" if log_file else ""
         raise AirflowRunError(f"`airflow {' '.join(args)}` failed{where}\n{tail}")

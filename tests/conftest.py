@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,11 @@ from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.update(LOCAL_CREDENTIALS)
 os.environ.setdefault("AWS_REGION", "us-east-1")
+# Airflow reads its configuration at import: keep tests away from ~/airflow and the network.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +13,14 @@ import duckdb
 import pytest
 
 from ingestion import zones
-from ingestion.generator import FILE_NAMES, DemoSpec, generate
+from ingestion.generator import FILE_NAMES, generate
 from orchestration import stages
 from orchestration.run_local import run_pipeline
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
+from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
 
 pytestmark = pytest.mark.integration
-
-SPEC = DemoSpec(
-    days=3,
-    customers=40,
-    orders_per_day=15,
-    visits_per_day=25,
-    malformed_rate=0.03,
-    duplicate_rate=0.03,
-    seed=11,
-)
 
 
 def marts(duckdb_path: Path) -> dict[str, list[tuple]]:
@@ -44,7 +34,7 @@ def marts(duckdb_path: Path) -> dict[str, list[tuple]]:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("e2e")
-    truth = generate(SPEC, work / "logs")
+    truth = generate(SMALL_DEMO, work / "logs")
     settings = replace(load_settings("local"), work_dir=work, lake_bucket="e2e-lake")
     settings = settings.with_endpoint(aws_endpoint)
     files = {name: [work / "logs" / file] for name, file in FILE_NAMES.items()}
@@ -75,41 +65,7 @@ def test_counts_reconcile_and_match_what_was_written(pipeline: dict[str, Any]) -
 
 
 def test_marts_hold_exactly_the_expected_rows(pipeline: dict[str, Any]) -> None:
-    truth = pipeline["truth"].to_json()
-    with duckdb.connect(str(pipeline["settings"].duckdb_path), read_only=True) as con:
-        orders = {
-            row[0]: {
-                "customer_id": row[1],
-                "status": row[2],
-                "currency": row[3],
-                "total": str(row[4]),
-                "lines": row[5],
-            }
-            for row in con.execute(
-                "select order_id, customer_id, order_status, currency_code,"
-                " cast(order_total as decimal(12, 2)), line_count from marts.fct_orders"
-            ).fetchall()
-        }
-        assert orders == {
-            k: {**v, "total": str(Decimal(v["total"]).quantize(Decimal("0.01")))}
-            for k, v in truth["orders"].items()
-        }
-        customers = {
-            r[0] for r in con.execute("select customer_id from marts.dim_customers").fetchall()
-        }
-        assert len(customers) == truth["customers"]
-        lines = con.execute("select count(*) from marts.fct_order_lines").fetchone()
-        assert lines == (truth["order_lines"],)
-        sessions = dict(
-            con.execute(
-                "select case when is_bot then 'bot' else 'human' end, count(*)"
-                " from marts.fct_web_sessions group by 1"
-            ).fetchall()
-        )
-        assert sessions == truth["sessions"]
-        page_views = con.execute("select sum(page_view_count) from marts.fct_web_sessions")
-        assert page_views.fetchone() == (truth["page_views"],)
-    assert pipeline["report"].marts["dim_products"] == 20
+    assert_marts_hold_the_demo(pipeline["settings"].duckdb_path, pipeline["truth"])
 
 
 def test_malformed_lines_are_in_the_quarantine_zone_with_reasons(

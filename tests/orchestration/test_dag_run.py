@@ -1,0 +1,45 @@
+"""The pipeline DAG end to end under Airflow (`airflow dags test`), on the same small demo
+as the direct end-to-end test, with the same expectations for the marts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingestion.generator import FILE_NAMES, generate
+from orchestration.local_airflow import airflow_env
+from orchestration.run_local import run_pipeline_in_airflow
+from orchestration.settings import load_settings
+from orchestration.summary import reconcile
+from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
+    tmp_path: Path, aws_endpoint: str
+) -> None:
+    truth = generate(SMALL_DEMO, tmp_path / "logs")
+    settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="dag-e2e")
+    settings = settings.with_endpoint(aws_endpoint)
+    files = {name: [tmp_path / "logs" / file] for name, file in FILE_NAMES.items()}
+
+    report = run_pipeline_in_airflow(settings, files, datetime.now(UTC).date())
+
+    assert reconcile(report) == []
+    for name, expected in truth.streams.items():
+        assert report.streams[name].processed == expected.valid
+        assert dict(report.streams[name].quarantined) == dict(expected.quarantined)
+    assert_marts_hold_the_demo(settings.duckdb_path, truth)
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "assets", "list", "-o", "json"],
+        env=airflow_env(settings), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    uris = {asset["uri"] for asset in json.loads(listed.stdout)}
+    assert any(uri.endswith("/marts/fct_orders") for uri in uris), uris

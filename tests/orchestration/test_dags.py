@@ -1,0 +1,83 @@
+"""DagBag integrity: the DAGs import without doing work, and have the expected shape."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from orchestration.local_airflow import build_manifest
+from orchestration.settings import REPO_ROOT, load_settings
+
+DAGS = REPO_ROOT / "orchestration" / "dags"
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dbt manifest Cosmos renders from, built as `make manifest` builds it."""
+    log = tmp_path_factory.mktemp("dbt") / "dbt.log"
+    return build_manifest(load_settings("local"), log)
+
+
+def load_dagbag(monkeypatch: pytest.MonkeyPatch, runner: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("SPARK_RUNNER", runner)
+
+    def no_io(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a DAG file did work at import time")
+
+    # Parsing must not reach AWS or start processes (dbt, Spark).
+    monkeypatch.setattr(boto3, "client", no_io)
+    monkeypatch.setattr(subprocess, "run", no_io)
+    monkeypatch.setattr(subprocess, "Popen", no_io)
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.mark.parametrize("runner", ["local", "emr", "emr-serverless"])
+def test_dags_import_without_errors_or_work(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch, runner: str
+) -> None:
+    dagbag = load_dagbag(monkeypatch, runner)
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"shoplogs_pipeline"}
+    for dag in dagbag.dags.values():
+        assert dag.tags and dag.catchup is False
+        for task in dag.tasks:
+            assert task.owner == "data-platform", task.task_id
+            assert task.retries >= 1, task.task_id
+
+
+def upstream_ids(dag: Any, task_id: str) -> set[str]:
+    return {t.task_id for t in dag.get_task(task_id).get_flat_relatives(upstream=True)}
+
+
+def test_pipeline_shape_local(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load_dagbag(monkeypatch, "local").dags["shoplogs_pipeline"]
+    ids = set(dag.task_ids)
+    for task_id in ["run_date", "claim", "spark_local", "promote", "dbt_docs", "summary"]:
+        assert task_id in ids
+    marts = ["dim_customers", "dim_products", "dim_date", "fct_orders", "fct_order_lines",
+             "fct_web_sessions"]  # fmt: skip
+    for mart in marts:
+        assert f"dbt.{mart}.run" in ids
+        # Tests run after the model they cover, and the marts after the data is published.
+        assert f"dbt.{mart}.run" in upstream_ids(dag, f"dbt.{mart}.test")
+        assert "promote" in upstream_ids(dag, f"dbt.{mart}.run")
+    assert {"claim", "spark_local"} <= upstream_ids(dag, "promote")
+    assert "dbt.fct_orders.test" in upstream_ids(dag, "dbt_docs")
+    # DuckDB has one writer: every dbt task shares the one-slot pool.
+    assert {dag.get_task(t).pool for t in ids if t.startswith("dbt")} == {"duckdb_writer"}
+
+
+def test_pipeline_shape_emr(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dag = load_dagbag(monkeypatch, "emr").dags["shoplogs_pipeline"]
+    ids = set(dag.task_ids)
+    group = {"plan", "add_steps", "wait_for_step", "terminate", "log_step_logs"}
+    assert {f"spark_emr.{t}" for t in group} <= ids
+    terminate = dag.get_task("spark_emr.terminate")
+    assert terminate.trigger_rule == "all_done"  # runs when the steps fail, too
+    assert "spark_emr.wait_for_step" in upstream_ids(dag, "promote")
