@@ -97,7 +97,7 @@ def emr_task_group(run_date: Any) -> TaskGroup:
             day = date.fromisoformat(run_date)
             artifact = emr.upload_artifact(S3Hook(AWS_CONN_ID).conn, settings.lake_bucket)
             key = emr.run_key(dag_run.dag_id, day)
-            hook = EmrHook(aws_conn_id=AWS_CONN_ID)
+            hook = EmrHook(aws_conn_id=AWS_CONN_ID, emr_conn_id=None)
             cluster_id = emr.find_reusable_cluster(hook.conn, settings, key)
             if cluster_id:
                 log.info("reusing EMR cluster %s created for %s", cluster_id, key)
@@ -156,7 +156,7 @@ def emr_task_group(run_date: Any) -> TaskGroup:
             from orchestration import emr
 
             return emr.terminate_if_ours(
-                EmrHook(aws_conn_id=AWS_CONN_ID).conn, load_settings(), cluster
+                EmrHook(aws_conn_id=AWS_CONN_ID, emr_conn_id=None).conn, load_settings(), cluster
             )
 
         @task
