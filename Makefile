@@ -13,7 +13,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs bench clean
+.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,15 @@ integration: install ## Integration tests (moto server, local Spark, dbt on Duck
 
 test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline
 	$(BIN)/pytest
+
+airflow: install ## Start a local Airflow (API server, scheduler, DAG processor, triggerer) on the local stack
+	$(BIN)/python -m orchestration.local_airflow
+
+manifest: install ## Build the dbt manifest Cosmos renders the DAG from (dbt parse)
+	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt parse --quiet
+
+mwaa-bundle: manifest ## Build dist/mwaa: DAGs folder, requirements.txt, startup script (ENV=prod|dev)
+	$(BIN)/python -m orchestration.mwaa_bundle --env $(or $(ENV),prod)
 
 docs: install ## Serve the dbt docs site of the last run on a free port
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from ingestion.local_aws import free_port; print(free_port())')

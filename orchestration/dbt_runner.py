@@ -14,6 +14,31 @@ class DbtError(RuntimeError):
     pass
 
 
+# Airflow renders these templates when a dbt task runs, from the connection that the
+# secrets backend (AWS Secrets Manager on MWAA) returns; nothing secret is parsed into the DAG.
+CONNECTION_ENV = {
+    "snowflake": {
+        "SNOWFLAKE_ACCOUNT": "{{ conn.snowflake_default.extra_dejson.account }}",
+        "SNOWFLAKE_USER": "{{ conn.snowflake_default.login }}",
+        "DBT_ENV_SECRET_SNOWFLAKE_PRIVATE_KEY": (
+            "{{ conn.snowflake_default.extra_dejson.private_key_content }}"
+        ),
+        "SNOWFLAKE_ROLE": "{{ conn.snowflake_default.extra_dejson.role }}",
+        "SNOWFLAKE_WAREHOUSE": "{{ conn.snowflake_default.extra_dejson.warehouse }}",
+        "SNOWFLAKE_DATABASE": "{{ conn.snowflake_default.extra_dejson.database }}",
+    },
+    "redshift": {
+        "REDSHIFT_HOST": "{{ conn.redshift_default.host }}",
+        "REDSHIFT_PORT": "{{ conn.redshift_default.port or 5439 }}",
+        "REDSHIFT_USER": "{{ conn.redshift_default.login }}",
+        "REDSHIFT_DATABASE": "{{ conn.redshift_default.schema }}",
+        "REDSHIFT_CLUSTER_ID": "{{ conn.redshift_default.extra_dejson.cluster_identifier }}",
+        "REDSHIFT_AUTH_METHOD": "{{ conn.redshift_default.extra_dejson.auth_method or 'iam' }}",
+        "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "{{ conn.redshift_default.password or '' }}",
+    },
+}
+
+
 def profile_env(settings: Settings) -> dict[str, str]:
     """Variables ``dbt_project/profiles.yml`` and the sources read, from the settings."""
     env = {
@@ -25,13 +50,16 @@ def profile_env(settings: Settings) -> dict[str, str]:
     }
     if settings.aws_endpoint_url:
         env["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
-    if "AWS_SECRET_ACCESS_KEY" in os.environ:
-        env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
     return env
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **profile_env(settings)}
+    """The whole environment for a dbt subprocess; secrets are added here, never to what
+    a DAG serializes."""
+    env = {**os.environ, **profile_env(settings)}
+    if "AWS_SECRET_ACCESS_KEY" in os.environ:
+        env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
+    return env
 
 
 def run_dbt(settings: Settings, args: list[str], log_file: Path) -> None:

@@ -12,7 +12,7 @@ from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode, TestBehavior
 
 from orchestration.dag_parts import DUCKDB_POOL, MANIFEST
-from orchestration.dbt_runner import profile_env
+from orchestration.dbt_runner import CONNECTION_ENV, profile_env
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             dbt_project_path=DBT_PROJECT_DIR,
             manifest_path=MANIFEST,
             install_dbt_deps=False,
-            env_vars=profile_env(settings),
+            env_vars={**CONNECTION_ENV.get(settings.dbt_target, {}), **profile_env(settings)},
         ),
         profile_config=ProfileConfig(
             profile_name="shoplogs",

@@ -6,13 +6,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+from ingestion.local_aws import free_port
 from orchestration.dag_parts import DUCKDB_POOL
-from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings
+from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT, Settings, load_settings
 
 DAG_ID = "shoplogs_pipeline"
 
@@ -111,3 +116,110 @@ def dags_test(settings: Settings, run_date: date, log_file: Path) -> None:
     with contextlib.suppress(AirflowRunError):  # nothing to forget on a new database
         _airflow(env, "dags", "delete", DAG_ID, "--yes")
     _airflow(env, "dags", "test", DAG_ID, run_date.isoformat(), log_file=log_file)
+
+
+def _wait_for_health(url: str, processes: list[subprocess.Popen], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise AirflowRunError("an Airflow component exited at start; see .local/logs/")
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as reply:
+                health = json.loads(reply.read())
+            if health.get("scheduler", {}).get("status") == "healthy":
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AirflowRunError(f"Airflow did not report healthy at {url} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
+    """API server, scheduler, DAG processor and triggerer on free ports; yields (url,
+    user, password) and stops them all on exit."""
+    env = prepare(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env |= {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    logs = settings.work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        "scheduler": [airflow, "scheduler"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer"],
+    }
+    processes = []
+    try:
+        for name, command in commands.items():
+            log = (logs / f"airflow-{name}.log").open("ab")
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+        _wait_for_health(url, processes)
+        passwords = json.loads(
+            (airflow_home(settings) / "simple_auth_manager_passwords.json.generated").read_text()
+        )
+        yield url, "admin", passwords["admin"]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def unpause_when_parsed(env: dict[str, str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _airflow(env, "dags", "unpause", DAG_ID)
+            return
+        except AirflowRunError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)  # the DAG processor has not registered the DAG yet
+
+
+def serve() -> int:
+    """``make airflow``: local Airflow against a local AWS holding the demo's logs."""
+    from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
+    from orchestration import stages
+    from orchestration.run_local import demo_files, parse_args
+
+    settings = load_settings()
+    os.environ.update(LOCAL_CREDENTIALS)
+    logs = settings.work_dir / "logs"
+    with moto_server(log_file=logs / "moto.log") as endpoint:
+        settings = settings.with_endpoint(endpoint)
+        stages.provision_local(settings)
+        build_manifest(settings, logs / "dbt.log")
+        with running_airflow(settings) as (url, user, password):
+            unpause_when_parsed(airflow_env(settings))
+            # Landing objects raise S3 events on the queue; the DAG's asset watcher hears
+            # them and starts a run: the event-driven path, end to end.
+            shipped = stages.ship_logs(settings, demo_files(settings, parse_args([])))
+            lines = sum(s.lines_shipped for s in shipped.values())
+            print(
+                f"\nAirflow is up: {url}  (login: {user} / {password})\n"
+                f"Local AWS (moto): {endpoint}; {lines} demo log lines shipped to landing/,\n"
+                f"which starts a '{DAG_ID}' run through the landing events queue.\n"
+                "Logs: .local/logs/airflow-*.log. Press Ctrl-C to stop everything.",
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
