@@ -1,5 +1,7 @@
-"""``make bench``: time each stage of the local pipeline on a larger demo, and the shipper's
-throughput, and write the numbers to a JSON file. Speed lives here, never in a test."""
+"""``make bench``: time each stage of the local pipeline on a larger demo, the shipper's
+throughput, DAG-file parse time (Cosmos manifest vs dbt ls) and the dbt stage under
+Airflow + Cosmos vs a plain ``dbt build``; write the numbers to a JSON file.
+Speed lives here, never in a test."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -17,8 +20,36 @@ from ingestion.firehose import ship_lines
 from ingestion.generator import FILE_NAMES, DemoSpec, generate
 from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
 from ingestion.ship import read_lines
-from orchestration.run_local import run_pipeline
-from orchestration.settings import load_settings
+from orchestration import stages
+from orchestration.run_local import run_pipeline, run_pipeline_in_airflow
+from orchestration.settings import REPO_ROOT, Settings, load_settings
+
+PARSE_PROBE = """
+import sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+from airflow.sdk import DAG
+from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import LoadMode
+from airflow.dag_processing.dagbag import DagBag
+mode = sys.argv[1]
+project = Path("dbt_project").resolve()
+start = time.perf_counter()
+if mode == "dagbag":
+    bag = DagBag(dag_folder="orchestration/dags")
+    assert not bag.import_errors, bag.import_errors
+else:
+    with DAG("probe", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        DbtTaskGroup(
+            project_config=ProjectConfig(project, manifest_path=project / "target/manifest.json"
+                                         if mode == "manifest" else None),
+            profile_config=ProfileConfig(profile_name="shoplogs", target_name="local",
+                                         profiles_yml_filepath=project / "profiles.yml"),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST if mode == "manifest"
+                                       else LoadMode.DBT_LS),
+        )
+print(time.perf_counter() - start)
+"""
 
 
 class NullFirehose:
@@ -45,6 +76,35 @@ def shipper_throughput(path: Path) -> dict[str, float]:
     }
 
 
+def parse_seconds(mode: str, runs: int = 3) -> float:
+    """Best of ``runs``: the time to parse, after Python and Airflow are imported."""
+    env = {**os.environ, "AIRFLOW__COSMOS__ENABLE_CACHE": "False", "SCARF_NO_ANALYTICS": "true",
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO_ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", PARSE_PROBE, mode], cwd=REPO_ROOT,
+                             env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return round(min(times), 3)
+
+
+def dbt_stage_under_airflow(log: Path) -> float:
+    """Wall time from the first dbt task's start to the last one's end in a DAG test."""
+    stamps = [
+        datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "[DAG TEST]" in line and "task_id=dbt." in line
+    ]
+    return round((max(stamps) - min(stamps)).total_seconds(), 2)
+
+
+def plain_dbt_build(settings: Settings) -> float:
+    start = time.perf_counter()
+    stages.build_warehouse(settings)
+    return round(time.perf_counter() - start, 2)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=4.0)
@@ -69,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     files = {name: [work / "logs" / file] for name, file in FILE_NAMES.items()}
     os.environ.update(LOCAL_CREDENTIALS)
     with moto_server(log_file=work / "moto.log") as endpoint:
-        report = run_pipeline(settings.with_endpoint(endpoint), files)
+        local = settings.with_endpoint(endpoint)
+        report = run_pipeline(local, files)
+    with moto_server(log_file=work / "moto.log") as endpoint:
+        local = settings.with_endpoint(endpoint)
+        in_airflow = run_pipeline_in_airflow(local, files)
+        dbt_airflow = dbt_stage_under_airflow(work / "logs" / "airflow.log")
+        dbt_plain = plain_dbt_build(local)
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -83,6 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             **{k: round(v, 2) for k, v in report.seconds.items()},
         },
         "shipper_web_log": shipper_throughput(work / "logs" / FILE_NAMES["web"]),
+        "airflow": {
+            "dag_test_seconds": round(in_airflow.seconds["airflow dag"], 2),
+            "dbt_stage_cosmos_seconds": dbt_airflow,
+            "dbt_build_plain_seconds": dbt_plain,
+            "dbt_stage_ratio": round(dbt_airflow / dbt_plain, 2),
+            "parse_seconds": {
+                "dag_file_manifest": parse_seconds("dagbag"),
+                "cosmos_group_manifest": parse_seconds("manifest"),
+                "cosmos_group_dbt_ls": parse_seconds("dbt_ls"),
+            },
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
