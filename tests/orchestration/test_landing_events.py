@@ -1,0 +1,48 @@
+"""Event-driven start: a new landing object reaches the queue the DAG's asset watcher reads,
+and the watcher's trigger fires on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from orchestration import stages
+from orchestration.settings import REPO_ROOT, load_settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_landing_object_fires_the_dags_asset_watcher(
+    aws_endpoint: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = replace(load_settings("local"), lake_bucket="events-lake")
+    settings = settings.with_endpoint(aws_endpoint)
+    stages.provision_local(settings)
+    monkeypatch.setenv("LAKE_BUCKET", "events-lake")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                  "extra": {"endpoint_url": aws_endpoint, "region_name": "us-east-1"}}  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO_ROOT / "orchestration" / "dags")).dags["shoplogs_pipeline"]
+    landing = dag.timetable.asset_condition
+    [watcher] = landing.watchers
+    assert watcher.trigger.sqs_queue == settings.landing_queue_url
+
+    # Objects outside landing/ do not start the pipeline; a landing object does.
+    s3.put_object(Bucket="events-lake", Key="processed/x/dt=2026-11-21/p.parquet", Body=b"x")
+    s3.put_object(Bucket="events-lake", Key="landing/web/2026/11/21/10/obj", Body=b"line\n")
+
+    async def first_event() -> Any:
+        return await asyncio.wait_for(watcher.trigger.run().__anext__(), timeout=30)
+
+    event = asyncio.run(first_event())
+    bodies = [json.loads(m["Body"]) for m in event.payload["message_batch"]]
+    keys = [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
+    assert keys == ["landing%2Fweb%2F2026%2F11%2F21%2F10%2Fobj"]
