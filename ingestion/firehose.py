@@ -14,9 +14,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore import exceptions as botocore_exceptions
+
 MAX_RECORDS_PER_BATCH = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
+# Worth waiting out: throttling, and a network that is down or slow for a while.
+TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
+    TimeoutError,
+    botocore_exceptions.EndpointConnectionError,
+    botocore_exceptions.ConnectionClosedError,
+    botocore_exceptions.ConnectTimeoutError,
+    botocore_exceptions.ReadTimeoutError,
+)
 THROTTLING_ERRORS = {
     "ServiceUnavailableException",
     "ThrottlingException",
@@ -130,7 +140,7 @@ def put_batch(
                 DeliveryStreamName=stream, Records=[{"Data": r.data} for r in pending]
             )
         except Exception as exc:
-            if _error_code(exc) in THROTTLING_ERRORS or isinstance(exc, TimeoutError):
+            if _error_code(exc) in THROTTLING_ERRORS or isinstance(exc, TRANSIENT_EXCEPTIONS):
                 continue
             raise ShippingError(
                 f"Firehose stream {stream!r} rejected a batch: {exc}. Check that the "

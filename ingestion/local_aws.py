@@ -87,6 +87,17 @@ def provision_landing_events(s3: Any, sqs: Any, bucket: str, queue_name: str) ->
     return queue_url
 
 
+def _check_destination(firehose: Any, stream: str, bucket: str) -> None:
+    described = firehose.describe_delivery_stream(DeliveryStreamName=stream)
+    destinations = described["DeliveryStreamDescription"]["Destinations"]
+    arns = {d.get("ExtendedS3DestinationDescription", {}).get("BucketARN") for d in destinations}
+    if f"arn:aws:s3:::{bucket}" not in arns:
+        raise ValueError(
+            f"delivery stream {stream} already exists and delivers to {sorted(map(str, arns))}, "
+            f"not to bucket {bucket}; use a fresh local endpoint or the stream's bucket"
+        )
+
+
 def provision(
     s3: Any, firehose: Any, bucket: str, delivery_streams: dict[str, str], role_arn: str
 ) -> None:
@@ -101,6 +112,7 @@ def provision(
     streams = set(firehose.list_delivery_streams(Limit=100)["DeliveryStreamNames"])
     for log_name, stream in delivery_streams.items():
         if stream in streams:
+            _check_destination(firehose, stream, bucket)
             continue
         firehose.create_delivery_stream(
             DeliveryStreamName=stream,

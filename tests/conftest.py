@@ -45,6 +45,14 @@ def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
+@pytest.fixture(scope="module")
+def own_aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server for one test module: whole-pipeline runs provision the same stream
+    names, so each gets an AWS of its own, as each `make run` does."""
+    with moto_server(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
 @pytest.fixture
 def s3(aws_endpoint: str) -> Any:
     return boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import duckdb
 import pytest
 
@@ -23,6 +24,11 @@ from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def own_s3(own_aws_endpoint: str) -> Any:
+    return boto3.client("s3", endpoint_url=own_aws_endpoint, region_name="us-east-1")
+
+
 def marts(duckdb_path: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         return {
@@ -32,11 +38,11 @@ def marts(duckdb_path: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, aws_endpoint: str) -> dict[str, Any]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("e2e")
     truth = generate(SMALL_DEMO, work / "logs")
     settings = replace(load_settings("local"), work_dir=work, lake_bucket="e2e-lake")
-    settings = settings.with_endpoint(aws_endpoint)
+    settings = settings.with_endpoint(own_aws_endpoint)
     files = {name: [work / "logs" / file] for name, file in FILE_NAMES.items()}
     run_date = datetime.now(UTC).date()
     report = run_pipeline(settings, files, run_date)
@@ -69,8 +75,9 @@ def test_marts_hold_exactly_the_expected_rows(pipeline: dict[str, Any]) -> None:
 
 
 def test_malformed_lines_are_in_the_quarantine_zone_with_reasons(
-    pipeline: dict[str, Any], s3: Any
+    pipeline: dict[str, Any], own_s3: Any
 ) -> None:
+    s3 = own_s3
     bucket = pipeline["settings"].lake_bucket
     found: dict[str, dict[str, int]] = {}
     for key in zones.list_keys(s3, bucket, "quarantine/"):
@@ -88,8 +95,9 @@ def test_docs_site_is_generated(pipeline: dict[str, Any]) -> None:
 
 
 def test_rerunning_the_same_date_and_resending_the_logs_change_nothing(
-    pipeline: dict[str, Any], s3: Any
+    pipeline: dict[str, Any], own_s3: Any
 ) -> None:
+    s3 = own_s3
     settings, run_date = pipeline["settings"], pipeline["run_date"]
     bucket = settings.lake_bucket
 

@@ -23,11 +23,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
-    tmp_path: Path, aws_endpoint: str
+    tmp_path: Path, own_aws_endpoint: str
 ) -> None:
     truth = generate(SMALL_DEMO, tmp_path / "logs")
     settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="dag-e2e")
-    settings = settings.with_endpoint(aws_endpoint)
+    settings = settings.with_endpoint(own_aws_endpoint)
     files = {name: [tmp_path / "logs" / file] for name, file in FILE_NAMES.items()}
 
     report = run_pipeline_in_airflow(settings, files, datetime.now(UTC).date())

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import pytest
 
 from orchestration import stages
@@ -17,8 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_landing_object_fires_the_dags_asset_watcher(
-    aws_endpoint: str, s3: Any, monkeypatch: pytest.MonkeyPatch
+    own_aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    aws_endpoint = own_aws_endpoint
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
     settings = replace(load_settings("local"), lake_bucket="events-lake")
     settings = settings.with_endpoint(aws_endpoint)
     stages.provision_local(settings)
