@@ -10,17 +10,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ingestion.firehose import DEFAULT_RETRY, RetryPolicy, ShipStats, ship_lines
+from ingestion.firehose import DEFAULT_RETRY, RetryPolicy, ShipStats, ship_buffer
 
 
-def read_lines(path: Path) -> Iterator[bytes]:
-    """Lines as bytes: invalid UTF-8 travels untouched and is judged downstream.
-
-    Rotated logs compressed by logrotate (``access.log.2.gz``) are read transparently.
-    """
+def read_blocks(path: Path, size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
+    """The file in blocks of whole lines; invalid UTF-8 travels untouched and is judged
+    downstream. Rotated logs compressed by logrotate (``access.log.2.gz``) are read too."""
     opener = gzip.open if path.suffix == ".gz" else open
+    rest = b""
     with opener(path, "rb") as handle:
-        yield from handle
+        while block := handle.read(size):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield block[:cut]
+    if rest:
+        yield rest
 
 
 def ship_file(
@@ -30,4 +36,7 @@ def ship_file(
         raise FileNotFoundError(
             f"log file {path} does not exist; point --logs at a folder holding it"
         )
-    return ship_lines(client, delivery_stream, read_lines(path), policy)
+    total = ShipStats()
+    for block in read_blocks(path):
+        total.add(ship_buffer(client, delivery_stream, block, policy))
+    return total

@@ -38,7 +38,7 @@ from ingestion.firehose import (
     RetryPolicy,
     ShippingError,
     ShipStats,
-    ship_lines,
+    ship_buffer,
 )
 from ingestion.tailer import Checkpoints, Tailer
 
@@ -126,24 +126,15 @@ class Shipper:
         sent = 0
         for flow, tailer in self.tailers:
             while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
-                stats = ship_lines(self.client, flow.delivery_stream,
-                                   chunk.data.splitlines(keepends=True), self.policy)  # fmt: skip
+                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy)
                 if stats.oversize_lines:
                     log.error("%s: %d line(s) over the 1,000 KiB record limit were not sent",
                               chunk.path, len(stats.oversize_lines))  # fmt: skip
                 tailer.commit(chunk)
-                self._add(flow.delivery_stream, stats)
+                self.totals[flow.delivery_stream].add(stats)
                 sent += stats.lines_shipped
             tailer.forget_missing()
         return sent
-
-    def _add(self, stream: str, stats: ShipStats) -> None:
-        total = self.totals[stream]
-        total.lines_read += stats.lines_read
-        total.lines_shipped += stats.lines_shipped
-        total.records_sent += stats.records_sent
-        total.bytes_sent += stats.bytes_sent
-        total.retries += stats.retries
 
     def status(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,6 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -77,9 +76,7 @@ def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, Shi
                 "record_too_large",
                 stats.oversize_lines,
             )
-            for name, value in asdict(stats).items():
-                current = getattr(total, name)
-                setattr(total, name, current + value)
+            total.add(stats)
         results[stream_name] = total
     return results
 

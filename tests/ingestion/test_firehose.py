@@ -116,3 +116,23 @@ def test_records_that_keep_failing_raise_a_clear_error() -> None:
     client = FlakyFirehose(fail_forever=True)
     with pytest.raises(ShippingError, match=r"still failed after 5 attempts.*re-run the shipper"):
         ship_lines(client, "shop-web", [b"a\n"], policy=NO_WAIT, sleep=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a\nbb\nccc\n" * 50_000,
+        b"a\n\nb\n   \nc",  # blank lines and a last line without newline
+        b"x\n" + b"y" * (MAX_RECORD_BYTES + 5) + b"\nz\n",  # one line over the record limit
+    ],
+)
+def test_buffer_packing_matches_line_by_line_packing(data: bytes) -> None:
+    from ingestion.firehose import pack_buffer
+
+    fast, slow = ShipStats(), ShipStats()
+    fast_records = list(pack_buffer(data, fast))
+    slow_records = list(pack_records(data.splitlines(keepends=True), slow))
+    assert b"".join(r.data for r in fast_records) == b"".join(r.data for r in slow_records)
+    assert sum(r.lines for r in fast_records) == sum(r.lines for r in slow_records)
+    assert (fast.lines_read, fast.oversize_lines) == (slow.lines_read, slow.oversize_lines)
+    assert all(len(r.data) <= MAX_RECORD_BYTES for r in fast_records)
