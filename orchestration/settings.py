@@ -63,6 +63,10 @@ class Settings:
         return self.work_dir / "warehouse" / f"{PROJECT}.duckdb"
 
     @property
+    def glue_database(self) -> str:
+        return f"{PROJECT}_{self.env}"
+
+    @property
     def landing_queue_url(self) -> str:
         """SQS queue that receives the bucket's ObjectCreated events for landing/."""
         host = self.aws_endpoint_url or f"https://sqs.{self.region}.amazonaws.com"

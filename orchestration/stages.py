@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from ingestion import zones
+from ingestion import catalog, zones
 from ingestion.firehose import ShipStats
 from ingestion.local_aws import provision, provision_landing_events
 from ingestion.ship import ship_file
@@ -96,10 +96,24 @@ def promote_zones(settings: Settings, run_date: date) -> zones.Manifest:
     bucket = settings.lake_bucket
     stats = zones.read_stats(s3, bucket, run_date)
     published = zones.promote(s3, bucket, run_date)
+    register_in_catalog(settings, published, run_date)
     claimed = zones.list_keys(s3, bucket, zones.run_prefix(run_date) + "raw/")
     manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats)
     zones.write_manifest(s3, bucket, manifest)
     return manifest
+
+
+def register_in_catalog(settings: Settings, published: list[str], run_date: date) -> list[str]:
+    """Tables and the run's partitions in Glue, for Athena and Redshift Spectrum."""
+    samples: dict[str, str] = {}
+    for key in published:
+        parts = key.split("/")
+        if parts[0] == "processed" and key.endswith(".parquet"):
+            samples.setdefault(parts[1], key)
+    return catalog.register_run(
+        aws_client(settings, "glue"), aws_client(settings, "s3"), settings.lake_bucket,
+        settings.glue_database, run_date.isoformat(), samples,
+    )  # fmt: skip
 
 
 def read_manifest(settings: Settings, run_date: date) -> zones.Manifest:

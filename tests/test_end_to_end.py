@@ -90,6 +90,25 @@ def test_malformed_lines_are_in_the_quarantine_zone_with_reasons(
     assert found == expected
 
 
+def test_processed_data_is_registered_in_the_glue_catalog(
+    pipeline: dict[str, Any], own_aws_endpoint: str
+) -> None:
+    glue = boto3.client("glue", endpoint_url=own_aws_endpoint, region_name="us-east-1")
+    run_date = pipeline["run_date"].isoformat()
+    for table in ["customers", "orders", "order_lines", "web_requests"]:
+        described = glue.get_table(DatabaseName="shoplogs_local", Name=table)["Table"]
+        assert described["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        [partition] = glue.get_partitions(DatabaseName="shoplogs_local", TableName=table)[
+            "Partitions"
+        ]
+        assert partition["Values"] == [run_date]
+        location = partition["StorageDescriptor"]["Location"]
+        assert location == f"s3://e2e-lake/processed/{table}/dt={run_date}/"
+    columns = glue.get_table(DatabaseName="shoplogs_local", Name="order_lines")["Table"]
+    types = {c["Name"]: c["Type"] for c in columns["StorageDescriptor"]["Columns"]}
+    assert types["unit_price"] == "decimal(12,2)" and types["quantity"] == "int"
+
+
 def test_docs_site_is_generated(pipeline: dict[str, Any]) -> None:
     assert pipeline["report"].docs_path.is_file()
 

@@ -31,7 +31,9 @@ def writer(folder: Path, count: int, stop: threading.Event, written: list[bytes]
             handle.write(line)
         written.append(line.rstrip("\n").encode())
         if number % 250 == 249:
-            for older in sorted(folder.glob("access.log.*"), reverse=True):
+            # As logrotate does: shift .N to .N+1, highest number first.
+            rotated = sorted(folder.glob("access.log.*"), key=lambda p: -int(p.suffix[1:]))
+            for older in rotated:
                 older.rename(folder / f"access.log.{int(older.suffix[1:]) + 1}")
             log.rename(folder / "access.log.1")
         time.sleep(0.002)
