@@ -5,6 +5,8 @@
     processing/dt=<run>/output/...                   what Spark wrote for that run
     processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
     quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
+    quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
+                                                     (truncated gzip, binary), + .reason.json
     processing/dt=<run>/manifest.json                what the run took and produced
 
 A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
@@ -13,9 +15,11 @@ the same logical date again gives the same processed partitions.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
-from dataclasses import asdict, dataclass
+import zlib
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -28,6 +32,11 @@ class Manifest:
     claimed: list[str]
     published: list[str]
     stats: dict[str, Any]
+    quarantined_objects: dict[str, str] = field(default_factory=dict)  # key -> reason
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024
 
 
 def run_prefix(run_date: date) -> str:
@@ -70,6 +79,45 @@ def claim(s3: Any, bucket: str, run_date: date) -> list[str]:
         s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
         s3.delete_object(Bucket=bucket, Key=key)
     return list_keys(s3, bucket, raw_prefix)
+
+
+def object_problem(body: bytes) -> str | None:
+    """Why no line of this object can be read, or None when it is fine.
+
+    Whole-object faults are caught here, before Spark, so one bad object sends itself to
+    quarantine instead of failing the run for everyone.
+    """
+    if body.startswith(GZIP_MAGIC):
+        try:
+            body = gzip.decompress(body)
+        except (EOFError, OSError, zlib.error):
+            return "truncated_gzip"
+    if b"\x00" in body[:SNIFF_BYTES]:
+        return "binary_content"
+    return None
+
+
+def screen(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
+    """Move the run's unreadable raw objects to quarantine; return {original key: reason}."""
+    raw = run_prefix(run_date) + "raw/"
+    moved: dict[str, str] = {}
+    for key in list_keys(s3, bucket, raw):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        problem = object_problem(body)
+        if problem is None:
+            if body.startswith(GZIP_MAGIC) and not key.endswith(".gz"):
+                # Spark picks the codec by extension: name compressed objects for it.
+                s3.copy_object(Bucket=bucket, Key=key + ".gz",
+                               CopySource={"Bucket": bucket, "Key": key})  # fmt: skip
+                s3.delete_object(Bucket=bucket, Key=key)
+            continue
+        target = f"quarantine/objects/dt={run_date.isoformat()}/{key.removeprefix(raw)}"
+        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+        reason = {"reason": problem, "claimed_as": key, "fix": "re-send the source file"}
+        s3.put_object(Bucket=bucket, Key=target + ".reason.json", Body=json.dumps(reason))
+        s3.delete_object(Bucket=bucket, Key=key)
+        moved[key] = problem
+    return moved
 
 
 def _replace_prefix(s3: Any, bucket: str, source: str, target: str) -> list[str]:

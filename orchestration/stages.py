@@ -5,6 +5,7 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,11 @@ def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, Shi
 
 
 def claim_landing(settings: Settings, run_date: date) -> list[str]:
-    return zones.claim(aws_client(settings, "s3"), settings.lake_bucket, run_date)
+    """Claim the run's landing objects and set aside whole objects that cannot be read."""
+    s3 = aws_client(settings, "s3")
+    zones.claim(s3, settings.lake_bucket, run_date)
+    zones.screen(s3, settings.lake_bucket, run_date)
+    return zones.list_keys(s3, settings.lake_bucket, zones.run_prefix(run_date) + "raw/")
 
 
 def preprocess_locally(settings: Settings, run_date: date) -> None:
@@ -98,7 +103,13 @@ def promote_zones(settings: Settings, run_date: date) -> zones.Manifest:
     published = zones.promote(s3, bucket, run_date)
     register_in_catalog(settings, published, run_date)
     claimed = zones.list_keys(s3, bucket, zones.run_prefix(run_date) + "raw/")
-    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats)
+    set_aside = zones.list_keys(s3, bucket, f"quarantine/objects/dt={run_date.isoformat()}/")
+    reasons = {
+        key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["reason"]
+        for key in set_aside
+        if key.endswith(".reason.json")
+    }
+    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats, reasons)
     zones.write_manifest(s3, bucket, manifest)
     return manifest
 

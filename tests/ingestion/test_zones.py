@@ -84,3 +84,24 @@ def test_promote_replaces_the_run_partition_and_leaves_others(s3: Any, bucket: s
         "processed/web_requests/dt=2026-11-03/part-0.parquet",
     ]
     assert zones.promote(s3, bucket, RUN) == published  # a second promote changes nothing
+
+
+def test_unreadable_objects_go_to_quarantine_and_the_rest_stays(s3: Any, bucket: str) -> None:
+    import gzip
+
+    whole = gzip.compress(b"a\nb\n")
+    put(s3, bucket, "landing/web/2026/11/03/10/good", b"a\nb\n")
+    put(s3, bucket, "landing/web/2026/11/03/10/good-gz", whole)
+    put(s3, bucket, "landing/web/2026/11/03/10/cut-gz", whole[: len(whole) // 2])
+    put(s3, bucket, "landing/web/2026/11/03/10/binary", b"\x00\x01\x02garbage")
+    put(s3, bucket, "landing/web/2026/11/03/10/empty", b"")
+    zones.claim(s3, bucket, RUN)
+    moved = zones.screen(s3, bucket, RUN)
+    raw = "processing/dt=2026-11-03/raw/web/2026/11/03/10/"
+    assert moved == {raw + "cut-gz": "truncated_gzip", raw + "binary": "binary_content"}
+    # A compressed object gets the extension Spark needs to decompress it.
+    assert zones.list_keys(s3, bucket, raw) == [raw + "empty", raw + "good", raw + "good-gz.gz"]
+    reason = s3.get_object(
+        Bucket=bucket, Key="quarantine/objects/dt=2026-11-03/web/2026/11/03/10/cut-gz.reason.json"
+    )["Body"].read()
+    assert b"truncated_gzip" in reason
