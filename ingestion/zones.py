@@ -8,6 +8,7 @@
     quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
                                                      (truncated gzip, binary), + .reason.json
     processing/dt=<run>/manifest.json                what the run took and produced
+    processing/_claims/<landing key>.json            a run's claim while it moves an object
 
 A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
 the same logical date again gives the same processed partitions.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -35,6 +37,8 @@ class Manifest:
     quarantined_objects: dict[str, str] = field(default_factory=dict)  # key -> reason
 
 
+CLAIMS = "processing/_claims/"
+CLAIM_TTL = 6 * 60 * 60.0  # longer than any healthy run
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
 
@@ -66,18 +70,79 @@ def claimable(keys: list[str], run_date: date) -> list[str]:
     return [k for k in keys if (arrived := arrival_date(k)) is not None and arrived <= run_date]
 
 
-def claim(s3: Any, bucket: str, run_date: date) -> list[str]:
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+def _take_claim(
+    s3: Any, bucket: str, key: str, run_date: date, now: float, ttl: float
+) -> tuple[bool, date | None]:
+    """Write the object's claim marker, atomically (S3 conditional writes).
+
+    Returns (taken, previous owner): a live claim of another run is respected; an expired
+    one (a run that crashed) is taken over, and its owner returned so the caller can see
+    whether that run had already copied the object.
+    """
+    marker = CLAIMS + key + ".json"
+    body = json.dumps({"run_date": run_date.isoformat(), "claimed_at": now})
+    try:
+        s3.put_object(Bucket=bucket, Key=marker, Body=body, IfNoneMatch="*")
+        return True, None
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "PreconditionFailed":
+            raise
+    try:
+        current = s3.get_object(Bucket=bucket, Key=marker)
+    except s3.exceptions.NoSuchKey:
+        return False, None  # its run just finished moving the object
+    held = json.loads(current["Body"].read())
+    owner = date.fromisoformat(held["run_date"])
+    if owner == run_date:
+        return True, None  # a retry of the same run
+    if held["claimed_at"] + ttl > now:
+        return False, owner  # another run is working on it
+    try:
+        s3.put_object(Bucket=bucket, Key=marker, Body=body, IfMatch=current["ETag"])
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] != "PreconditionFailed":
+            raise
+        return False, owner  # another run took it over first
+    return True, owner
+
+
+def claim(
+    s3: Any, bucket: str, run_date: date, now: float | None = None, ttl: float = CLAIM_TTL
+) -> list[str]:
     """Move claimable landing objects into this run's processing prefix.
 
-    Copy before delete: a crash in between leaves the object in both places, and the next
-    claim copies it to the same key again, so nothing is lost or doubled. Returns every raw
-    object the run now owns, including ones claimed by an earlier attempt.
+    Each object is claimed with a conditional write first, so two runs started at once
+    never take the same object; a claim older than ``ttl`` seconds belongs to a run that
+    died and is taken again. Copy before delete: a crash in between leaves the object in
+    both places, and the next attempt finds it. Returns every raw object the run owns,
+    including ones claimed by an earlier attempt.
     """
+    now = time.time() if now is None else now
     raw_prefix = run_prefix(run_date) + "raw/"
     for key in claimable(list_keys(s3, bucket, "landing/"), run_date):
-        target = raw_prefix + key.removeprefix("landing/")
-        s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
+        taken, previous = _take_claim(s3, bucket, key, run_date, now, ttl)
+        if not taken:
+            continue
+        if not _exists(s3, bucket, key):  # another run moved it between our list and claim
+            s3.delete_object(Bucket=bucket, Key=CLAIMS + key + ".json")
+            continue
+        moved = key.removeprefix("landing/")
+        already = previous and _exists(s3, bucket, f"{run_prefix(previous)}raw/{moved}")
+        if not already:  # else the crashed run copied it: it is that run's to process
+            target = raw_prefix + moved
+            s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
         s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_object(Bucket=bucket, Key=CLAIMS + key + ".json")
     return list_keys(s3, bucket, raw_prefix)
 
 

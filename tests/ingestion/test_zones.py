@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from typing import Any
@@ -105,3 +106,52 @@ def test_unreadable_objects_go_to_quarantine_and_the_rest_stays(s3: Any, bucket:
         Bucket=bucket, Key="quarantine/objects/dt=2026-11-03/web/2026/11/03/10/cut-gz.reason.json"
     )["Body"].read()
     assert b"truncated_gzip" in reason
+
+
+def test_two_runs_claiming_at_once_never_take_the_same_object(s3: Any, bucket: str) -> None:
+    import threading
+
+    for number in range(60):
+        put(s3, bucket, f"landing/web/2026/11/03/10/obj-{number:02d}")
+    results: dict[str, list[str]] = {}
+
+    def run(day: date) -> None:
+        claimed = zones.claim(s3, bucket, day)
+        results[day.isoformat()] = [k.rsplit("/", 1)[-1] for k in claimed]
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in (RUN, date(2026, 11, 4))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    first, second = results.values()
+    assert not set(first) & set(second)
+    assert sorted(first + second) == [f"obj-{n:02d}" for n in range(60)]
+
+
+def claim_marker(s3: Any, bucket: str, key: str, run: date, at: float) -> None:
+    body = json.dumps({"run_date": run.isoformat(), "claimed_at": at})
+    put(s3, bucket, f"processing/_claims/{key}.json", body.encode())
+
+
+def test_a_live_claim_is_respected_and_an_expired_one_is_taken_again(s3: Any, bucket: str) -> None:
+    crashed, now = date(2026, 11, 2), 1_000_000.0
+    put(s3, bucket, "landing/web/2026/11/02/10/live")
+    put(s3, bucket, "landing/web/2026/11/02/10/stale")
+    claim_marker(s3, bucket, "landing/web/2026/11/02/10/live", crashed, now - 60)
+    claim_marker(s3, bucket, "landing/web/2026/11/02/10/stale", crashed, now - 7 * 3600)
+    claimed = zones.claim(s3, bucket, RUN, now=now)
+    assert claimed == ["processing/dt=2026-11-03/raw/web/2026/11/02/10/stale"]
+    assert zones.list_keys(s3, bucket, "landing/") == ["landing/web/2026/11/02/10/live"]
+
+
+def test_an_object_a_crashed_run_already_copied_stays_that_runs(s3: Any, bucket: str) -> None:
+    crashed, now = date(2026, 11, 2), 1_000_000.0
+    put(s3, bucket, "landing/web/2026/11/02/10/obj")
+    put(s3, bucket, "processing/dt=2026-11-02/raw/web/2026/11/02/10/obj")  # copied, then died
+    claim_marker(s3, bucket, "landing/web/2026/11/02/10/obj", crashed, now - 7 * 3600)
+    assert zones.claim(s3, bucket, RUN, now=now) == []
+    assert zones.list_keys(s3, bucket, "landing/") == []
+    assert zones.list_keys(s3, bucket, "processing/dt=2026-11-02/raw/") == [
+        "processing/dt=2026-11-02/raw/web/2026/11/02/10/obj"
+    ]
