@@ -157,7 +157,11 @@ def object_problem(body: bytes) -> str | None:
             body = gzip.decompress(body)
         except (EOFError, OSError, zlib.error):
             return "truncated_gzip"
-    if b"\x00" in body[:SNIFF_BYTES]:
+    sniff = body[:SNIFF_BYTES]
+    # Objects hold many shipped lines: a few binary lines are judged line by line later;
+    # an object that is mostly control bytes is not a log at all.
+    control = sum(sniff.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
+    if sniff and control / len(sniff) > 0.3:
         return "binary_content"
     return None
 

@@ -70,6 +70,14 @@ def encoding_check() -> tuple[Column, str, str]:
     )
 
 
+def binary_check() -> tuple[Column, str, str]:
+    return (
+        F.col("value").rlike("[\\x00-\\x08\\x0e-\\x1f]"),
+        "binary_content",
+        "line holds control bytes (binary data written into a text log)",
+    )
+
+
 def missing_check(columns: list[str]) -> tuple[Column, str, Column]:
     """Fails when any required column is null or blank; the detail names the first one."""
     missing = [F.when(F.coalesce(F.trim(F.col(c)), F.lit("")) == "", F.lit(c)) for c in columns]

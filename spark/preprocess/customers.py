@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 
 from preprocess.common import (
     StreamResult,
+    binary_check,
     encoding_check,
     first_failure,
     missing_check,
@@ -48,6 +49,7 @@ def parse(lines: DataFrame) -> DataFrame:
     ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
     reason, detail = first_failure(
         encoding_check(),
+        binary_check(),
         (
             F.col("_field_count") != len(FIELDS),
             "wrong_column_count",

@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 
 from preprocess.common import (
     StreamResult,
+    binary_check,
     encoding_check,
     first_failure,
     missing_check,
@@ -62,6 +63,7 @@ def parse(lines: DataFrame) -> DataFrame:
     parsed = parsed.withColumn("event_at_utc", parse_utc(F.col("event_at")))
     reason, detail = first_failure(
         encoding_check(),
+        binary_check(),
         (
             F.col("_corrupt").isNotNull() | ~F.trim("value").startswith("{"),
             "unparseable",

@@ -13,7 +13,13 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from preprocess.common import StreamResult, encoding_check, first_failure, split_and_dedupe
+from preprocess.common import (
+    StreamResult,
+    binary_check,
+    encoding_check,
+    first_failure,
+    split_and_dedupe,
+)
 
 QUOTED = r'"((?:[^"\\]|\\.)*)"'
 COMBINED = (
@@ -76,6 +82,7 @@ def parse(lines: DataFrame) -> DataFrame:
     )
     reason, detail = first_failure(
         encoding_check(),
+        binary_check(),
         (
             ~F.col("_matches"),
             "unparseable",

@@ -94,7 +94,7 @@ def test_unreadable_objects_go_to_quarantine_and_the_rest_stays(s3: Any, bucket:
     put(s3, bucket, "landing/web/2026/11/03/10/good", b"a\nb\n")
     put(s3, bucket, "landing/web/2026/11/03/10/good-gz", whole)
     put(s3, bucket, "landing/web/2026/11/03/10/cut-gz", whole[: len(whole) // 2])
-    put(s3, bucket, "landing/web/2026/11/03/10/binary", b"\x00\x01\x02garbage")
+    put(s3, bucket, "landing/web/2026/11/03/10/binary", bytes(range(32)) * 100)
     put(s3, bucket, "landing/web/2026/11/03/10/empty", b"")
     zones.claim(s3, bucket, RUN)
     moved = zones.screen(s3, bucket, RUN)

@@ -1,0 +1,95 @@
+"""The bad-input corpus through the whole local pipeline: each bad case ends in quarantine
+with its reason, and the good lines around it reach the marts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import duckdb
+import pytest
+
+from ingestion import zones
+from ingestion.firehose import MAX_RECORD_BYTES
+from orchestration.run_local import run_pipeline
+from orchestration.settings import load_settings
+from orchestration.summary import reconcile
+
+pytestmark = pytest.mark.integration
+
+CUSTOMER = "{id},signup,2026-11-01T10:00:00Z,{customer},a@example.com,Ann,Lee,US,Austin\n"
+ORDER = (
+    '{{"event_id": "{id}", "event_type": "placed", "event_at": "2026-11-01T11:00:00Z", '
+    '"order_id": "O1", "customer_id": "C1", "currency": "USD", "lines": [{{"line_number": 1, '
+    '"product_id": "P001", "quantity": 1, "unit_price": 119.0}}]}}\n'
+)
+HIT = (
+    '10.0.0.{n} - - [01/Nov/2026:12:00:0{n} +0000] "GET /p/{n} HTTP/1.1" 200 10 "-" "Mozilla/5.0"\n'
+)
+
+
+def corpus(folder: Path) -> dict[str, list[Path]]:
+    """Each log: good lines around every kind of bad line; plus an empty file."""
+    (folder / "empty.log").write_bytes(b"")
+    customers = (
+        CUSTOMER.format(id="c-1", customer="C1")
+        + "c-2,signup,2026-11-01T10:00:00Z,C2\n"  # wrong column count
+        + CUSTOMER.format(id="c-3", customer="C3")
+    ).encode()
+    orders = (
+        ORDER.format(id="o-1")
+        + ORDER.format(id="o-2")[:60]
+        + "\n"  # truncated JSON
+        + ORDER.format(id="o-1")  # a resend
+    ).encode()
+    web = (
+        HIT.format(n=1).encode()
+        + b"\x00\x01\x02\x03 binary garbage \x04\x05\n"
+        + HIT.format(n=2).encode().replace(b"/p/2", b"/caf\xe9")  # Latin-1, not UTF-8
+        + b'10.0.0.9 - - [01/Nov/2026:12:00:09 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"\n'
+        + b"x" * (MAX_RECORD_BYTES + 10)
+        + b"\n"  # over Firehose's record limit
+        + HIT.format(n=3).encode()
+    )
+    for name, data in [("customers.log", customers), ("orders.log", orders), ("access.log", web)]:
+        (folder / name).write_bytes(data)
+    return {
+        "customers": [folder / "customers.log", folder / "empty.log"],
+        "orders": [folder / "orders.log"],
+        "web": [folder / "access.log"],
+    }
+
+
+def test_every_bad_case_is_quarantined_with_its_reason(
+    tmp_path: Path, own_aws_endpoint: str
+) -> None:
+    settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="corpus-lake")
+    settings = settings.with_endpoint(own_aws_endpoint)
+    report = run_pipeline(settings, corpus(tmp_path), datetime.now(UTC).date())
+
+    assert reconcile(report) == []
+    quarantined = {name: dict(counts.quarantined) for name, counts in report.streams.items()}
+    assert quarantined == {
+        "customers": {"wrong_column_count": 1},
+        "orders": {"unparseable": 1},
+        "web": {"binary_content": 1, "invalid_encoding": 1, "malformed_request": 1,
+                "record_too_large": 1},
+    }  # fmt: skip
+    assert report.streams["orders"].duplicates == 1
+    s3 = boto3.client("s3", endpoint_url=own_aws_endpoint, region_name="us-east-1")
+    reasons = {
+        json.loads(line)["reason"]
+        for key in zones.list_keys(s3, "corpus-lake", "quarantine/")
+        for line in s3.get_object(Bucket="corpus-lake", Key=key)["Body"].read().splitlines()
+    }
+    assert reasons == {"wrong_column_count", "unparseable", "binary_content",
+                       "invalid_encoding", "malformed_request", "record_too_large"}  # fmt: skip
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        customers = con.execute("select customer_id from marts.dim_customers order by 1")
+        assert customers.fetchall() == [("C1",), ("C3",)]
+        assert con.execute("select count(*) from marts.fct_orders").fetchone() == (1,)
+        requests = con.execute("select sum(request_count) from marts.fct_web_sessions")
+        assert requests.fetchone() == (2,)
