@@ -129,6 +129,11 @@ def claim(
     """
     now = time.time() if now is None else now
     raw_prefix = run_prefix(run_date) + "raw/"
+    for marker in list_keys(s3, bucket, CLAIMS):
+        # A run killed after moving its object leaves the marker behind: the object is
+        # gone from landing, so the claim has nothing left to guard.
+        if not _exists(s3, bucket, marker.removeprefix(CLAIMS).removesuffix(".json")):
+            s3.delete_object(Bucket=bucket, Key=marker)
     for key in claimable(list_keys(s3, bucket, "landing/"), run_date):
         taken, previous = _take_claim(s3, bucket, key, run_date, now, ttl)
         if not taken:
