@@ -20,7 +20,8 @@ def read_blocks(path: Path, size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
     rest = b""
     with opener(path, "rb") as handle:
         while block := handle.read(size):
-            block = rest + block
+            if rest:
+                block = rest + block
             cut = block.rfind(b"\n") + 1
             rest = block[cut:]
             if cut:
