@@ -52,6 +52,8 @@ def corpus(folder: Path) -> dict[str, list[Path]]:
         + b'10.0.0.9 - - [01/Nov/2026:12:00:09 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"\n'
         + b"x" * (MAX_RECORD_BYTES + 10)
         + b"\n"  # over Firehose's record limit
+        + b"\n"  # an empty line: no event, not counted
+        + b"    \n"  # a line of spaces: a line, and a bad one
         + HIT.format(n=3).encode()
     )
     for name, data in [("customers.log", customers), ("orders.log", orders), ("access.log", web)]:
@@ -76,7 +78,7 @@ def test_every_bad_case_is_quarantined_with_its_reason(
         "customers": {"wrong_column_count": 1},
         "orders": {"unparseable": 1},
         "web": {"binary_content": 1, "invalid_encoding": 1, "malformed_request": 1,
-                "record_too_large": 1},
+                "record_too_large": 1, "unparseable": 1},
     }  # fmt: skip
     assert report.streams["orders"].duplicates == 1
     s3 = boto3.client("s3", endpoint_url=own_aws_endpoint, region_name="us-east-1")
