@@ -83,10 +83,19 @@ def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
         return action()
 
 
-def _ship(report: RunReport, settings: Settings, files: dict[str, list[Path]]) -> dict:
+def _ship(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None
+) -> tuple[RunReport, dict, date]:
+    """Provision, ship, and fix the run date: the start every local run shares."""
+    report = RunReport(run_date="")
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     run_stage(report, "local aws", lambda: stages.provision_local(settings))
-    return run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
+    shipped = run_stage(report, "ship", lambda: stages.ship_logs(settings, files))
+    # Firehose stamps objects with their arrival time, so the default logical date is the
+    # day they arrived: today, taken after shipping so that midnight cannot split them.
+    day = run_date or datetime.now(UTC).date()
+    report.run_date = day.isoformat()
+    return report, shipped, day
 
 
 def _finish(
@@ -103,20 +112,11 @@ def _finish(
     return report
 
 
-def _run_date(run_date: date | None) -> date:
-    # Firehose stamps objects with their arrival time, so the default logical date is the
-    # day they arrived: today, taken after shipping so that midnight cannot split them.
-    return run_date or datetime.now(UTC).date()
-
-
 def run_pipeline(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
     """Ship ``files`` and call every stage directly against ``settings``' endpoint."""
-    report = RunReport(run_date="")
-    shipped = _ship(report, settings, files)
-    day = _run_date(run_date)
-    report.run_date = day.isoformat()
+    report, shipped, day = _ship(settings, files, run_date)
     run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
     run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
     manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
@@ -129,10 +129,7 @@ def run_pipeline_in_airflow(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
     """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date."""
-    report = RunReport(run_date="")
-    shipped = _ship(report, settings, files)
-    day = _run_date(run_date)
-    report.run_date = day.isoformat()
+    report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
     run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
     run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
