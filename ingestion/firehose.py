@@ -224,17 +224,3 @@ def ship_buffer(
     for batch in batch_records(pack_buffer(data, stats)):
         put_batch(client, stream, batch, stats, policy, sleep)
     return stats
-
-
-def ship_lines(
-    client: Any,
-    stream: str,
-    lines: Iterable[bytes],
-    policy: RetryPolicy = DEFAULT_RETRY,
-    sleep: Callable[[float], None] = time.sleep,
-) -> ShipStats:
-    """Pack, batch and send ``lines`` to delivery stream ``stream``."""
-    stats = ShipStats()
-    for batch in batch_records(pack_records(lines, stats)):
-        put_batch(client, stream, batch, stats, policy, sleep)
-    return stats

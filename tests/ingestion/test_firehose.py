@@ -16,7 +16,7 @@ from ingestion.firehose import (
     ShipStats,
     batch_records,
     pack_records,
-    ship_lines,
+    ship_buffer,
 )
 
 
@@ -95,7 +95,7 @@ def test_batches_respect_the_record_count_and_byte_limits() -> None:
 def test_partial_failure_resends_only_the_failed_records() -> None:
     lines = [f"line {i}\n".encode() for i in range(2_000)]
     client = FlakyFirehose(fail_entries=1)
-    stats = ship_lines(client, "s", lines, policy=NO_WAIT, sleep=lambda _: None)
+    stats = ship_buffer(client, "s", b"".join(lines), policy=NO_WAIT, sleep=lambda _: None)
     # Every line arrives exactly once, in spite of the failed entry.
     assert sorted(delivered_lines(client)) == sorted(lines)
     assert stats.lines_shipped == 2_000
@@ -105,9 +105,7 @@ def test_partial_failure_resends_only_the_failed_records() -> None:
 def test_throttling_is_retried_with_backoff() -> None:
     client = FlakyFirehose(throttle_calls=3)
     waits: list[float] = []
-    stats = ship_lines(
-        client, "s", [b"a\n", b"b\n"], policy=RetryPolicy(5, 0.1, 5), sleep=waits.append
-    )
+    stats = ship_buffer(client, "s", b"a\nb\n", policy=RetryPolicy(5, 0.1, 5), sleep=waits.append)
     assert delivered_lines(client) == [b"a\n", b"b\n"]
     assert stats.retries == 3
     assert len(waits) == 3 and all(0 <= w <= 5 for w in waits)
@@ -116,7 +114,7 @@ def test_throttling_is_retried_with_backoff() -> None:
 def test_records_that_keep_failing_raise_a_clear_error() -> None:
     client = FlakyFirehose(fail_forever=True)
     with pytest.raises(ShippingError, match=r"still failed after 5 attempts.*re-run the shipper"):
-        ship_lines(client, "shop-web", [b"a\n"], policy=NO_WAIT, sleep=lambda _: None)
+        ship_buffer(client, "shop-web", b"a\n", policy=NO_WAIT, sleep=lambda _: None)
 
 
 @pytest.mark.parametrize(

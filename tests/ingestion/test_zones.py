@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ingestion import zones
-from ingestion.firehose import ship_lines
+from ingestion.firehose import ship_buffer
 from ingestion.local_aws import provision
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def test_firehose_delivers_shipped_lines_under_the_landing_prefix(
     s3: Any, firehose: Any, bucket: str
 ) -> None:
     lines = [f"10.0.0.{i} - - line\n".encode() for i in range(1_200)]
-    stats = ship_lines(firehose, f"{bucket}-web", lines)
+    stats = ship_buffer(firehose, f"{bucket}-web", b"".join(lines))
     keys = zones.list_keys(s3, bucket, "landing/")
     assert keys and all(re.match(r"landing/web/\d{4}/\d\d/\d\d/\d\d/", k) for k in keys)
     body = b"".join(s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys)
