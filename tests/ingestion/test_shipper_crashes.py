@@ -1,5 +1,6 @@
 """Crash test: a writer appends and rotates while the shipper is killed with SIGKILL again
-and again; in the end Firehose holds every written line, and nothing else."""
+and again; in the end Firehose holds every written line and nothing else, and after the
+Spark job every event is there exactly once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ import pytest
 from ingestion import zones
 from ingestion.local_aws import provision
 from ingestion.shipper import lag_report, load_config
+from orchestration import stages
+from orchestration.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +97,13 @@ def test_twenty_sigkills_lose_nothing(
     # A kill between send and checkpoint resends a batch: extra copies are exact
     # duplicates, which the Spark job drops as counted duplicates.
     assert len(delivered) >= len(written) == 3_000
+
+    # Through the pre-processing: every written event exactly once, resends counted.
+    settings = replace(load_settings("local"), lake_bucket="crash-lake", work_dir=tmp_path)
+    settings = settings.with_endpoint(aws_endpoint)
+    run_date = datetime.now(UTC).date()
+    stages.claim_landing(settings, run_date)
+    stages.preprocess_locally(settings, run_date)
+    web = zones.read_stats(s3, "crash-lake", run_date)["streams"]["web"]
+    assert web["processed"] == 3_000
+    assert web["duplicates"] == len(delivered) - 3_000
