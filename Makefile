@@ -62,5 +62,5 @@ docs: install ## Serve the dbt docs site of the last run on a free port
 bench: install ## Measure stage timings on a larger demo; writes bench/results.json
 	$(BIN)/python -m bench.pipeline --scale 4 --out bench/results.json
 
-clean: ## Remove local run state (.local), dbt target; keeps the installed environment
-	rm -rf .local dbt_project/target dbt_project/logs
+clean: ## Remove local run state (.local), dist/, dbt target; keeps the installed environment
+	rm -rf .local dist dbt_project/target dbt_project/logs
