@@ -194,6 +194,18 @@ def screen(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
     return moved
 
 
+def set_aside_objects(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
+    """{quarantined object: reason} for the run, as ``screen`` left them (any attempt)."""
+    prefix = f"quarantine/objects/dt={run_date.isoformat()}/"
+    return {
+        key.removesuffix(".reason.json"): json.loads(
+            s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        )["reason"]
+        for key in list_keys(s3, bucket, prefix)
+        if key.endswith(".reason.json")
+    }
+
+
 def _replace_prefix(s3: Any, bucket: str, source: str, target: str) -> list[str]:
     """Make ``target`` hold exactly the data files under ``source``."""
     for stale in list_keys(s3, bucket, target):

@@ -5,7 +5,6 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -103,13 +102,8 @@ def promote_zones(settings: Settings, run_date: date) -> zones.Manifest:
     published = zones.promote(s3, bucket, run_date)
     register_in_catalog(settings, published, run_date)
     claimed = zones.list_keys(s3, bucket, zones.run_prefix(run_date) + "raw/")
-    set_aside = zones.list_keys(s3, bucket, f"quarantine/objects/dt={run_date.isoformat()}/")
-    reasons = {
-        key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["reason"]
-        for key in set_aside
-        if key.endswith(".reason.json")
-    }
-    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats, reasons)
+    set_aside = zones.set_aside_objects(s3, bucket, run_date)
+    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats, set_aside)
     zones.write_manifest(s3, bucket, manifest)
     return manifest
 

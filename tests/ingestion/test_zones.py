@@ -106,6 +106,10 @@ def test_unreadable_objects_go_to_quarantine_and_the_rest_stays(s3: Any, bucket:
         Bucket=bucket, Key="quarantine/objects/dt=2026-11-03/web/2026/11/03/10/cut-gz.reason.json"
     )["Body"].read()
     assert b"truncated_gzip" in reason
+    assert zones.set_aside_objects(s3, bucket, RUN) == {
+        "quarantine/objects/dt=2026-11-03/web/2026/11/03/10/binary": "binary_content",
+        "quarantine/objects/dt=2026-11-03/web/2026/11/03/10/cut-gz": "truncated_gzip",
+    }
 
 
 def test_two_runs_claiming_at_once_never_take_the_same_object(s3: Any, bucket: str) -> None:
