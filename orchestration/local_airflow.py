@@ -104,6 +104,10 @@ def prepare(settings: Settings) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     _airflow(env, "db", "migrate")
     _airflow(env, "pools", "set", DUCKDB_POOL, "1", "DuckDB allows a single writer")
+    # A fresh local stack each time (moto keeps nothing): forget the runs, and deferred
+    # tasks, of earlier ones, so none of them blocks or resumes against data that is gone.
+    with contextlib.suppress(AirflowRunError):  # nothing to forget on a new database
+        _airflow(env, "dags", "delete", DAG_ID, "--yes")
     return env
 
 
@@ -112,9 +116,6 @@ def dags_test(settings: Settings, run_date: date, log_file: Path) -> None:
     env = prepare(settings)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text("")
-    # A fresh local stack each time: forget runs (and their deferred tasks) of earlier ones.
-    with contextlib.suppress(AirflowRunError):  # nothing to forget on a new database
-        _airflow(env, "dags", "delete", DAG_ID, "--yes")
     _airflow(env, "dags", "test", DAG_ID, run_date.isoformat(), log_file=log_file)
 
 
