@@ -163,7 +163,9 @@ def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
     try:
         for name, command in commands.items():
             log = (logs / f"airflow-{name}.log").open("ab")
-            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
+            # Own process group each: stopping one also stops the workers it forked.
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log,
+                                              start_new_session=True))  # fmt: skip
         _wait_for_health(url, processes)
         passwords = json.loads(
             (airflow_home(settings) / "simple_auth_manager_passwords.json.generated").read_text()
@@ -171,12 +173,13 @@ def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
         yield url, "admin", passwords["admin"]
     finally:
         for process in processes:
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def unpause_when_parsed(env: dict[str, str], timeout: float = 90) -> None:
@@ -199,6 +202,8 @@ def serve() -> int:
 
     settings = load_settings()
     os.environ.update(LOCAL_CREDENTIALS)
+    # SIGTERM (a service manager, `timeout`) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logs = settings.work_dir / "logs"
     with moto_server(log_file=logs / "moto.log") as endpoint:
         settings = settings.with_endpoint(endpoint)
