@@ -17,6 +17,7 @@ the same logical date again gives the same processed partitions.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 import time
@@ -273,10 +274,15 @@ def read_manifest(s3: Any, bucket: str, run_date: date) -> Manifest:
 def quarantine_lines(
     s3: Any, bucket: str, stream: str, name: str, reason: str, lines: list[bytes]
 ) -> str | None:
-    """Put lines the shipper could not send (e.g. over the record limit) in quarantine."""
+    """Put lines the shipper could not send (e.g. over the record limit) in quarantine.
+
+    The key carries a hash of the lines: two files of the same name never overwrite each
+    other's rejects, and sending the same lines again rewrites the same object.
+    """
     if not lines:
         return None
-    key = f"quarantine/{stream}/shipper/{name}.json"
+    digest = hashlib.sha256(b"".join(lines)).hexdigest()[:16]
+    key = f"quarantine/{stream}/shipper/{name}-{digest}.json"
     rows = [
         json.dumps(
             {

@@ -159,3 +159,15 @@ def test_an_object_a_crashed_run_already_copied_stays_that_runs(s3: Any, bucket:
     assert zones.list_keys(s3, bucket, "processing/dt=2026-11-02/raw/") == [
         "processing/dt=2026-11-02/raw/web/2026/11/02/10/obj"
     ]
+
+
+def test_rejected_lines_of_same_named_files_are_all_kept(s3: Any, bucket: str) -> None:
+    first = zones.quarantine_lines(s3, bucket, "web", "access.log", "record_too_large", [b"a\n"])
+    second = zones.quarantine_lines(s3, bucket, "web", "access.log", "record_too_large", [b"b\n"])
+    again = zones.quarantine_lines(s3, bucket, "web", "access.log", "record_too_large", [b"a\n"])
+    assert first != second and again == first
+    kept = [
+        json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["raw_line"]
+        for key in zones.list_keys(s3, bucket, "quarantine/web/shipper/")
+    ]
+    assert sorted(kept) == ["a", "b"]
