@@ -69,6 +69,10 @@ class ShipperConfig:
     def status_file(self) -> Path:
         return Path(self.raw.get("statusFile") or f"{self.checkpoint_file}.status.json")
 
+    @property
+    def quarantine_file(self) -> Path:
+        return Path(f"{self.checkpoint_file}.quarantine.jsonl")
+
     def checkpoint_path(self, flow: Flow) -> Path:
         return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
 
@@ -120,6 +124,7 @@ class Shipper:
             for flow in config.flows
         ]  # fmt: skip
         self.totals = {flow.delivery_stream: ShipStats() for flow in config.flows}
+        self.rejected = 0
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent."""
@@ -128,13 +133,26 @@ class Shipper:
             while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
                 stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy)
                 if stats.oversize_lines:
-                    log.error("%s: %d line(s) over the 1,000 KiB record limit were not sent",
-                              chunk.path, len(stats.oversize_lines))  # fmt: skip
+                    self.quarantine(chunk.path, stats.oversize_lines)
                 tailer.commit(chunk)
                 self.totals[flow.delivery_stream].add(stats)
                 sent += stats.lines_shipped
             tailer.forget_missing()
         return sent
+
+    def quarantine(self, path: str, lines: list[bytes]) -> None:
+        """Lines Firehose cannot take (over 1,000 KiB) go to a local file, with their reason,
+        before the checkpoint moves past them: set aside, never skipped."""
+        target = self.config.quarantine_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a") as handle:
+            for line in lines:
+                row = {"source": path, "reason": "record_too_large", "bytes": len(line),
+                       "raw_line": line.decode("utf-8", "replace").rstrip("\n")}  # fmt: skip
+                handle.write(json.dumps(row) + "\n")
+        self.rejected += len(lines)
+        log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
+                  path, len(lines), target)  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         return {
@@ -148,6 +166,8 @@ class Shipper:
                 }
                 for flow, tailer in self.tailers
             },
+            "rejected_lines": self.rejected,
+            "quarantine_file": str(self.config.quarantine_file),
             "updated_at": time.time(),
         }
 

@@ -77,14 +77,21 @@ def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = Fal
     """Bytes from ``start`` up to the last newline within ``max_bytes``.
 
     A line still being written (no newline yet) waits for the next poll, unless ``final``:
-    a rotated-away file gets no more writes, so its last line is complete as it is.
+    a rotated-away file gets no more writes, so its last line is complete as it is. A single
+    line longer than ``max_bytes`` is read whole (to be set aside), so it cannot stall the
+    file behind it.
     """
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(max_bytes)
-    if final and len(data) < max_bytes:
-        return data
+        while data and b"\n" not in data and len(data) % max_bytes == 0:
+            more = handle.read(max_bytes)
+            if not more:
+                break
+            data += more
     cut = data.rfind(b"\n")
+    if final and (cut < 0 or len(data) < max_bytes):
+        return data
     return data[: cut + 1] if cut >= 0 else b""
 
 
