@@ -139,11 +139,15 @@ class Tailer:
         """The oldest unsent complete lines, or None when every file is caught up."""
         first_start = self.start_at_end
         self.start_at_end = False
-        for name, stat in self.files():
+        files = self.files()
+        truncated = False
+        for name, stat in files:
             position = self.checkpoints.positions.get(identity(stat))
             if position and position.offset and self._rewritten(name, stat, position):
                 self._handle_truncation(identity(stat), name)
-        for name, stat in self.files():
+                truncated = True
+        # Only after a truncation is a second look needed: its copy now has a checkpoint.
+        for name, stat in self.files() if truncated else files:
             key = identity(stat)
             position = self.checkpoints.positions.get(key)
             if position is None:

@@ -47,13 +47,11 @@ def spark_submit_command(input_uri: str, output_uri: str, run_date: date) -> lis
     ]
 
 
-def _download(s3: Any, bucket: str, prefix: str, target: Path) -> int:
-    keys = list_keys(s3, bucket, prefix)
-    for key in keys:
+def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
+    for key in list_keys(s3, bucket, prefix):
         path = target / key.removeprefix(prefix)
         path.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, key, str(path))
-    return len(keys)
 
 
 def _upload(s3: Any, bucket: str, source: Path, prefix: str) -> None:
