@@ -174,3 +174,22 @@ def test_a_line_longer_than_a_read_does_not_stall_the_file(tmp_path: Path) -> No
         got, offset = got + chunk, offset + len(chunk)
     # The long line and the line after it come through; the half-written one waits.
     assert got == b"x" * 50 + b"\nnext\n"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "env", "region"),
+    [
+        ("https://firehose.eu-west-1.amazonaws.com", "us-east-1", "eu-west-1"),
+        ("http://127.0.0.1:5000", "ap-south-1", "ap-south-1"),
+    ],
+)
+def test_the_region_follows_the_endpoint_unless_it_cannot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str, env: str, region: str
+) -> None:
+    from ingestion.shipper import firehose_client
+
+    monkeypatch.setenv("AWS_REGION", env)
+    path = tmp_path / "agent.json"
+    flows = [{"filePattern": "x*", "deliveryStream": "s"}]
+    path.write_text(json.dumps({"firehose.endpoint": endpoint, "flows": flows}))
+    assert firehose_client(load_config(path)).meta.region_name == region

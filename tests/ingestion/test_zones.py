@@ -171,3 +171,9 @@ def test_rejected_lines_of_same_named_files_are_all_kept(s3: Any, bucket: str) -
         for key in zones.list_keys(s3, bucket, "quarantine/web/shipper/")
     ]
     assert sorted(kept) == ["a", "b"]
+
+
+def test_a_stream_delivering_elsewhere_is_a_clear_error(s3: Any, firehose: Any) -> None:
+    provision(s3, firehose, "first-lake", {"web": "shared-web"}, "arn:aws:iam::1:role/x")
+    with pytest.raises(ValueError, match="shared-web already exists and delivers to"):
+        provision(s3, firehose, "second-lake", {"web": "shared-web"}, "arn:aws:iam::1:role/x")

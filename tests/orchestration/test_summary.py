@@ -32,3 +32,18 @@ def test_a_lost_line_is_reported_with_the_stream_and_numbers() -> None:
 def test_landing_data_the_job_did_not_read_is_reported() -> None:
     report = report_with(**{"read": 0})
     assert "web: shipped 9 lines but the Spark job read 0" in reconcile(report)
+
+
+def test_the_dags_summary_comes_from_the_run_manifest() -> None:
+    from orchestration.summary import report_from_manifest
+
+    stats = {
+        "run_date": "2026-11-21",
+        "streams": {
+            "web": {"read": 9, "processed": 6, "duplicates": 2, "quarantined:unparseable": 1}
+        },
+    }
+    report = report_from_manifest(stats, {"fct_web_sessions": 3})
+    assert reconcile(report) == []
+    assert report.streams["web"].quarantined == {"unparseable": 1}
+    assert "fct_web_sessions" in format_summary(report)
