@@ -53,8 +53,8 @@ airflow: install ## Start a local Airflow (API server, scheduler, DAG processor,
 manifest: install ## Build the dbt manifest Cosmos renders the DAG from (dbt parse)
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt parse --quiet
 
-mwaa-bundle: manifest ## Build dist/mwaa: DAGs folder, requirements.txt, startup script (ENV=prod|dev)
-	$(BIN)/python -m orchestration.mwaa_bundle --env $(or $(ENV),prod)
+mwaa-bundle: manifest ## Build dist/mwaa: DAGs, requirements.txt, startup script (ENV=prod|dev WAREHOUSE=snowflake|redshift)
+	$(BIN)/python -m orchestration.mwaa_bundle --env $(or $(ENV),prod) --warehouse $(or $(WAREHOUSE),snowflake)
 
 docs: install ## Serve the dbt docs site of the last run on a free port
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from ingestion.local_aws import free_port; print(free_port())')

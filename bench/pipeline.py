@@ -43,7 +43,7 @@ else:
         DbtTaskGroup(
             project_config=ProjectConfig(project, manifest_path=project / "target/manifest.json"
                                          if mode == "manifest" else None),
-            profile_config=ProfileConfig(profile_name="shoplogs", target_name="local",
+            profile_config=ProfileConfig(profile_name="shoplogs", target_name="duckdb",
                                          profiles_yml_filepath=project / "profiles.yml"),
             render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST if mode == "manifest"
                                        else LoadMode.DBT_LS),

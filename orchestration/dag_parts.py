@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import TaskGroup, task
 
+from orchestration.dbt_runner import CONNECTION_ENV
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,22 @@ def promote(run_date: str) -> dict[str, Any]:
 
     manifest = stages.promote_zones(load_settings(), date.fromisoformat(run_date))
     return dict(manifest.stats)
+
+
+@task(task_id="load_raw")
+def load_raw(run_date: str, connection_env: dict[str, str]) -> dict[str, int]:
+    """Load the run's processed partition into the warehouse's raw schema (dbt's load_raw
+    operation: COPY on Snowflake and Redshift; DuckDB reads it in place)."""
+    from orchestration import stages
+
+    return stages.load_warehouse(load_settings(), date.fromisoformat(run_date), connection_env)
+
+
+def load(settings: Settings, run_date: Any) -> Any:
+    """The load task; its credentials are templates, rendered from the Airflow connection
+    when it runs."""
+    pool = {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
+    return load_raw.override(**pool)(run_date, CONNECTION_ENV.get(settings.warehouse, {}))
 
 
 def spark_local() -> Any:

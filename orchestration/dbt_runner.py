@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestration.settings import DBT_PROJECT_DIR, Settings
@@ -53,30 +54,41 @@ def profile_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
+def dbt_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The whole environment for a dbt subprocess; secrets are added here, never to what
     a DAG serializes."""
-    env = {**os.environ, **profile_env(settings)}
+    env = {**os.environ, **profile_env(settings), **(extra or {})}
     if "AWS_SECRET_ACCESS_KEY" in os.environ:
         env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
     return env
 
 
-def run_dbt(settings: Settings, args: list[str], log_file: Path) -> None:
+def run_dbt(
+    settings: Settings, args: list[str], log_file: Path, extra_env: Mapping[str, str] | None = None
+) -> None:
     """Run ``dbt <args>`` in the project; on failure raise with the failing lines."""
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     command = [str(Path(sys.executable).with_name("dbt")), *args]
+    # A stuck warehouse connection must not hang a run forever (unset: no limit).
+    timeout = float(os.environ.get("SHOPLOGS_DBT_TIMEOUT_SECONDS", "0")) or None
     with log_file.open("ab") as log:
         log.write(f"\n$ dbt {' '.join(args)}\n".encode())
         log.flush()
-        result = subprocess.run(
-            command,
-            cwd=DBT_PROJECT_DIR,
-            env=dbt_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        try:
+            result = subprocess.run(
+                command,
+                cwd=DBT_PROJECT_DIR,
+                env=dbt_env(settings, extra_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DbtError(
+                f"`dbt {args[0]}` did not finish within {timeout:.0f} s "
+                f"(SHOPLOGS_DBT_TIMEOUT_SECONDS); full log: {log_file}"
+            ) from exc
     if result.returncode != 0:
         lines = log_file.read_text(errors="replace").splitlines()
         failures = [ln for ln in lines if "ERROR" in ln or "FAIL" in ln][-10:] or lines[-15:]

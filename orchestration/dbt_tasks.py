@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def writer_pool(settings: Settings) -> dict[str, Any]:
     """DuckDB allows one writer: every task that opens the file shares a one-slot pool."""
-    return {"pool": DUCKDB_POOL} if settings.dbt_target == "local" else {}
+    return {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
 
 
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:
@@ -72,7 +72,7 @@ def summary_task(settings: Settings) -> Any:
 
         current = load_settings()
         manifest = stages.read_manifest(current, date.fromisoformat(run_date))
-        marts = stages.mart_row_counts(current) if current.dbt_target == "local" else {}
+        marts = stages.mart_row_counts(current) if current.warehouse == "duckdb" else {}
         report = report_from_manifest(manifest.stats, marts)
         text = format_summary(report)
         log.info("\n%s", text)

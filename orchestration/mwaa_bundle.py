@@ -34,7 +34,7 @@ STARTUP = """#!/bin/sh
 # Everything environment-specific is chosen here; orchestration/settings.py derives the rest.
 export SHOPLOGS_ENV="{env}"
 export SPARK_RUNNER="${{SPARK_RUNNER:-emr}}"
-export DBT_TARGET="${{DBT_TARGET:-{dbt_target}}}"
+export SHOPLOGS_WAREHOUSE="${{SHOPLOGS_WAREHOUSE:-{warehouse}}}"
 export AWS_ACCOUNT_ID="$(aws sts get-caller-identity --query Account --output text)"
 # No usage pings from Cosmos: MWAA's private subnets usually have no route out.
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
@@ -74,7 +74,7 @@ def airflow_configuration(env: str) -> dict[str, str]:
     }
 
 
-def build(out: Path, env: str, dbt_target: str) -> Path:
+def build(out: Path, env: str, warehouse: str) -> Path:
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} is missing: run `make manifest` first")
@@ -95,7 +95,7 @@ def build(out: Path, env: str, dbt_target: str) -> Path:
     (dags / ".airflowignore").write_text("\n".join(f"{d}/" for d in CODE_DIRS) + "\n")
     (out / "requirements.txt").write_text(requirements())
     startup = out / "startup.sh"
-    startup.write_text(STARTUP.format(env=env, dbt_target=dbt_target))
+    startup.write_text(STARTUP.format(env=env, warehouse=warehouse))
     startup.chmod(0o755)
     (out / "airflow-configuration.json").write_text(
         json.dumps(airflow_configuration(env), indent=2) + "\n"
@@ -107,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "mwaa")
     parser.add_argument("--env", choices=["dev", "prod"], default="prod")
-    parser.add_argument("--dbt-target", choices=["snowflake", "redshift"], default="snowflake")
+    parser.add_argument("--warehouse", choices=["snowflake", "redshift"], default="snowflake")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        out = build(args.out, args.env, args.dbt_target)
+        out = build(args.out, args.env, args.warehouse)
     except (FileNotFoundError, subprocess.CalledProcessError) as exc:
         print(f"mwaa-bundle FAILED: {exc}", file=sys.stderr)
         return 1

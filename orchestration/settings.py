@@ -1,7 +1,8 @@
 """The one place where environments differ.
 
 Everything that changes between a laptop and AWS (endpoint, bucket, stream names, Spark
-runner, dbt target) is resolved here from one variable, ``SHOPLOGS_ENV``. Code below the
+runner, dbt target) is resolved here from one variable, ``SHOPLOGS_ENV``, and the warehouse
+from one more, ``SHOPLOGS_WAREHOUSE``. Code below the
 stage functions never asks "am I local?": it is handed these values.
 """
 
@@ -51,12 +52,16 @@ class Settings:
     streams: tuple[LogStream, ...]
     aws_endpoint_url: str | None  # None means the real AWS endpoints
     spark_runner: str  # local | emr | emr-serverless
-    dbt_target: str
+    warehouse: str  # one of WAREHOUSES; also the dbt target's name
     work_dir: Path  # scratch space for Spark input/output staging and the local warehouse
     firehose_role_arn: str = field(default="")
     emr: EmrSettings | None = None
     emr_poke_seconds: int = 60
     landing_queue_name: str = ""
+
+    @property
+    def dbt_target(self) -> str:
+        return self.warehouse
 
     @property
     def duckdb_path(self) -> Path:
@@ -83,6 +88,10 @@ class Settings:
         return replace(self, aws_endpoint_url=endpoint_url)
 
 
+# The warehouses the dbt project builds on (profiles.yml has a target of each name):
+# the three a user runs, then the two local stand-ins CI builds on.
+WAREHOUSES = ("duckdb", "snowflake", "redshift", "postgres", "fakesnow")
+
 STREAM_FILES = {"customers": "customers.log", "orders": "orders.log", "web": "access.log"}
 
 
@@ -91,6 +100,16 @@ def resource_names(env: str, account_id: str) -> tuple[str, dict[str, str]]:
     bucket = f"{PROJECT}-{env}-lake-{account_id}"
     streams = {name: f"{PROJECT}-{env}-{name}" for name in STREAM_FILES}
     return bucket, streams
+
+
+def warehouse_setting(local: bool) -> str:
+    """``SHOPLOGS_WAREHOUSE``: the one switch between DuckDB, Snowflake and Redshift."""
+    warehouse = os.environ.get("SHOPLOGS_WAREHOUSE", "duckdb" if local else "snowflake")
+    if warehouse not in WAREHOUSES:
+        raise ValueError(
+            f"SHOPLOGS_WAREHOUSE={warehouse!r} is not one of {', '.join(WAREHOUSES)}"
+        )
+    return warehouse
 
 
 def load_settings(env: str | None = None) -> Settings:
@@ -112,7 +131,7 @@ def load_settings(env: str | None = None) -> Settings:
         # Local runs start their own moto server and fill this in with with_endpoint().
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         spark_runner=os.environ.get("SPARK_RUNNER", "local" if local else "emr"),
-        dbt_target=os.environ.get("DBT_TARGET", "local" if local else env),
+        warehouse=warehouse_setting(local),
         work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR", REPO_ROOT / ".local")),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),

@@ -1,7 +1,8 @@
 """The shop-logs pipeline for one logical period, as make run and MWAA run it.
 
-claim landing -> Spark (local | EMR | EMR Serverless) -> promote zones -> dbt (Cosmos,
-one task per model, tests after each) -> docs -> summary.
+claim landing -> Spark (local | EMR | EMR Serverless) -> promote zones -> load the raw
+layer (SHOPLOGS_WAREHOUSE: DuckDB | Snowflake | Redshift) -> dbt (Cosmos, one task per
+model, tests after each) -> docs -> summary.
 
 Starts on new landing objects (an asset watcher on the bucket's SQS event queue) and,
 as a fallback covering the same ground, once a day for the previous day. Catchup is off;
@@ -69,6 +70,7 @@ with DAG(
         dag_parts.claim(run_date),
         dag_parts.spark_stage(settings, run_date),
         dag_parts.promote(run_date),
+        dag_parts.load(settings, run_date),
         dbt_task_group(settings),
         docs_task(settings),
         summary_task(settings)(run_date),

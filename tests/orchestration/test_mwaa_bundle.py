@@ -31,7 +31,7 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
 
 def test_bundle_dags_import_with_only_the_bundled_requirements(tmp_path: Path) -> None:
     build_manifest(load_settings("local"), tmp_path / "dbt.log")
-    bundle = mwaa_bundle.build(tmp_path / "mwaa", env="prod", dbt_target="snowflake")
+    bundle = mwaa_bundle.build(tmp_path / "mwaa", env="prod", warehouse="snowflake")
     assert (bundle / "dags" / "dbt_project" / "target" / "manifest.json").is_file()
     requirements = (bundle / "requirements.txt").read_text()
     assert "astronomer-cosmos==" in requirements and "apache-airflow==" not in requirements
@@ -53,7 +53,7 @@ def test_bundle_dags_import_with_only_the_bundled_requirements(tmp_path: Path) -
         "AIRFLOW__CORE__DAGS_FOLDER": str(bundle / "dags"),
         "SHOPLOGS_ENV": "prod",
         "SPARK_RUNNER": "emr",
-        "DBT_TARGET": "snowflake",
+        "SHOPLOGS_WAREHOUSE": "snowflake",
         "AWS_ACCOUNT_ID": "111122223333",
         "SCARF_NO_ANALYTICS": "true",
     }

@@ -29,6 +29,7 @@ priced as (
         orders.customer_id,
         orders.ordered_at,
         orders.currency_code,
+        orders.last_run_date,
         order_lines.quantity,
         order_lines.unit_price,
         order_lines.quantity * order_lines.unit_price as line_amount,

@@ -35,7 +35,8 @@ pivoted as (
         -- An order whose `placed` event has not arrived yet still gets its customer.
         max(customer_id) as any_customer_id,
         max(currency_code) as any_currency_code,
-        min(event_at) as first_event_at
+        min(event_at) as first_event_at,
+        max(run_date) as last_run_date
 
     from ranked
     group by order_id
@@ -54,7 +55,8 @@ final as (
         paid_at,
         shipped_at,
         cancelled_at,
-        refunded_at
+        refunded_at,
+        last_run_date
 
     from pivoted
 

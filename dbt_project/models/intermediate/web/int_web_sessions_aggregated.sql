@@ -70,7 +70,8 @@ aggregated as (
         count(*) as request_count,
         sum(case when is_page_view then 1 else 0 end) as page_view_count,
         sum(bytes_sent) as bytes_sent,
-        {{ dbt.bool_or('is_bot') }} as is_bot
+        {{ dbt.bool_or('is_bot') }} as is_bot,
+        max(run_date) as run_date
 
     from requests
     group by session_id
@@ -92,7 +93,8 @@ final as (
         aggregated.is_bot,
         entry_referrers.entry_referrer,
         entry_and_exit.landing_page,
-        entry_and_exit.exit_page
+        entry_and_exit.exit_page,
+        aggregated.run_date
 
     from aggregated
     left join entry_referrers

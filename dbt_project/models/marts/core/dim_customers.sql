@@ -1,56 +1,56 @@
--- One row per customer with the current profile. The full history (type-2) arrives with
--- the snapshot; this keeps the latest values and when the customer signed up.
+{{ config(dist='all', sort=['customer_id']) }}
+
+-- One row per version of a customer's profile (type 2, from the snp_customers snapshot).
+-- Facts join the version valid when the event happened through customer_key; filter
+-- `is_current` for today's profile.
 with
 
-customer_events as (
+snapshot as (
 
-    select * from {{ ref('stg_shop__customer_events') }}
+    select * from {{ ref('snp_customers') }}
 
 ),
 
-ranked as (
+versioned as (
 
     select
         *,
         row_number() over (
-            partition by customer_id
-            order by event_at desc, customer_event_id desc
-        ) as recency_rank
+            partition by customer_id order by dbt_valid_from
+        ) as profile_version
 
-    from customer_events
-
-),
-
-history as (
-
-    select
-        customer_id,
-        min(case when event_type = 'signup' then event_at end) as signed_up_at,
-        max(event_at) as profile_updated_at,
-        count(*) as profile_version_count
-
-    from customer_events
-    group by customer_id
+    from snapshot
 
 ),
 
 final as (
 
     select
-        ranked.customer_id,
-        ranked.email,
-        ranked.first_name,
-        ranked.last_name,
-        ranked.country_code,
-        ranked.city,
-        history.signed_up_at,
-        history.profile_updated_at,
-        history.profile_version_count
+        cast(
+            {{ dbt.concat(["customer_id", "'-'", "cast(profile_version as " ~ dbt.type_string() ~ ")"]) }}
+            as {{ dbt.type_string() }}
+        ) as customer_key,
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(profile_version as integer) as profile_version,
+        cast(email as {{ dbt.type_string() }}) as email,
+        cast(first_name as {{ dbt.type_string() }}) as first_name,
+        cast(last_name as {{ dbt.type_string() }}) as last_name,
+        cast(country_code as {{ dbt.type_string() }}) as country_code,
+        cast(city as {{ dbt.type_string() }}) as city,
+        cast(signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
+        -- The first version stands for everything before it, so that an order placed
+        -- before the customer's first snapshot still finds its customer.
+        cast(
+            case
+                when profile_version = 1 then cast('1900-01-01' as {{ dbt.type_timestamp() }})
+                else dbt_valid_from
+            end
+            as {{ dbt.type_timestamp() }}
+        ) as valid_from,
+        cast(dbt_valid_to as {{ dbt.type_timestamp() }}) as valid_to,
+        dbt_valid_to is null as is_current
 
-    from ranked
-    inner join history
-        on ranked.customer_id = history.customer_id
-    where ranked.recency_rank = 1
+    from versioned
 
 )
 

@@ -1,3 +1,5 @@
+{{ config(dist='all') }}
+
 with
 
 products as (
@@ -10,9 +12,9 @@ final as (
 
     select
         cast(product_id as {{ dbt.type_string() }}) as product_id,
-        product_name,
-        category,
-        brand,
+        cast(product_name as {{ dbt.type_string() }}) as product_name,
+        cast(category as {{ dbt.type_string() }}) as category,
+        cast(brand as {{ dbt.type_string() }}) as brand,
         cast(list_price_usd as numeric(12, 2)) as list_price_usd
 
     from products

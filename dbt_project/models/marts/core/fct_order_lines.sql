@@ -1,25 +1,41 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_id',
+        incremental_strategy=fact_incremental_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=['order_date'],
+        dist='order_id',
+        sort=['order_date'],
+    )
+}}
+
 with
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_priced') }}
+    {% if is_incremental() -%}
+    where {{ within_lookback('last_run_date') }}
+    {%- endif %}
 
 ),
 
 final as (
 
     select
-        order_line_id,
-        order_id,
-        product_id,
-        customer_id,
+        cast(order_line_id as {{ dbt.type_string() }}) as order_line_id,
+        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        cast(product_id as {{ dbt.type_string() }}) as product_id,
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
         cast(ordered_at as date) as order_date,
-        line_number,
-        currency_code,
-        quantity,
-        unit_price,
-        line_amount,
-        line_amount_usd
+        cast(line_number as integer) as line_number,
+        cast(currency_code as {{ dbt.type_string() }}) as currency_code,
+        cast(quantity as integer) as quantity,
+        cast(unit_price as numeric(12, 2)) as unit_price,
+        cast(line_amount as numeric(18, 2)) as line_amount,
+        cast(line_amount_usd as numeric(18, 2)) as line_amount_usd,
+        cast(last_run_date as date) as last_run_date
 
     from order_lines
 

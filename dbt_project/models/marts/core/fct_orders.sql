@@ -1,14 +1,35 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy=fact_incremental_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=['order_date'],
+        dist='order_id',
+        sort=['order_date'],
+    )
+}}
+
 with
 
 orders as (
 
     select * from {{ ref('int_orders_statuses_pivoted') }}
+    {% if is_incremental() -%}
+    where {{ within_lookback('last_run_date') }}
+    {%- endif %}
 
 ),
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_priced') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('dim_customers') }}
 
 ),
 
@@ -29,25 +50,33 @@ order_totals as (
 final as (
 
     select
-        orders.order_id,
-        orders.customer_id,
+        cast(orders.order_id as {{ dbt.type_string() }}) as order_id,
+        cast(orders.customer_id as {{ dbt.type_string() }}) as customer_id,
+        -- The customer's profile as it was when the order was placed.
+        cast(customers.customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(orders.ordered_at as date) as order_date,
-        orders.order_status,
-        orders.currency_code,
-        coalesce(order_totals.line_count, 0) as line_count,
-        coalesce(order_totals.item_quantity, 0) as item_quantity,
-        order_totals.order_total,
-        order_totals.order_total_usd,
-        orders.ordered_at,
-        orders.paid_at,
-        orders.shipped_at,
-        orders.cancelled_at,
-        orders.refunded_at,
-        orders.paid_at is not null and orders.refunded_at is null as is_revenue
+        cast(orders.order_status as {{ dbt.type_string() }}) as order_status,
+        cast(orders.currency_code as {{ dbt.type_string() }}) as currency_code,
+        cast(coalesce(order_totals.line_count, 0) as integer) as line_count,
+        cast(coalesce(order_totals.item_quantity, 0) as integer) as item_quantity,
+        cast(order_totals.order_total as numeric(18, 2)) as order_total,
+        cast(order_totals.order_total_usd as numeric(18, 2)) as order_total_usd,
+        cast(orders.ordered_at as {{ dbt.type_timestamp() }}) as ordered_at,
+        cast(orders.paid_at as {{ dbt.type_timestamp() }}) as paid_at,
+        cast(orders.shipped_at as {{ dbt.type_timestamp() }}) as shipped_at,
+        cast(orders.cancelled_at as {{ dbt.type_timestamp() }}) as cancelled_at,
+        cast(orders.refunded_at as {{ dbt.type_timestamp() }}) as refunded_at,
+        orders.paid_at is not null and orders.refunded_at is null as is_revenue,
+        cast(orders.last_run_date as date) as last_run_date
 
     from orders
     left join order_totals
         on orders.order_id = order_totals.order_id
+    left join customers
+        on
+            orders.customer_id = customers.customer_id
+            and orders.ordered_at >= customers.valid_from
+            and (orders.ordered_at < customers.valid_to or customers.valid_to is null)
 
 )
 

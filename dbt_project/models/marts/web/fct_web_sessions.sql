@@ -1,28 +1,44 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy=fact_incremental_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=['session_date'],
+        dist='session_id',
+        sort=['session_date'],
+    )
+}}
+
 with
 
 sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
+    {% if is_incremental() -%}
+    where {{ within_lookback('run_date') }}
+    {%- endif %}
 
 ),
 
 final as (
 
     select
-        session_id,
-        visitor_id,
+        cast(session_id as {{ dbt.type_string() }}) as session_id,
+        cast(visitor_id as {{ dbt.type_string() }}) as visitor_id,
         cast(started_at as date) as session_date,
-        started_at,
-        ended_at,
-        duration_seconds,
-        request_count,
-        page_view_count,
-        bytes_sent,
+        cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
+        cast(ended_at as {{ dbt.type_timestamp() }}) as ended_at,
+        cast(duration_seconds as integer) as duration_seconds,
+        cast(request_count as integer) as request_count,
+        cast(page_view_count as integer) as page_view_count,
+        cast(bytes_sent as {{ dbt.type_bigint() }}) as bytes_sent,
         is_bot,
         page_view_count = 1 as is_bounce,
-        entry_referrer,
-        landing_page,
-        exit_page
+        cast(entry_referrer as {{ shoplogs.type_long_string() }}) as entry_referrer,
+        cast(landing_page as {{ shoplogs.type_long_string() }}) as landing_page,
+        cast(exit_page as {{ shoplogs.type_long_string() }}) as exit_page,
+        cast(run_date as date) as run_date
 
     from sessions
 

@@ -1,0 +1,27 @@
+{#- How incremental facts write their new rows: MERGE on Snowflake, where it is the
+    native upsert; delete+insert on Redshift, PostgreSQL and DuckDB, where it avoids
+    MERGE's restrictions and is what the adapters do best. -#}
+{% macro fact_incremental_strategy() -%}
+    {{ return(adapter.dispatch('fact_incremental_strategy', 'shoplogs')()) }}
+{%- endmacro %}
+
+{% macro default__fact_incremental_strategy() -%}
+    {{ return('delete+insert') }}
+{%- endmacro %}
+
+{% macro snowflake__fact_incremental_strategy() -%}
+    {{ return('merge') }}
+{%- endmacro %}
+
+
+{#- On an incremental run, keep the rows whose `run_date_column` falls within
+    `fact_lookback_days` of the newest run the fact already holds: late events and
+    re-runs of recent days are picked up again, and their keys replaced. -#}
+{% macro within_lookback(run_date_column) -%}
+    {{ run_date_column }} >= (
+        select
+            {{ dbt.dateadd('day', -1 * var('fact_lookback_days'),
+                'coalesce(max(' ~ run_date_column ~ "), cast('1900-01-01' as date))") }}
+        from {{ this }}
+    )
+{%- endmacro %}

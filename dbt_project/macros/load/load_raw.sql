@@ -1,0 +1,235 @@
+{#- Load one run's partition of the processed zone into the raw schema, for every source table.
+
+    The pipeline runs this after it promotes a run (orchestration/warehouse_load.py):
+        dbt run-operation load_raw --args '{run_date: "2026-11-21", files: {customers: [...]}}'
+    `files` lists, per table, the Parquet objects the run published (from the run manifest):
+    the partition as it is now. Loading the same partition twice leaves the same rows; a
+    partition that was rewritten by a re-run replaces the rows of the old one.
+    `dry_run: true` prints the SQL instead of running it (CI lints it per dialect).
+
+    One implementation per warehouse: snowflake__ (COPY INTO from an external stage),
+    redshift__ (COPY from S3 through a staging table), postgres__ (the Redshift stand-in in
+    CI; its staging table is filled by the emulator load) and duckdb__ (nothing to load). -#}
+{% macro load_raw(run_date, files={}, dry_run=false) %}
+    {%- set run_date = shoplogs.checked_run_date(run_date) -%}
+    {%- for source in graph.sources.values() | sort(attribute='unique_id')
+        if source.package_name == project_name -%}
+        {%- set relation = api.Relation.create(
+            database=source.database, schema=source.schema, identifier=source.identifier) -%}
+        {%- set columns = source.columns.values() | list -%}
+        {%- set table_files = files.get(source.name, []) | sort -%}
+        {%- do shoplogs.load_raw_partition(relation, columns, run_date, table_files, dry_run) -%}
+    {%- endfor -%}
+{% endmacro %}
+
+
+{% macro checked_run_date(run_date) %}
+    {%- set text = run_date | string -%}
+    {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', text) -%}
+        {{ exceptions.raise_compiler_error(
+            "load_raw: run_date " ~ (text | tojson) ~ " is not a date; pass it as YYYY-MM-DD, "
+            ~ "e.g. --args '{run_date: \"2026-11-21\"}'") }}
+    {%- endif -%}
+    {{ return(modules.datetime.date.fromisoformat(text).isoformat()) }}
+{% endmacro %}
+
+
+{% macro load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {{ return(adapter.dispatch('load_raw_partition', 'shoplogs')(
+        relation, columns, run_date, files, dry_run)) }}
+{% endmacro %}
+
+
+{% macro duckdb__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {%- do log("DuckDB reads processed/" ~ relation.identifier ~ "/dt=" ~ run_date
+        ~ " in place (source external_location): nothing to load", info=True) -%}
+{% endmacro %}
+
+
+{% macro default__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {{ exceptions.raise_compiler_error(
+        "load_raw has no implementation for " ~ target.type
+        ~ "; add a " ~ target.type ~ "__load_raw_partition macro in macros/load/") }}
+{% endmacro %}
+
+
+{#- Snowflake: COPY INTO from the external stage on the processed zone (infra/snowflake).
+    Snowflake's load metadata skips files already loaded into the table, so a repeated load
+    is a no-op. What it cannot see is a partition rewritten by a re-run (new file names):
+    the load log remembers which files each partition was loaded from, and when they
+    changed the old rows are deleted and the new files loaded, in one transaction. -#}
+{% macro snowflake__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {%- set log_relation = shoplogs.load_log_relation(relation) -%}
+    {%- set fingerprint = local_md5(files | join(',')) -%}
+    {%- set rewritten = dry_run or shoplogs.partition_was_rewritten(
+        log_relation, relation, run_date, fingerprint) -%}
+    {%- set setup_sql -%}
+        create schema if not exists {{ relation.schema }};
+        {{ shoplogs.create_raw_table_sql(relation, columns) }};
+        {{ shoplogs.create_load_log_sql(log_relation) }};
+    {%- endset -%}
+    {%- set load_sql -%}
+        begin;
+        {% if rewritten -%}
+        delete from {{ relation }} where dt = '{{ run_date }}';
+        {% endif -%}
+        copy into {{ relation }}
+            from @{{ var('snowflake_stage') }}/{{ relation.identifier | lower }}/dt={{ run_date }}/
+            file_format = (format_name = '{{ var("snowflake_file_format") }}')
+            match_by_column_name = case_insensitive
+            {%- if rewritten %}
+            force = true
+            {%- endif %};
+        -- The partition lives in the path, not in the files.
+        update {{ relation }} set dt = '{{ run_date }}' where dt is null;
+        {{ shoplogs.record_load_sql(log_relation, relation, run_date, fingerprint, files) }};
+        commit;
+    {%- endset -%}
+    {%- do shoplogs.run_or_print(relation, setup_sql ~ '\n' ~ load_sql, dry_run) -%}
+{% endmacro %}
+
+
+{#- Redshift: COPY ... FORMAT AS PARQUET into a staging table, then delete+insert of the
+    partition in one transaction (Redshift has no load de-duplication of its own). -#}
+{% macro redshift__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {%- set log_relation = shoplogs.load_log_relation(relation) -%}
+    {%- set incoming = relation.identifier ~ '__incoming' -%}
+    {%- set file_columns = shoplogs.file_columns(columns) -%}
+    {%- set sql -%}
+        create schema if not exists {{ relation.schema }};
+        {{ shoplogs.create_raw_table_sql(relation, columns) }}
+            diststyle auto
+            sortkey (dt);
+        {{ shoplogs.create_load_log_sql(log_relation) }};
+        create temp table {{ incoming }} (
+            {%- for column in file_columns %}
+            {{ column.name }} {{ shoplogs.raw_column_type(column.data_type) }}{{ "," if not loop.last }}
+            {%- endfor %}
+        );
+        {% if files -%}
+        copy {{ incoming }}
+            from 's3://{{ var("lake_bucket") }}/processed/{{ relation.identifier }}/dt={{ run_date }}/'
+            iam_role '{{ var("redshift_copy_role_arn") }}'
+            format as parquet;
+        {% endif -%}
+        {{ shoplogs.swap_partition_sql(relation, incoming, columns, run_date, log_relation, files) }}
+    {%- endset -%}
+    {%- do shoplogs.run_or_print(relation, sql, dry_run) -%}
+{% endmacro %}
+
+
+{#- PostgreSQL stands in for Redshift in CI and cannot read Parquet from S3: the emulator
+    load (orchestration/warehouse_load.py) fills `<table>__incoming` with the partition's
+    rows; from there on this is Redshift's transaction, statement for statement. -#}
+{% macro postgres__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+    {%- set log_relation = shoplogs.load_log_relation(relation) -%}
+    {%- set incoming = relation.incorporate(path={'identifier': relation.identifier ~ '__incoming'}) -%}
+    {%- set sql -%}
+        create schema if not exists {{ relation.schema }};
+        {{ shoplogs.create_raw_table_sql(relation, columns) }};
+        {{ shoplogs.create_load_log_sql(log_relation) }};
+        {% if files -%}
+        {{ shoplogs.swap_partition_sql(relation, incoming, columns, run_date, log_relation, files) }}
+        {%- else -%}
+        {#- The run published no file for this table (nothing staged): the partition is empty. -#}
+        begin;
+        delete from {{ relation }} where dt = '{{ run_date }}';
+        {{ shoplogs.record_load_sql(log_relation, relation, run_date, local_md5(''), files) }};
+        commit
+        {%- endif %}
+    {%- endset -%}
+    {%- do shoplogs.run_or_print(relation, sql, dry_run) -%}
+{% endmacro %}
+
+
+{% macro swap_partition_sql(relation, incoming, columns, run_date, log_relation, files) %}
+    {%- set file_columns = shoplogs.file_columns(columns) -%}
+    begin;
+    delete from {{ relation }} where dt = '{{ run_date }}';
+    insert into {{ relation }} (
+        {%- for column in file_columns %}{{ column.name }}, {% endfor %}dt)
+    select
+        {%- for column in file_columns %}
+        {{ column.name }},
+        {%- endfor %}
+        cast('{{ run_date }}' as date)
+    from {{ incoming }};
+    {{ shoplogs.record_load_sql(log_relation, relation, run_date, local_md5(files | join(',')), files) }};
+    drop table {{ incoming }};
+    commit
+{% endmacro %}
+
+
+{#- The columns inside the Parquet files: all but the `dt` partition column. -#}
+{% macro file_columns(columns) %}
+    {{ return(columns | rejectattr('name', 'equalto', 'dt') | list) }}
+{% endmacro %}
+
+
+{% macro create_raw_table_sql(relation, columns) %}
+    create table if not exists {{ relation }} (
+        {%- for column in columns %}
+        {{ column.name }} {{ shoplogs.raw_column_type(column.data_type) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+
+{#- Source columns declare portable types (string, timestamp, integer, ...); this spells
+    them for the warehouse at hand. -#}
+{% macro raw_column_type(data_type) %}
+    {%- set kind = data_type | lower -%}
+    {%- if kind == 'string' -%} {{ shoplogs.type_long_string() }}
+    {%- elif kind == 'timestamp' -%} {{ dbt.type_timestamp() }}
+    {%- elif kind == 'integer' -%} {{ dbt.type_int() }}
+    {%- elif kind == 'bigint' -%} {{ dbt.type_bigint() }}
+    {%- elif kind == 'boolean' -%} {{ dbt.type_boolean() }}
+    {%- else -%} {{ kind }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{% macro load_log_relation(relation) %}
+    {{ return(relation.incorporate(path={'identifier': 'load_log'})) }}
+{% endmacro %}
+
+
+{% macro create_load_log_sql(log_relation) %}
+    create table if not exists {{ log_relation }} (
+        table_name {{ dbt.type_string() }},
+        dt date,
+        files_md5 {{ dbt.type_string() }},
+        file_count integer,
+        loaded_at {{ dbt.type_timestamp() }}
+    )
+{%- endmacro %}
+
+
+{% macro record_load_sql(log_relation, relation, run_date, fingerprint, files) %}
+    delete from {{ log_relation }}
+        where table_name = '{{ relation.identifier | lower }}' and dt = '{{ run_date }}';
+    insert into {{ log_relation }} (table_name, dt, files_md5, file_count, loaded_at)
+        values ('{{ relation.identifier | lower }}', '{{ run_date }}', '{{ fingerprint }}',
+                {{ files | length }}, {{ dbt.current_timestamp() }})
+{%- endmacro %}
+
+
+{% macro partition_was_rewritten(log_relation, relation, run_date, fingerprint) %}
+    {%- if load_relation(log_relation) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set previous = run_query(
+        "select files_md5 from " ~ log_relation ~ " where table_name = '"
+        ~ (relation.identifier | lower) ~ "' and dt = '" ~ run_date ~ "'") -%}
+    {{ return(previous.rows | length > 0 and previous.rows[0][0] != fingerprint) }}
+{% endmacro %}
+
+
+{% macro run_or_print(relation, sql, dry_run) %}
+    {%- if dry_run -%}
+        {{ print("-- load_raw: " ~ relation ~ "\n" ~ sql ~ ";") }}
+    {%- else -%}
+        {%- do run_query(sql) -%}
+        {%- do log("loaded " ~ relation, info=True) -%}
+    {%- endif -%}
+{% endmacro %}

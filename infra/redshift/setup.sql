@@ -1,0 +1,51 @@
+-- One-time setup of a Redshift database for shoplogs (provisioned cluster or Serverless
+-- workgroup; infra/ creates those). Idempotent: run it again after any change.
+-- Run as a superuser in the shoplogs database. Render it with
+--   python -m infra.warehouse_setup redshift > setup.rendered.sql
+-- which fills ${...} from the environment (GLUE_DATABASE, REDSHIFT_SPECTRUM_ROLE_ARN).
+
+-- Redshift has no CREATE GROUP IF NOT EXISTS: this procedure makes it idempotent.
+create or replace procedure shoplogs_ensure_group(group_name varchar(128))
+as $$
+begin
+    if not exists (select 1 from pg_group where groname = group_name) then
+        execute 'create group ' || quote_ident(group_name);
+    end if;
+end;
+$$ language plpgsql;
+
+call shoplogs_ensure_group('shoplogs_transformers');
+call shoplogs_ensure_group('shoplogs_reporters');
+
+-- A schema per layer (dbt_project/macros/generate_schema_name.sql).
+create schema if not exists raw;
+create schema if not exists staging;
+create schema if not exists intermediate;
+create schema if not exists marts;
+create schema if not exists reference;
+create schema if not exists snapshots;
+create schema if not exists audit;
+create schema if not exists analytics;
+
+grant usage, create on schema raw to group shoplogs_transformers;
+grant usage, create on schema staging to group shoplogs_transformers;
+grant usage, create on schema intermediate to group shoplogs_transformers;
+grant usage, create on schema marts to group shoplogs_transformers;
+grant usage, create on schema reference to group shoplogs_transformers;
+grant usage, create on schema snapshots to group shoplogs_transformers;
+grant usage, create on schema audit to group shoplogs_transformers;
+grant usage, create on schema analytics to group shoplogs_transformers;
+
+-- Analysts read the marts and the stored test failures.
+grant usage on schema marts to group shoplogs_reporters;
+grant usage on schema audit to group shoplogs_reporters;
+alter default privileges in schema marts grant select on tables to group shoplogs_reporters;
+alter default privileges in schema audit grant select on tables to group shoplogs_reporters;
+
+-- Optional: Redshift Spectrum over the Glue Data Catalog the pipeline registers each run
+-- in (ingestion/catalog.py), to query the processed zone in place.
+create external schema if not exists spectrum
+    from data catalog
+    database '${GLUE_DATABASE}'
+    iam_role '${REDSHIFT_SPECTRUM_ROLE_ARN}';
+grant usage on schema spectrum to group shoplogs_transformers;

@@ -1,0 +1,74 @@
+-- One-time setup of Snowflake for shoplogs. Idempotent: run it again after any change.
+-- Run as a role that may create roles, warehouses, databases and integrations
+-- (ACCOUNTADMIN, or SECURITYADMIN + SYSADMIN). Render it with
+--   python -m infra.warehouse_setup snowflake > setup.rendered.sql
+-- which fills ${...} from the environment (LAKE_BUCKET, SNOWFLAKE_STORAGE_ROLE_ARN).
+
+-- Roles: the pipeline loads and transforms; analysts read the marts.
+create role if not exists shoplogs_transformer;
+create role if not exists shoplogs_reporter;
+grant role shoplogs_transformer to role sysadmin;
+grant role shoplogs_reporter to role sysadmin;
+
+-- Compute: small, suspended when idle.
+create warehouse if not exists shoplogs_transform_wh
+    warehouse_size = xsmall
+    auto_suspend = 60
+    auto_resume = true
+    initially_suspended = true;
+grant usage on warehouse shoplogs_transform_wh to role shoplogs_transformer;
+grant usage on warehouse shoplogs_transform_wh to role shoplogs_reporter;
+
+-- Storage: one database, a schema per layer (dbt_project/macros/generate_schema_name.sql).
+create database if not exists shoplogs;
+create schema if not exists shoplogs.raw;
+create schema if not exists shoplogs.staging;
+create schema if not exists shoplogs.intermediate;
+create schema if not exists shoplogs.marts;
+create schema if not exists shoplogs.reference;
+create schema if not exists shoplogs.snapshots;
+create schema if not exists shoplogs.audit;
+create schema if not exists shoplogs.analytics;
+grant usage on database shoplogs to role shoplogs_transformer;
+grant usage on database shoplogs to role shoplogs_reporter;
+grant all privileges on schema shoplogs.raw to role shoplogs_transformer;
+grant all privileges on schema shoplogs.staging to role shoplogs_transformer;
+grant all privileges on schema shoplogs.intermediate to role shoplogs_transformer;
+grant all privileges on schema shoplogs.marts to role shoplogs_transformer;
+grant all privileges on schema shoplogs.reference to role shoplogs_transformer;
+grant all privileges on schema shoplogs.snapshots to role shoplogs_transformer;
+grant all privileges on schema shoplogs.audit to role shoplogs_transformer;
+grant all privileges on schema shoplogs.analytics to role shoplogs_transformer;
+grant usage on schema shoplogs.marts to role shoplogs_reporter;
+grant select on all tables in schema shoplogs.marts to role shoplogs_reporter;
+grant select on future tables in schema shoplogs.marts to role shoplogs_reporter;
+grant usage on schema shoplogs.audit to role shoplogs_reporter;
+grant select on future tables in schema shoplogs.audit to role shoplogs_reporter;
+
+-- The lake: a storage integration (its IAM role trusts Snowflake's user; see infra/README.md),
+-- the Parquet file format, and the external stage on the processed zone that load_raw
+-- copies from.
+create storage integration if not exists shoplogs_lake
+    type = external_stage
+    storage_provider = 's3'
+    enabled = true
+    storage_aws_role_arn = '${SNOWFLAKE_STORAGE_ROLE_ARN}'
+    storage_allowed_locations = ('s3://${LAKE_BUCKET}/processed/');
+grant usage on integration shoplogs_lake to role shoplogs_transformer;
+
+create file format if not exists shoplogs.raw.parquet_files
+    type = parquet;
+
+create stage if not exists shoplogs.raw.processed_zone
+    url = '${SNOWFLAKE_STAGE_URL}'
+    storage_integration = shoplogs_lake
+    file_format = shoplogs.raw.parquet_files;
+grant usage on stage shoplogs.raw.processed_zone to role shoplogs_transformer;
+grant usage on file format shoplogs.raw.parquet_files to role shoplogs_transformer;
+
+-- The user the pipeline connects as (key-pair auth; set RSA_PUBLIC_KEY once by hand).
+create user if not exists shoplogs_pipeline
+    default_role = shoplogs_transformer
+    default_warehouse = shoplogs_transform_wh
+    type = service;
+grant role shoplogs_transformer to user shoplogs_pipeline;

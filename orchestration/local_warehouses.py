@@ -1,0 +1,162 @@
+"""Local stand-ins for the cloud warehouses: a real PostgreSQL server for the Redshift family
+and a fakesnow server (Snowflake's HTTP API over DuckDB) for Snowflake.
+
+Each context manager starts its server on a free loopback port, yields the variables the
+matching dbt target in ``dbt_project/profiles.yml`` reads, and stops the server however the
+block exits. Tests and the benchmark use them; nothing here runs in AWS.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ingestion.local_aws import free_port
+
+POSTGRES_USER = "shoplogs"
+POSTGRES_DATABASE = "shoplogs"
+
+
+class EngineUnavailable(RuntimeError):
+    pass
+
+
+def postgres_bin_dir() -> Path:
+    """Where Debian (or a PATH entry) keeps initdb/pg_ctl; the newest version wins."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_version_key)
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise EngineUnavailable(
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found; run `make install`, "
+        "which installs Debian's `postgresql` package, or put a PostgreSQL bin folder on PATH"
+    )
+
+
+def _version_key(path: str) -> int:
+    version = Path(path).parents[1].name
+    return int(version) if version.isdigit() else 0
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; CI runs as root, so drop to the `postgres` user."""
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+@contextmanager
+def postgres_server(timeout: float = 60.0) -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL cluster (trust auth, no fsync) on a free port."""
+    bin_dir = postgres_bin_dir()
+    data_root = Path(tempfile.mkdtemp(prefix="shoplogs-pg-"))
+    if os.geteuid() == 0:
+        server_user = pwd.getpwnam("postgres")
+        os.chown(data_root, server_user.pw_uid, server_user.pw_gid)
+    data_dir, socket_dir = data_root / "data", data_root
+    port = free_port()
+    log_file = data_root / "server.log"
+    run = _as_server_user
+    try:
+        subprocess.run(
+            run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", POSTGRES_USER,
+                 "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"]),
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+        options = (
+            f"-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        )
+        subprocess.run(
+            run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-o", options,
+                 "-l", str(log_file), "-w", "-t", str(int(timeout)), "start"]),
+            check=True, capture_output=True, timeout=timeout + 5,
+        )  # fmt: skip
+        subprocess.run(
+            [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+             "-U", POSTGRES_USER, POSTGRES_DATABASE],
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        output = getattr(exc, "stderr", b"") or b""
+        log = log_file.read_text(errors="replace") if log_file.exists() else ""
+        _stop_postgres(bin_dir, data_dir)
+        shutil.rmtree(data_root, ignore_errors=True)
+        raise EngineUnavailable(
+            f"PostgreSQL did not start in {data_dir}: {output.decode(errors='replace')}{log}"
+        ) from exc
+    try:
+        yield {
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": str(port),
+            "POSTGRES_USER": POSTGRES_USER,
+            "POSTGRES_DATABASE": POSTGRES_DATABASE,
+        }
+    finally:
+        _stop_postgres(bin_dir, data_dir)
+        shutil.rmtree(data_root, ignore_errors=True)
+
+
+def _stop_postgres(bin_dir: Path, data_dir: Path) -> None:
+    if (data_dir / "postmaster.pid").exists():
+        subprocess.run(
+            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate",
+                             "-w", "stop"]),
+            capture_output=True, timeout=60,
+        )  # fmt: skip
+
+
+@contextmanager
+def fakesnow_server(stage_root: Path, timeout: float = 30.0) -> Iterator[dict[str, str]]:
+    """A fakesnow server process with one in-memory account shared by its connections.
+
+    fakesnow cannot read S3 (DuckDB's httpfs is not installable here), so its external stage
+    points at ``stage_root``, a local folder the emulator load mirrors the processed zone into.
+    One fresh server per use: after a failed statement its transaction can stay aborted.
+    """
+    executable = Path(sys.executable).with_name("fakesnow")
+    if not executable.exists():
+        raise EngineUnavailable("fakesnow is not installed; run `make install` first")
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="shoplogs-fakesnow-")) / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(executable), "-s", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers: up
+            except OSError as exc:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise EngineUnavailable(
+                        f"fakesnow did not start on port {port}; see {log_path}"
+                    ) from exc
+                time.sleep(0.2)
+        stage_root.mkdir(parents=True, exist_ok=True)
+        yield {
+            "FAKESNOW_PORT": str(port),
+            "FAKESNOW_STAGE_URL": stage_root.resolve().as_uri() + "/",
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
