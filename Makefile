@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked
 	@touch $@
 
-install: $(STAMP) ## Install uv, the locked environment (bytecode compiled) and check Java
+install: $(STAMP) ## Install uv, the locked environment (bytecode compiled); check Java and PostgreSQL
 	@bash scripts/check-java.sh
+	@bash scripts/check-postgres.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
 	$(BIN)/python -m orchestration.run_local $(ARGS)
@@ -41,7 +42,7 @@ lint: install ## ruff and mypy on the Python code, sqlfluff on the dbt models
 unit: install ## Fast unit tests only
 	$(BIN)/pytest -m "not integration"
 
-integration: install ## Integration tests (moto server, local Spark, dbt on DuckDB)
+integration: install ## Integration tests (moto, local Spark, dbt on DuckDB, PostgreSQL and fakesnow)
 	$(BIN)/pytest -m integration
 
 test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline

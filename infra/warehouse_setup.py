@@ -58,7 +58,7 @@ def statements(sql: str) -> list[str]:
         if quote is None and sql.startswith("--", i):
             i = sql.find("\n", i) if "\n" in sql[i:] else len(sql)
             continue
-        if quote is None and sql.startswith("$$", i) or quote == "$$" and sql.startswith("$$", i):
+        if quote in (None, "$$") and sql.startswith("$$", i):
             quote = None if quote == "$$" else "$$"
             current.append("$$")
             i += 2
@@ -78,7 +78,8 @@ def statements(sql: str) -> list[str]:
 def runnable(statements: Iterable[str], gaps: Iterable[str]) -> tuple[list[str], list[str]]:
     """Split statements into what an engine runs and what it skips, by ``gaps``."""
     patterns = [re.compile(gap, re.IGNORECASE) for gap in gaps]
-    run, skipped = [], []
+    run: list[str] = []
+    skipped: list[str] = []
     for statement in statements:
         (skipped if any(p.match(statement) for p in patterns) else run).append(statement)
     return run, skipped
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         variables = dict(os.environ)
         if variables.get("LAKE_BUCKET"):
-            variables.setdefault("SNOWFLAKE_STAGE_URL", f"s3://{variables['LAKE_BUCKET']}/processed/")
+            variables.setdefault(
+                "SNOWFLAKE_STAGE_URL", f"s3://{variables['LAKE_BUCKET']}/processed/"
+            )
         print(render(script_path(args[0]).read_text(), variables))
     except (FileNotFoundError, KeyError) as exc:
         print(f"warehouse_setup: {exc.args[0]}", file=sys.stderr)

@@ -20,9 +20,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+from infra.warehouse_setup import execute
 from ingestion.local_aws import free_port
+from orchestration.settings import Settings
 
+# The real warehouse each stand-in takes the setup script (infra/<warehouse>/setup.sql) of.
+SETUP_SCRIPT = {"postgres": "redshift", "fakesnow": "snowflake"}
 POSTGRES_USER = "shoplogs"
 POSTGRES_DATABASE = "shoplogs"
 
@@ -160,3 +165,42 @@ def fakesnow_server(stage_root: Path, timeout: float = 30.0) -> Iterator[dict[st
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def connect(engine: str, settings: Settings) -> Any:
+    """A DB-API connection to a running engine (its variables in os.environ)."""
+    import duckdb
+    import psycopg2
+    import snowflake.connector
+
+    if engine == "duckdb":
+        return duckdb.connect(str(settings.duckdb_path), read_only=True)
+    if engine == "postgres":
+        connection = psycopg2.connect(
+            host=os.environ["POSTGRES_HOST"], port=os.environ["POSTGRES_PORT"],
+            user=os.environ["POSTGRES_USER"], dbname=os.environ["POSTGRES_DATABASE"],
+        )  # fmt: skip
+        connection.autocommit = True
+        return connection
+    return snowflake.connector.connect(
+        user="fakesnow", password="fakesnow", account="fakesnow", host="127.0.0.1",
+        port=int(os.environ["FAKESNOW_PORT"]), protocol="http", database="SHOPLOGS",
+        login_timeout=20, network_timeout=60,
+    )  # fmt: skip
+
+
+def run_setup_script(engine: str, settings: Settings) -> list[str]:
+    """Run infra/<warehouse>/setup.sql on the stand-in; returns what it had to skip."""
+    variables = {
+        "LAKE_BUCKET": settings.lake_bucket,
+        "SNOWFLAKE_STORAGE_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-snowflake",
+        "SNOWFLAKE_STAGE_URL": os.environ.get("FAKESNOW_STAGE_URL", ""),
+        "GLUE_DATABASE": settings.glue_database,
+        "REDSHIFT_SPECTRUM_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-spectrum",
+    }
+    connection = connect(engine, settings)
+    try:
+        cursor = connection.cursor()
+        return execute(SETUP_SCRIPT[engine], engine, variables, cursor.execute)
+    finally:
+        connection.close()

@@ -106,9 +106,7 @@ def warehouse_setting(local: bool) -> str:
     """``SHOPLOGS_WAREHOUSE``: the one switch between DuckDB, Snowflake and Redshift."""
     warehouse = os.environ.get("SHOPLOGS_WAREHOUSE", "duckdb" if local else "snowflake")
     if warehouse not in WAREHOUSES:
-        raise ValueError(
-            f"SHOPLOGS_WAREHOUSE={warehouse!r} is not one of {', '.join(WAREHOUSES)}"
-        )
+        raise ValueError(f"SHOPLOGS_WAREHOUSE={warehouse!r} is not one of {', '.join(WAREHOUSES)}")
     return warehouse
 
 

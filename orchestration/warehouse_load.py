@@ -7,7 +7,7 @@ two local stand-ins that cannot read Parquet from S3, puts the files where they 
 
 - fakesnow (Snowflake): the processed files are mirrored into the local folder its
   external stage points at; the real ``COPY INTO ... MATCH_BY_COLUMN_NAME`` then runs.
-- PostgreSQL (Redshift family): the rows are written into ``raw.<table>__incoming``, the
+- PostgreSQL (Redshift family): the rows are written into ``raw_data.<table>__incoming``, the
   table Redshift's ``COPY ... FORMAT AS PARQUET`` fills; the delete+insert transaction
   that follows is Redshift's own.
 """
@@ -91,7 +91,7 @@ def mirror_to_stage(
 
 
 def stage_into_postgres(s3: Any, bucket: str, run_date: date, files: dict[str, list[str]]) -> None:
-    """Fill ``raw.<table>__incoming`` with the partition's rows, as Redshift's COPY would."""
+    """Fill ``raw_data.<table>__incoming`` with the partition's rows, as Redshift's COPY would."""
     import psycopg2
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -105,7 +105,7 @@ def stage_into_postgres(s3: Any, bucket: str, run_date: date, files: dict[str, l
     )
     try:
         with connection, connection.cursor() as cursor:
-            cursor.execute("create schema if not exists raw")
+            cursor.execute("create schema if not exists raw_data")
             for table, names in files.items():
                 tables = [
                     pq.read_table(
@@ -119,14 +119,16 @@ def stage_into_postgres(s3: Any, bucket: str, run_date: date, files: dict[str, l
                     for name in names
                 ]
                 data = pa.concat_tables(tables)
-                incoming = f"raw.{table}__incoming"
+                incoming = f"raw_data.{table}__incoming"
                 columns = ", ".join(
                     f"{field.name} {postgres_type(field.type)}" for field in data.schema
                 )
                 cursor.execute(f"drop table if exists {incoming}")
                 cursor.execute(f"create table {incoming} ({columns})")
                 buffer = io.BytesIO()
-                pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+                # Quote every value so that an empty string stays one; NULL stays unquoted.
+                options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+                pacsv.write_csv(data, buffer, options)
                 buffer.seek(0)
                 cursor.copy_expert(f"copy {incoming} from stdin with (format csv)", buffer)
     finally:

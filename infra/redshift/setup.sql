@@ -18,7 +18,7 @@ call shoplogs_ensure_group('shoplogs_transformers');
 call shoplogs_ensure_group('shoplogs_reporters');
 
 -- A schema per layer (dbt_project/macros/generate_schema_name.sql).
-create schema if not exists raw;
+create schema if not exists raw_data;
 create schema if not exists staging;
 create schema if not exists intermediate;
 create schema if not exists marts;
@@ -27,7 +27,7 @@ create schema if not exists snapshots;
 create schema if not exists audit;
 create schema if not exists analytics;
 
-grant usage, create on schema raw to group shoplogs_transformers;
+grant usage, create on schema raw_data to group shoplogs_transformers;
 grant usage, create on schema staging to group shoplogs_transformers;
 grant usage, create on schema intermediate to group shoplogs_transformers;
 grant usage, create on schema marts to group shoplogs_transformers;

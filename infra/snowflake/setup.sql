@@ -21,7 +21,7 @@ grant usage on warehouse shoplogs_transform_wh to role shoplogs_reporter;
 
 -- Storage: one database, a schema per layer (dbt_project/macros/generate_schema_name.sql).
 create database if not exists shoplogs;
-create schema if not exists shoplogs.raw;
+create schema if not exists shoplogs.raw_data;
 create schema if not exists shoplogs.staging;
 create schema if not exists shoplogs.intermediate;
 create schema if not exists shoplogs.marts;
@@ -31,7 +31,7 @@ create schema if not exists shoplogs.audit;
 create schema if not exists shoplogs.analytics;
 grant usage on database shoplogs to role shoplogs_transformer;
 grant usage on database shoplogs to role shoplogs_reporter;
-grant all privileges on schema shoplogs.raw to role shoplogs_transformer;
+grant all privileges on schema shoplogs.raw_data to role shoplogs_transformer;
 grant all privileges on schema shoplogs.staging to role shoplogs_transformer;
 grant all privileges on schema shoplogs.intermediate to role shoplogs_transformer;
 grant all privileges on schema shoplogs.marts to role shoplogs_transformer;
@@ -56,15 +56,15 @@ create storage integration if not exists shoplogs_lake
     storage_allowed_locations = ('s3://${LAKE_BUCKET}/processed/');
 grant usage on integration shoplogs_lake to role shoplogs_transformer;
 
-create file format if not exists shoplogs.raw.parquet_files
+create file format if not exists shoplogs.raw_data.parquet_files
     type = parquet;
 
-create stage if not exists shoplogs.raw.processed_zone
+create stage if not exists shoplogs.raw_data.processed_zone
     url = '${SNOWFLAKE_STAGE_URL}'
     storage_integration = shoplogs_lake
-    file_format = shoplogs.raw.parquet_files;
-grant usage on stage shoplogs.raw.processed_zone to role shoplogs_transformer;
-grant usage on file format shoplogs.raw.parquet_files to role shoplogs_transformer;
+    file_format = shoplogs.raw_data.parquet_files;
+grant usage on stage shoplogs.raw_data.processed_zone to role shoplogs_transformer;
+grant usage on file format shoplogs.raw_data.parquet_files to role shoplogs_transformer;
 
 -- The user the pipeline connects as (key-pair auth; set RSA_PUBLIC_KEY once by hand).
 create user if not exists shoplogs_pipeline

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -20,9 +21,10 @@ import pytest
 from ingestion import zones
 from ingestion.generator import FILE_NAMES, generate
 from orchestration import stages, warehouse_load
+from orchestration.local_warehouses import run_setup_script
 from orchestration.settings import Settings, load_settings
 from tests.expectations import SMALL_DEMO
-from tests.warehouses.engines import query, run_setup_script, running, table_rows
+from tests.warehouses.engines import query, running, table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -109,18 +111,20 @@ def parquet_rows(settings: Settings, day: date) -> dict[str, int]:
 
 
 def raw_rows(engine: str, settings: Settings, day: date) -> dict[str, int]:
-    return {
-        table: query(engine, settings, f"select count(*) from raw.{table} where dt = '{day}'")[0][0]
-        for table in RAW_TABLES
-    }
+    counts = {}
+    for table in RAW_TABLES:
+        sql = f"select count(*) from raw_data.{table} where dt = '{day}'"
+        counts[table] = int(query(engine, settings, sql)[0][0])
+    return counts
 
 
 def build_on(engine: str, lake: Lake) -> Build:
     result = Build()
     work = lake.work / engine
     settings = replace(lake.settings, warehouse=engine, work_dir=work)
-    with running(engine, work), mock.patch.dict(
-        "os.environ", {"SHOPLOGS_DBT_TIMEOUT_SECONDS": "600"}
+    with (
+        running(engine, work),
+        mock.patch.dict("os.environ", {"SHOPLOGS_DBT_TIMEOUT_SECONDS": "600"}),
     ):
         if engine != "duckdb":
             result.skipped_setup = run_setup_script(engine, settings)
@@ -154,9 +158,7 @@ def builds(lake: Lake) -> dict[str, Build]:
 
 
 @pytest.mark.parametrize("mart", stages.MARTS)
-def test_every_mart_has_the_same_rows_on_every_engine(
-    builds: dict[str, Build], mart: str
-) -> None:
+def test_every_mart_has_the_same_rows_on_every_engine(builds: dict[str, Build], mart: str) -> None:
     columns, rows = builds["duckdb"].marts[mart]
     assert rows, f"{mart} is empty on DuckDB"
     for engine in ("postgres", "fakesnow"):
@@ -190,7 +192,7 @@ def test_dim_customers_keeps_every_profile_version(builds: dict[str, Build]) -> 
     for versions in by_customer.values():
         versions.sort(key=lambda r: int(r["profile_version"]))
         assert [v["is_current"] for v in versions] == [False] * (len(versions) - 1) + [True]
-        for earlier, later in zip(versions, versions[1:], strict=False):
+        for earlier, later in pairwise(versions):
             assert earlier["valid_to"] == later["valid_from"]
 
 

@@ -227,7 +227,7 @@
 
 {% macro run_or_print(relation, sql, dry_run) %}
     {%- if dry_run -%}
-        {{ print("-- load_raw: " ~ relation ~ "\n" ~ sql ~ ";") }}
+        {{ print("-- load_raw: " ~ relation ~ "\n" ~ sql) }}
     {%- else -%}
         {%- do run_query(sql) -%}
         {%- do log("loaded " ~ relation, info=True) -%}

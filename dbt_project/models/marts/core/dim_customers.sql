@@ -5,7 +5,7 @@
 -- `is_current` for today's profile.
 with
 
-snapshot as (
+profile_snapshots as (
 
     select * from {{ ref('snp_customers') }}
 
@@ -19,7 +19,7 @@ versioned as (
             partition by customer_id order by dbt_valid_from
         ) as profile_version
 
-    from snapshot
+    from profile_snapshots
 
 ),
 
