@@ -1,6 +1,7 @@
 """``make bench``: time each stage of the local pipeline on a larger demo, the shipper's
-throughput, DAG-file parse time (Cosmos manifest vs dbt ls) and the dbt stage under
-Airflow + Cosmos vs a plain ``dbt build``; write the numbers to a JSON file.
+throughput, DAG-file parse time (Cosmos manifest vs dbt ls), the dbt stage under Airflow +
+Cosmos vs a plain ``dbt build``, and load + build on each warehouse engine (DuckDB and the
+PostgreSQL / fakesnow stand-ins); write the numbers to a JSON file.
 Speed lives here, never in a test."""
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from unittest import mock
 
 from ingestion.generator import FILE_NAMES, DemoSpec, generate
 from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
 from ingestion.ship import read_blocks, ship_file
 from orchestration import stages
+from orchestration.local_warehouses import fakesnow_server, postgres_server, run_setup_script
 from orchestration.run_local import run_pipeline, run_pipeline_in_airflow
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 
@@ -117,6 +121,40 @@ def plain_dbt_build(settings: Settings) -> float:
     return round(time.perf_counter() - start, 2)
 
 
+def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, float]]:
+    """Load the run's partition and build the project on each engine: DuckDB, and the
+    stand-ins for Redshift (PostgreSQL) and Snowflake (fakesnow)."""
+    timings = {}
+    for engine in ("duckdb", "postgres", "fakesnow"):
+        work = settings.work_dir / f"warehouse-{engine}"
+        engine_settings = replace(settings, warehouse=engine, work_dir=work)
+        with running_engine(engine, work) as env, mock.patch.dict(os.environ, env):
+            if engine != "duckdb":
+                run_setup_script(engine, engine_settings)
+            started = time.perf_counter()
+            stages.load_warehouse(engine_settings, run_date)
+            loaded = time.perf_counter()
+            stages.build_warehouse(engine_settings)
+            built = time.perf_counter()
+        timings[engine] = {
+            "load_seconds": round(loaded - started, 2),
+            "dbt_build_seconds": round(built - loaded, 2),
+        }
+    return timings
+
+
+@contextmanager
+def running_engine(engine: str, work: Path) -> Iterator[dict[str, str]]:
+    if engine == "postgres":
+        with postgres_server() as env:
+            yield env
+    elif engine == "fakesnow":
+        with fakesnow_server(work / "fakesnow-stage") as env:
+            yield env
+    else:
+        yield {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=4.0)
@@ -143,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     with moto_server(log_file=work / "moto.log") as endpoint:
         local = settings.with_endpoint(endpoint)
         report = run_pipeline(local, files)
+        warehouses = warehouse_builds(local, date.fromisoformat(report.run_date))
     with moto_server(log_file=work / "moto.log") as endpoint:
         local = settings.with_endpoint(endpoint)
         in_airflow = run_pipeline_in_airflow(local, files)
@@ -163,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             **{k: round(v, 2) for k, v in report.seconds.items()},
         },
         "shipper_web_log": shipper,
+        "warehouses": warehouses,
         "airflow": {
             "dag_test_seconds": round(in_airflow.seconds["airflow dag"], 2),
             "dbt_stage_cosmos_seconds": dbt_airflow,

@@ -58,7 +58,8 @@ def upstream_ids(dag: Any, task_id: str) -> set[str]:
 def test_pipeline_shape_local(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dag = load_dagbag(monkeypatch, "local").dags["shoplogs_pipeline"]
     ids = set(dag.task_ids)
-    for task_id in ["run_date", "claim", "spark_local", "promote", "dbt_docs", "summary"]:
+    for task_id in ["run_date", "claim", "spark_local", "promote", "load_raw", "dbt_docs",
+                    "summary"]:  # fmt: skip
         assert task_id in ids
     marts = ["dim_customers", "dim_products", "dim_date", "fct_orders", "fct_order_lines",
              "fct_web_sessions"]  # fmt: skip
@@ -66,11 +67,26 @@ def test_pipeline_shape_local(manifest: Path, monkeypatch: pytest.MonkeyPatch) -
         assert f"dbt.{mart}.run" in ids
         # Tests run after the model they cover, and the marts after the data is published.
         assert f"dbt.{mart}.run" in upstream_ids(dag, f"dbt.{mart}.test")
-        assert "promote" in upstream_ids(dag, f"dbt.{mart}.run")
+        assert "load_raw" in upstream_ids(dag, f"dbt.{mart}.run")
     assert {"claim", "spark_local"} <= upstream_ids(dag, "promote")
+    assert "promote" in upstream_ids(dag, "load_raw")
     assert "dbt.fct_orders.test" in upstream_ids(dag, "dbt_docs")
     # DuckDB has one writer: every dbt task shares the one-slot pool.
     assert {dag.get_task(t).pool for t in ids if t.startswith("dbt")} == {"duckdb_writer"}
+    assert dag.get_task("load_raw").pool == "duckdb_writer"
+
+
+def test_load_task_gets_warehouse_credentials_from_the_connection_at_run_time(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPLOGS_WAREHOUSE", "snowflake")
+    dag = load_dagbag(monkeypatch, "emr").dags["shoplogs_pipeline"]
+    load = dag.get_task("load_raw")
+    _, connection_env = load.op_args
+    # Templates, rendered when the task runs: no secret is parsed into the DAG.
+    assert connection_env["SNOWFLAKE_USER"] == "{{ conn.snowflake_default.login }}"
+    assert "op_args" in load.template_fields and load.pool != "duckdb_writer"
+    assert "dbt:snowflake" in dag.tags
 
 
 def test_pipeline_shape_emr(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> None:

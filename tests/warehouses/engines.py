@@ -62,9 +62,19 @@ def table_rows(engine: str, settings: Settings, relation: str) -> tuple[list[str
     connection = connect(engine, settings)
     try:
         cursor = connection.cursor()
-        cursor.execute(f"select * from {relation}")
+        cursor.execute(f"select * from {relation} limit 0")
         columns = [d[0].lower() for d in cursor.description]
-        rows = sorted((tuple(normalized(v) for v in row) for row in cursor.fetchall()), key=repr)
-        return columns, rows
+        # fakesnow sends a NULL timestamp as 1970-01-01 (its result encoding; the stored
+        # value is NULL): read an is-null flag next to every column and trust that.
+        flags = [f"{c} is null as {c}__is_null" for c in columns] if engine == "fakesnow" else []
+        cursor.execute(f"select {', '.join([*columns, *flags])} from {relation}")
+        rows = []
+        for row in cursor.fetchall():
+            values = list(row[: len(columns)])
+            for index, is_null in enumerate(row[len(columns) :]):
+                if is_null:
+                    values[index] = None
+            rows.append(tuple(normalized(v) for v in values))
+        return columns, sorted(rows, key=repr)
     finally:
         connection.close()

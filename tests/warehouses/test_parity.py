@@ -1,13 +1,15 @@
 """The same star schema from the same input on DuckDB, on PostgreSQL standing in for
 Redshift and on fakesnow standing in for Snowflake.
 
-The demo's logs arrive in two halves on two days, so each engine loads two partitions,
-builds once from scratch and once incrementally (the snapshot gains versions, facts take
-late events), loads each partition twice and one of them again after it was rewritten.
+The demo's logs arrive in two halves on two days. After each day's run every engine loads
+the partition (twice) and builds: once from scratch, once incrementally (the snapshot gains
+versions, facts take late events); then the first day's partition is rewritten, as a re-run
+does, and loaded again.
 """
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -17,18 +19,20 @@ from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from ingestion import zones
 from ingestion.generator import FILE_NAMES, generate
 from orchestration import stages, warehouse_load
 from orchestration.local_warehouses import run_setup_script
-from orchestration.settings import Settings, load_settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.expectations import SMALL_DEMO
 from tests.warehouses.engines import query, running, table_rows
 
 pytestmark = pytest.mark.integration
 
 ENGINES = ("duckdb", "postgres", "fakesnow")
+STAND_INS = ("postgres", "fakesnow")
 RAW_TABLES = ("customers", "orders", "order_lines", "web_requests")
 
 
@@ -58,23 +62,6 @@ def split_logs(logs: Path, out: Path) -> list[dict[str, list[Path]]]:
             path.write_bytes(b"".join(part))
             batches[index][stream] = [path]
     return batches
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> Lake:
-    work = tmp_path_factory.mktemp("parity")
-    generate(SMALL_DEMO, work / "logs")
-    settings = replace(load_settings("local"), work_dir=work, lake_bucket="parity-lake")
-    settings = settings.with_endpoint(own_aws_endpoint)
-    stages.provision_local(settings)
-    today = datetime.now(UTC).date()
-    days = [today, today + timedelta(days=1)]
-    for day, batch in zip(days, split_logs(work / "logs", work / "batches"), strict=True):
-        stages.ship_logs(settings, batch)
-        stages.claim_landing(settings, day)
-        stages.preprocess_locally(settings, day)
-        stages.promote_zones(settings, day)
-    return Lake(settings, days, work)
 
 
 def rewrite_partition(settings: Settings, day: date) -> None:
@@ -118,50 +105,74 @@ def raw_rows(engine: str, settings: Settings, day: date) -> dict[str, int]:
     return counts
 
 
-def build_on(engine: str, lake: Lake) -> Build:
-    result = Build()
-    work = lake.work / engine
-    settings = replace(lake.settings, warehouse=engine, work_dir=work)
-    with (
-        running(engine, work),
-        mock.patch.dict("os.environ", {"SHOPLOGS_DBT_TIMEOUT_SECONDS": "600"}),
-    ):
-        if engine != "duckdb":
-            result.skipped_setup = run_setup_script(engine, settings)
-            assert run_setup_script(engine, settings) == result.skipped_setup  # idempotent
-        for day in lake.days:
-            stages.load_warehouse(settings, day)
-            stages.load_warehouse(settings, day)  # a retried load task
-            if engine != "duckdb":
-                result.raw_rows.setdefault(str(day), {})["twice"] = raw_rows(engine, settings, day)
-            stages.build_warehouse(settings)
-        if engine != "duckdb":
-            first = lake.days[0]
-            rewrite_partition(lake.settings, first)
-            stages.load_warehouse(settings, first)
-            result.raw_rows[str(first)]["rewritten"] = raw_rows(engine, settings, first)
-            stages.build_warehouse(settings)
-        for mart in stages.MARTS:
-            result.marts[mart] = table_rows(engine, settings, f"marts.{mart}")
-        if engine == "duckdb":
-            stages.build_warehouse(settings, "--full-refresh")
-            result.marts.update(
-                {f"{m} (full refresh)": table_rows(engine, settings, f"marts.{m}")
-                 for m in stages.MARTS}
-            )  # fmt: skip
-    return result
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> Lake:
+    work = tmp_path_factory.mktemp("parity")
+    generate(SMALL_DEMO, work / "logs")
+    settings = replace(load_settings("local"), work_dir=work, lake_bucket="parity-lake")
+    settings = settings.with_endpoint(own_aws_endpoint)
+    stages.provision_local(settings)
+    today = datetime.now(UTC).date()
+    return Lake(settings, [today, today + timedelta(days=1)], work)
+
+
+def publish(lake: Lake, day: date, batch: dict[str, list[Path]]) -> None:
+    """One pipeline run up to the processed zone: ship, claim, Spark, promote."""
+    stages.ship_logs(lake.settings, batch)
+    stages.claim_landing(lake.settings, day)
+    stages.preprocess_locally(lake.settings, day)
+    stages.promote_zones(lake.settings, day)
 
 
 @pytest.fixture(scope="module")
 def builds(lake: Lake) -> dict[str, Build]:
-    return {engine: build_on(engine, lake) for engine in ENGINES}
+    """Run the pipeline day by day; after each day's promote, every engine loads the
+    partition (twice: a retried task) and builds, as its own pipeline would."""
+    results = {engine: Build() for engine in ENGINES}
+    settings = {
+        engine: replace(lake.settings, warehouse=engine, work_dir=lake.work / engine)
+        for engine in ENGINES
+    }
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.dict("os.environ", {"SHOPLOGS_DBT_TIMEOUT_SECONDS": "600"}))
+        for engine in ENGINES:
+            stack.enter_context(running(engine, lake.work / engine))
+        for engine in STAND_INS:
+            results[engine].skipped_setup = run_setup_script(engine, settings[engine])
+            # idempotent: a second run changes nothing and skips the same statements
+            assert run_setup_script(engine, settings[engine]) == results[engine].skipped_setup
+        batches = split_logs(lake.work / "logs", lake.work / "batches")
+        for day, batch in zip(lake.days, batches, strict=True):
+            publish(lake, day, batch)
+            for engine in ENGINES:
+                stages.load_warehouse(settings[engine], day)
+                stages.load_warehouse(settings[engine], day)
+                if engine in STAND_INS:
+                    rows = raw_rows(engine, settings[engine], day)
+                    results[engine].raw_rows.setdefault(str(day), {})["twice"] = rows
+                stages.build_warehouse(settings[engine])
+        first = lake.days[0]
+        rewrite_partition(lake.settings, first)
+        for engine in ENGINES:
+            stages.load_warehouse(settings[engine], first)
+            if engine in STAND_INS:
+                rows = raw_rows(engine, settings[engine], first)
+                results[engine].raw_rows[str(first)]["rewritten"] = rows
+            stages.build_warehouse(settings[engine])
+            for mart in stages.MARTS:
+                results[engine].marts[mart] = table_rows(engine, settings[engine], f"marts.{mart}")
+        stages.build_warehouse(settings["duckdb"], "--full-refresh")
+        for mart in stages.MARTS:
+            rebuilt = table_rows("duckdb", settings["duckdb"], f"marts.{mart}")
+            results["duckdb"].marts[f"{mart} (full refresh)"] = rebuilt
+    return results
 
 
 @pytest.mark.parametrize("mart", stages.MARTS)
 def test_every_mart_has_the_same_rows_on_every_engine(builds: dict[str, Build], mart: str) -> None:
     columns, rows = builds["duckdb"].marts[mart]
     assert rows, f"{mart} is empty on DuckDB"
-    for engine in ("postgres", "fakesnow"):
+    for engine in STAND_INS:
         other_columns, other_rows = builds[engine].marts[mart]
         assert other_columns == columns, engine
         assert len(other_rows) == len(rows), engine
@@ -176,7 +187,7 @@ def test_incremental_builds_equal_a_full_rebuild(builds: dict[str, Build]) -> No
 
 def test_loads_are_idempotent_per_partition(lake: Lake, builds: dict[str, Build]) -> None:
     expected = {str(day): parquet_rows(lake.settings, day) for day in lake.days}
-    for engine in ("postgres", "fakesnow"):
+    for engine in STAND_INS:
         for day, loads in builds[engine].raw_rows.items():
             for attempt, rows in loads.items():
                 assert rows == {t: expected[day].get(t, 0) for t in RAW_TABLES}, (engine, attempt)
@@ -215,3 +226,25 @@ def test_setup_scripts_run_on_the_stand_ins_but_for_account_objects(
         "create external schema if not exists spectrum",
         "grant usage on schema spectrum to group shoplogs_transformers",
     ]
+
+
+def test_source_columns_follow_the_parquet_column_order(
+    lake: Lake, builds: dict[str, Build]
+) -> None:
+    """Redshift's Parquet COPY maps columns by position: the sources must list them in the
+    order the Spark job writes them (the raw tables are created from the sources)."""
+    declared = {}
+    for path in (DBT_PROJECT_DIR / "models" / "staging").rglob("_*__sources.yml"):
+        for source in yaml.safe_load(path.read_text())["sources"]:
+            for table in source["tables"]:
+                declared[table["name"]] = [c["name"] for c in table["columns"]]
+    s3 = stages.aws_client(lake.settings, "s3")
+    day = lake.days[-1]
+    for table, names in warehouse_load.partition_files(
+        stages.read_manifest(lake.settings, day)
+    ).items():
+        body = s3.get_object(
+            Bucket=lake.settings.lake_bucket, Key=f"processed/{table}/dt={day}/{names[0]}"
+        )["Body"].read()
+        written = pq.ParquetFile(pq.BufferReader(body)).schema_arrow.names
+        assert declared[table] == [*written, "dt"], table

@@ -36,8 +36,13 @@ def date_trunc(datepart: str, expression: str) -> str:
     return f"date_trunc('{datepart}', {expression})"
 
 
-def date_spine(datepart: str, start_date: str, end_date: str) -> str:
-    return (
-        f"select cast(range as date) as date_{datepart} "
-        f"from range({start_date}, {end_date}, interval 1 {datepart})"
-    )
+def dateadd(datepart: str, interval: str, from_date_or_timestamp: str) -> str:
+    return f"{from_date_or_timestamp} + ({interval}) * interval 1 {datepart}"
+
+
+def generate_series(upper_bound: int) -> str:
+    return f"select range + 1 as generated_number from range({upper_bound})"
+
+
+def type_int() -> str:
+    return "integer"

@@ -26,9 +26,9 @@ versioned as (
 final as (
 
     select
+        {%- set version_text = "cast(profile_version as " ~ dbt.type_string() ~ ")" %}
         cast(
-            {{ dbt.concat(["customer_id", "'-'", "cast(profile_version as " ~ dbt.type_string() ~ ")"]) }}
-            as {{ dbt.type_string() }}
+            {{ dbt.concat(["customer_id", "'-'", version_text]) }} as {{ dbt.type_string() }}
         ) as customer_key,
         cast(customer_id as {{ dbt.type_string() }}) as customer_id,
         cast(profile_version as integer) as profile_version,

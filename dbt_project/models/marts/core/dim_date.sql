@@ -7,10 +7,10 @@ days as (
 
     -- A spine without a query: dbt.date_spine asks the warehouse for the number of days,
     -- which would stop the project compiling offline for Snowflake and Redshift.
-    select
-        {{ dbt.dateadd('day', 'generated_number - 1', "cast('" ~ var('dim_date_start') ~ "' as date)") }}
-            as date_day
-    from ({{ dbt.generate_series(shoplogs.days_between(var('dim_date_start'), var('dim_date_end'))) }}) as series
+    {%- set first_day = "cast('" ~ var('dim_date_start') ~ "' as date)" %}
+    {%- set day_count = shoplogs.days_between(var('dim_date_start'), var('dim_date_end')) %}
+    select {{ dbt.dateadd('day', 'generated_number - 1', first_day) }} as date_day
+    from ({{ dbt.generate_series(day_count) }}) as series
 
 ),
 

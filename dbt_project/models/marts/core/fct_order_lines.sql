@@ -15,9 +15,9 @@ with
 order_lines as (
 
     select * from {{ ref('int_order_lines_priced') }}
-    {% if is_incremental() -%}
-    where {{ within_lookback('last_run_date') }}
-    {%- endif %}
+    {% if is_incremental() %}
+        where {{ within_lookback('last_run_date') }}
+    {% endif %}
 
 ),
 

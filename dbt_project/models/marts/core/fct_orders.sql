@@ -15,9 +15,16 @@ with
 orders as (
 
     select * from {{ ref('int_orders_statuses_pivoted') }}
-    {% if is_incremental() -%}
-    where {{ within_lookback('last_run_date') }}
-    {%- endif %}
+    {% if is_incremental() %}
+        where
+            {{ within_lookback('last_run_date') }}
+            -- An order that reached an earlier run before its customer did gets its
+            -- customer_key once the customer has arrived.
+            or order_id in (
+                select order_id from {{ this }}
+                where customer_key is null
+            )
+    {% endif %}
 
 ),
 

@@ -15,9 +15,9 @@ with
 sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
-    {% if is_incremental() -%}
-    where {{ within_lookback('run_date') }}
-    {%- endif %}
+    {% if is_incremental() %}
+        where {{ within_lookback('run_date') }}
+    {% endif %}
 
 ),
 
