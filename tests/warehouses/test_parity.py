@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -93,7 +94,7 @@ def parquet_rows(settings: Settings, day: date) -> dict[str, int]:
             body = s3.get_object(
                 Bucket=settings.lake_bucket, Key=f"processed/{table}/dt={day}/{name}"
             )["Body"].read()
-            rows[table] += pq.ParquetFile(pq.BufferReader(body)).metadata.num_rows
+            rows[table] += pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows
     return rows
 
 
@@ -246,5 +247,5 @@ def test_source_columns_follow_the_parquet_column_order(
         body = s3.get_object(
             Bucket=lake.settings.lake_bucket, Key=f"processed/{table}/dt={day}/{names[0]}"
         )["Body"].read()
-        written = pq.ParquetFile(pq.BufferReader(body)).schema_arrow.names
+        written = pq.ParquetFile(pa.BufferReader(body)).schema_arrow.names
         assert declared[table] == [*written, "dt"], table

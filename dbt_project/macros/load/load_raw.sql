@@ -54,15 +54,22 @@
 
 
 {#- Snowflake: COPY INTO from the external stage on the processed zone (infra/snowflake).
-    Snowflake's load metadata skips files already loaded into the table, so a repeated load
-    is a no-op. What it cannot see is a partition rewritten by a re-run (new file names):
-    the load log remembers which files each partition was loaded from, and when they
-    changed the old rows are deleted and the new files loaded, in one transaction. -#}
+    The load log remembers which files each partition was loaded from: the same files again
+    is a no-op; other files (a re-run rewrote the partition under new names, which
+    Snowflake's load metadata cannot tell from new data) delete the old rows and load the
+    new files, in one transaction. A first load relies on the load metadata, which skips
+    any file an earlier, interrupted attempt already loaded. -#}
 {% macro snowflake__load_raw_partition(relation, columns, run_date, files, dry_run) %}
     {%- set log_relation = shoplogs.load_log_relation(relation) -%}
     {%- set fingerprint = local_md5(files | join(',')) -%}
-    {%- set rewritten = dry_run or shoplogs.partition_was_rewritten(
-        log_relation, relation, run_date, fingerprint) -%}
+    {%- set previous = none if dry_run else shoplogs.loaded_fingerprint(
+        log_relation, relation, run_date) -%}
+    {%- if previous == fingerprint -%}
+        {%- do log(relation ~ " dt=" ~ run_date ~ " is loaded from these files already",
+            info=True) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rewritten = dry_run or previous is not none -%}
     {%- set setup_sql -%}
         create schema if not exists {{ relation.schema }};
         {{ shoplogs.create_raw_table_sql(relation, columns) }};
@@ -214,14 +221,15 @@
 {%- endmacro %}
 
 
-{% macro partition_was_rewritten(log_relation, relation, run_date, fingerprint) %}
+{#- The file fingerprint the partition was last loaded from, or none. -#}
+{% macro loaded_fingerprint(log_relation, relation, run_date) %}
     {%- if load_relation(log_relation) is none -%}
-        {{ return(false) }}
+        {{ return(none) }}
     {%- endif -%}
     {%- set previous = run_query(
         "select files_md5 from " ~ log_relation ~ " where table_name = '"
         ~ (relation.identifier | lower) ~ "' and dt = '" ~ run_date ~ "'") -%}
-    {{ return(previous.rows | length > 0 and previous.rows[0][0] != fingerprint) }}
+    {{ return(previous.rows[0][0] if previous.rows | length > 0 else none) }}
 {% endmacro %}
 
 
