@@ -66,11 +66,17 @@ def load_raw(run_date: str, connection_env: dict[str, str]) -> dict[str, int]:
     return stages.load_warehouse(load_settings(), date.fromisoformat(run_date), connection_env)
 
 
+def writer_pool(settings: Settings) -> dict[str, Any]:
+    """DuckDB allows one writer: every task that opens the file shares a one-slot pool."""
+    return {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
+
+
 def load(settings: Settings, run_date: Any) -> Any:
     """The load task; its credentials are templates, rendered from the Airflow connection
     when it runs."""
-    pool = {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
-    return load_raw.override(**pool)(run_date, CONNECTION_ENV.get(settings.warehouse, {}))
+    return load_raw.override(**writer_pool(settings))(
+        run_date, CONNECTION_ENV.get(settings.warehouse, {})
+    )
 
 
 def spark_local() -> Any:

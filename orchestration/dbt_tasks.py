@@ -11,16 +11,11 @@ from airflow.sdk import task
 from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode, TestBehavior
 
-from orchestration.dag_parts import DUCKDB_POOL, MANIFEST
+from orchestration.dag_parts import MANIFEST, writer_pool
 from orchestration.dbt_runner import CONNECTION_ENV, profile_env
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 log = logging.getLogger(__name__)
-
-
-def writer_pool(settings: Settings) -> dict[str, Any]:
-    """DuckDB allows one writer: every task that opens the file shares a one-slot pool."""
-    return {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
 
 
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:

@@ -25,10 +25,6 @@ from ingestion import zones
 from orchestration.dbt_runner import run_dbt
 from orchestration.settings import Settings
 
-# Warehouses that load from the lake themselves, and the stand-ins that need help.
-LOADS_FROM_S3 = {"snowflake", "redshift"}
-EMULATED = {"fakesnow", "postgres"}
-
 
 def partition_files(manifest: zones.Manifest) -> dict[str, list[str]]:
     """``{table: [object names]}`` of the run's processed partition, from the manifest."""
