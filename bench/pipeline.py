@@ -13,18 +13,16 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from unittest import mock
 
 from ingestion.generator import FILE_NAMES, DemoSpec, generate
 from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
 from ingestion.ship import read_blocks, ship_file
 from orchestration import stages
-from orchestration.local_warehouses import fakesnow_server, postgres_server, run_setup_script
+from orchestration.local_warehouses import run_setup_script, running
 from orchestration.run_local import run_pipeline, run_pipeline_in_airflow
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 
@@ -128,7 +126,7 @@ def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, 
     for engine in ("duckdb", "postgres", "fakesnow"):
         work = settings.work_dir / f"warehouse-{engine}"
         engine_settings = replace(settings, warehouse=engine, work_dir=work)
-        with running_engine(engine, work) as env, mock.patch.dict(os.environ, env):
+        with running(engine, work):
             if engine != "duckdb":
                 run_setup_script(engine, engine_settings)
             started = time.perf_counter()
@@ -141,18 +139,6 @@ def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, 
             "dbt_build_seconds": round(built - loaded, 2),
         }
     return timings
-
-
-@contextmanager
-def running_engine(engine: str, work: Path) -> Iterator[dict[str, str]]:
-    if engine == "postgres":
-        with postgres_server() as env:
-            yield env
-    elif engine == "fakesnow":
-        with fakesnow_server(work / "fakesnow-stage") as env:
-            yield env
-    else:
-        yield {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,9 +18,10 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from infra.warehouse_setup import execute
 from ingestion.local_aws import free_port
@@ -165,6 +166,20 @@ def fakesnow_server(stage_root: Path, timeout: float = 30.0) -> Iterator[dict[st
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def running(engine: str, work: Path) -> Iterator[dict[str, str]]:
+    """Start ``engine``'s stand-in (nothing to start for DuckDB) with its variables in
+    os.environ for the block, where the dbt profile and ``connect`` read them."""
+    with ExitStack() as stack:
+        env: dict[str, str] = {}
+        if engine == "postgres":
+            env = stack.enter_context(postgres_server())
+        elif engine == "fakesnow":
+            env = stack.enter_context(fakesnow_server(work / "fakesnow-stage"))
+        stack.enter_context(mock.patch.dict(os.environ, env))
+        yield env
 
 
 def connect(engine: str, settings: Settings) -> Any:

@@ -1,35 +1,13 @@
-"""Start a warehouse engine and read what it holds."""
+"""Read what a warehouse engine holds, in one spelling whatever the driver."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from orchestration.local_warehouses import (
-    connect,
-    fakesnow_server,
-    postgres_server,
-)
+from orchestration.local_warehouses import connect
 from orchestration.settings import Settings
-
-
-@contextmanager
-def running(engine: str, work: Path) -> Iterator[dict[str, str]]:
-    """Start ``engine`` (nothing to start for DuckDB) with its variables in os.environ."""
-    with ExitStack() as stack:
-        env: dict[str, str] = {}
-        if engine == "postgres":
-            env = stack.enter_context(postgres_server())
-        elif engine == "fakesnow":
-            env = stack.enter_context(fakesnow_server(work / "fakesnow-stage"))
-        stack.enter_context(mock.patch.dict(os.environ, env))
-        yield env
 
 
 def query(engine: str, settings: Settings, sql: str) -> list[tuple[Any, ...]]:

@@ -25,10 +25,10 @@ import yaml
 from ingestion import zones
 from ingestion.generator import FILE_NAMES, generate
 from orchestration import stages, warehouse_load
-from orchestration.local_warehouses import run_setup_script
+from orchestration.local_warehouses import run_setup_script, running
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.expectations import SMALL_DEMO
-from tests.warehouses.engines import query, running, table_rows
+from tests.warehouses.engines import query, table_rows
 
 pytestmark = pytest.mark.integration
 
