@@ -13,7 +13,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle
+.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle agent-wheel
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,12 +31,13 @@ install: $(STAMP) ## Install uv, the locked environment (bytecode compiled); che
 	@bash scripts/check-postgres.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
-	$(BIN)/python -m orchestration.run_local $(ARGS)
+	$(BIN)/python -m local.run $(ARGS)
 
-lint: install ## ruff and mypy on the Python code, sqlfluff on the dbt models
+lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on the dbt models
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=spark $(BIN)/lint-imports
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
 
 unit: install ## Fast unit tests only
@@ -49,19 +50,22 @@ test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline
 	$(BIN)/pytest
 
 airflow: install ## Start a local Airflow (API server, scheduler, DAG processor, triggerer) on the local stack
-	$(BIN)/python -m orchestration.local_airflow
+	$(BIN)/python -m local.airflow_runner
 
 manifest: install ## Build the dbt manifest Cosmos renders the DAG from (dbt parse)
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt parse --quiet
 
 mwaa-bundle: manifest ## Build dist/mwaa: DAGs, requirements.txt, startup script (ENV=prod|dev WAREHOUSE=snowflake|redshift)
-	$(BIN)/python -m orchestration.mwaa_bundle --env $(or $(ENV),prod) --warehouse $(or $(WAREHOUSE),snowflake)
+	$(BIN)/python -m infra.mwaa_bundle --env $(or $(ENV),prod) --warehouse $(or $(WAREHOUSE),snowflake)
+
+agent-wheel: $(UV) ## Build the EC2 agent's wheel (boto3 its only dependency) into dist/agent
+	$(UV) build --package shoplogs-agent --wheel --out-dir dist/agent
 
 docs: install ## Serve the dbt docs site of the last run on a free port
-	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from ingestion.local_aws import free_port; print(free_port())')
+	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')
 
 bench: install ## Measure stage timings on a larger demo; writes bench/results.json
-	$(BIN)/python -m bench.pipeline --scale 4 --out bench/results.json
+	$(BIN)/python -m local.bench --scale 4 --out bench/results.json
 
 clean: ## Remove local run state (.local), dist/, dbt target; keeps the installed environment
 	rm -rf .local dist dbt_project/target dbt_project/logs

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lake import layout
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 SPARK_JOB = REPO_ROOT / "spark" / "job.py"
@@ -92,13 +94,11 @@ class Settings:
 # the three a user runs, then the two local stand-ins CI builds on.
 WAREHOUSES = ("duckdb", "snowflake", "redshift", "postgres", "fakesnow")
 
-STREAM_FILES = {"customers": "customers.log", "orders": "orders.log", "web": "access.log"}
-
 
 def resource_names(env: str, account_id: str) -> tuple[str, dict[str, str]]:
     """Bucket and delivery-stream names, shared with infra/ so local and AWS agree."""
     bucket = f"{PROJECT}-{env}-lake-{account_id}"
-    streams = {name: f"{PROJECT}-{env}-{name}" for name in STREAM_FILES}
+    streams = {name: f"{PROJECT}-{env}-{name}" for name in layout.STREAMS}
     return bucket, streams
 
 
@@ -124,7 +124,7 @@ def load_settings(env: str | None = None) -> Settings:
         account_id=account_id,
         lake_bucket=os.environ.get("LAKE_BUCKET", bucket),
         streams=tuple(
-            LogStream(name, STREAM_FILES[name], stream_names[name]) for name in STREAM_FILES
+            LogStream(name, layout.LOG_FILES[name], stream_names[name]) for name in layout.STREAMS
         ),
         # Local runs start their own moto server and fill this in with with_endpoint().
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,

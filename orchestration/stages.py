@@ -11,14 +11,13 @@ from typing import Any
 
 import boto3
 
-from ingestion import catalog, zones
-from ingestion.firehose import ShipStats
-from ingestion.local_aws import provision, provision_landing_events
-from ingestion.ship import ship_file
+from lake import catalog, layout, zones
+from lake.manifest import Manifest, write_manifest
+from lake.manifest import read_manifest as read_manifest_from
 from orchestration import warehouse_load
-from orchestration.dbt_runner import run_dbt
+from orchestration.runners.dbt import run_dbt
+from orchestration.runners.spark_local import run_spark
 from orchestration.settings import DBT_PROJECT_DIR, Settings
-from orchestration.spark_runner import run_spark
 
 MARTS = [
     "dim_customers",
@@ -41,53 +40,12 @@ def log_path(settings: Settings, name: str) -> Path:
     return settings.work_dir / "logs" / name
 
 
-def provision_local(settings: Settings) -> None:
-    """Create the bucket, delivery streams and landing event queue (infra/'s names)."""
-    s3 = aws_client(settings, "s3")
-    provision(
-        s3,
-        aws_client(settings, "firehose"),
-        settings.lake_bucket,
-        {s.name: s.delivery_stream for s in settings.streams},
-        settings.firehose_role_arn,
-    )
-    provision_landing_events(
-        s3, aws_client(settings, "sqs"), settings.lake_bucket, settings.landing_queue_name
-    )
-
-
-def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, ShipStats]:
-    """Send each stream's log files through its Firehose delivery stream.
-
-    Lines too large for a Firehose record go to quarantine with their reason.
-    """
-    firehose = aws_client(settings, "firehose")
-    s3 = aws_client(settings, "s3")
-    results: dict[str, ShipStats] = {}
-    for stream_name, paths in files.items():
-        stream = settings.stream(stream_name)
-        total = ShipStats()
-        for path in paths:
-            stats = ship_file(firehose, stream.delivery_stream, path)
-            zones.quarantine_lines(
-                s3,
-                settings.lake_bucket,
-                stream.name,
-                path.name,
-                "record_too_large",
-                stats.oversize_lines,
-            )
-            total.add(stats)
-        results[stream_name] = total
-    return results
-
-
 def claim_landing(settings: Settings, run_date: date) -> list[str]:
     """Claim the run's landing objects and set aside whole objects that cannot be read."""
     s3 = aws_client(settings, "s3")
     zones.claim(s3, settings.lake_bucket, run_date)
     zones.screen(s3, settings.lake_bucket, run_date)
-    return zones.list_keys(s3, settings.lake_bucket, zones.run_prefix(run_date) + "raw/")
+    return zones.list_keys(s3, settings.lake_bucket, layout.raw_prefix(run_date))
 
 
 def preprocess_locally(settings: Settings, run_date: date) -> None:
@@ -95,35 +53,31 @@ def preprocess_locally(settings: Settings, run_date: date) -> None:
     run_spark(settings, aws_client(settings, "s3"), run_date, log_path(settings, "spark.log"))
 
 
-def promote_zones(settings: Settings, run_date: date) -> zones.Manifest:
+def promote_zones(settings: Settings, run_date: date) -> Manifest:
     """Publish the Spark output and record the run's manifest: what it took and produced."""
     s3 = aws_client(settings, "s3")
     bucket = settings.lake_bucket
     stats = zones.read_stats(s3, bucket, run_date)
     published = zones.promote(s3, bucket, run_date)
-    register_in_catalog(settings, published, run_date)
-    claimed = zones.list_keys(s3, bucket, zones.run_prefix(run_date) + "raw/")
+    claimed = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
     set_aside = zones.set_aside_objects(s3, bucket, run_date)
-    manifest = zones.Manifest(run_date.isoformat(), claimed, published, stats, set_aside)
-    zones.write_manifest(s3, bucket, manifest)
+    manifest = Manifest(run_date.isoformat(), claimed, published, stats, set_aside)
+    register_in_catalog(settings, manifest)
+    write_manifest(s3, bucket, manifest)
     return manifest
 
 
-def register_in_catalog(settings: Settings, published: list[str], run_date: date) -> list[str]:
+def register_in_catalog(settings: Settings, manifest: Manifest) -> list[str]:
     """Tables and the run's partitions in Glue, for Athena and Redshift Spectrum."""
-    samples: dict[str, str] = {}
-    for key in published:
-        parts = key.split("/")
-        if parts[0] == "processed" and key.endswith(".parquet"):
-            samples.setdefault(parts[1], key)
     return catalog.register_run(
         aws_client(settings, "glue"), aws_client(settings, "s3"), settings.lake_bucket,
-        settings.glue_database, run_date.isoformat(), samples,
+        settings.glue_database, date.fromisoformat(manifest.run_date),
+        manifest.partition_files(),
     )  # fmt: skip
 
 
-def read_manifest(settings: Settings, run_date: date) -> zones.Manifest:
-    return zones.read_manifest(aws_client(settings, "s3"), settings.lake_bucket, run_date)
+def read_manifest(settings: Settings, run_date: date) -> Manifest:
+    return read_manifest_from(aws_client(settings, "s3"), settings.lake_bucket, run_date)
 
 
 # fakesnow cannot create the temporary tables dbt unit tests compare through; the unit tests
@@ -136,9 +90,8 @@ def load_warehouse(
 ) -> dict[str, int]:
     """Load the run's processed partition into the warehouse's raw schema (files per table)."""
     manifest = read_manifest(settings, run_date)
-    s3 = aws_client(settings, "s3")
-    warehouse_load.load_raw(settings, s3, manifest, log_path(settings, "dbt.log"), connection_env)
-    return {table: len(names) for table, names in warehouse_load.partition_files(manifest).items()}
+    warehouse_load.load_raw(settings, manifest, log_path(settings, "dbt.log"), connection_env)
+    return {table: len(names) for table, names in manifest.partition_files().items()}
 
 
 def build_warehouse(settings: Settings, *extra: str) -> None:
@@ -153,11 +106,11 @@ def generate_docs(settings: Settings) -> Path:
 
 
 def publish_docs(settings: Settings, target_dir: Path) -> str:
-    """Copy the static docs site to ``s3://<lake>/docs/`` (served to analysts from there)."""
+    """Copy the static docs site to the lake's docs prefix (served to analysts from there)."""
     s3 = aws_client(settings, "s3")
     for name in ("index.html", "manifest.json", "catalog.json"):
-        s3.upload_file(str(target_dir / name), settings.lake_bucket, f"docs/{name}")
-    return f"s3://{settings.lake_bucket}/docs/index.html"
+        s3.upload_file(str(target_dir / name), settings.lake_bucket, layout.DOCS + name)
+    return layout.uri(settings.lake_bucket, layout.DOCS + "index.html")
 
 
 def mart_row_counts(settings: Settings) -> dict[str, int]:

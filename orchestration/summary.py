@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from lake.stats import RunStats, StreamStats
 
 
 @dataclass
@@ -37,29 +38,27 @@ class RunReport:
 
 
 def stream_counts(
-    lines_read: int, lines_shipped: int, shipper_rejects: int, spark: dict[str, int]
+    lines_read: int, lines_shipped: int, shipper_rejects: int, spark: StreamStats
 ) -> StreamCounts:
     counts = StreamCounts(
         read=lines_read,
         shipped=lines_shipped,
-        spark_read=spark.get("read", 0),
-        processed=spark.get("processed", 0),
-        duplicates=spark.get("duplicates", 0),
+        spark_read=spark.read,
+        processed=spark.processed,
+        duplicates=spark.duplicates,
+        quarantined=Counter(spark.quarantined),
     )
-    for key, value in spark.items():
-        if key.startswith("quarantined:"):
-            counts.quarantined[key.removeprefix("quarantined:")] += value
     if shipper_rejects:
         counts.quarantined["record_too_large"] += shipper_rejects
     return counts
 
 
-def report_from_manifest(stats: dict[str, Any], marts: dict[str, int]) -> RunReport:
+def report_from_manifest(stats: RunStats, marts: dict[str, int]) -> RunReport:
     """A summary from the run manifest alone, as the DAG sees it: it starts at landing, so
     what arrived there is what it read."""
-    report = RunReport(run_date=str(stats["run_date"]), marts=marts)
-    for name, counts in stats["streams"].items():
-        report.streams[name] = stream_counts(counts["read"], counts["read"], 0, counts)
+    report = RunReport(run_date=stats.run_date, marts=marts)
+    for name, spark in stats.streams.items():
+        report.streams[name] = stream_counts(spark.read, spark.read, 0, spark)
     return report
 
 

@@ -12,13 +12,14 @@ the same run date replaces exactly what the earlier run wrote and nothing else.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 
+from lake import layout
+from lake.stats import stream_stats_line
 from preprocess import customers, orders, web
 from preprocess.common import QUARANTINE_COLUMNS, StreamResult, read_lines
 
@@ -34,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="folder holding <stream>/ raw logs")
     parser.add_argument("--output", required=True, help="folder for processed/ and quarantine/")
     parser.add_argument("--run-date", required=True, type=date.fromisoformat)
-    parser.add_argument("--streams", default=",".join(TRANSFORMS), help="comma-separated")
+    parser.add_argument("--streams", default=",".join(layout.STREAMS), help="comma-separated")
     args = parser.parse_args(argv)
     unknown = set(args.streams.split(",")) - set(TRANSFORMS)
     if unknown:
@@ -54,31 +55,29 @@ def build_session() -> SparkSession:
 
 def check_reconciles(result: StreamResult) -> None:
     """Every line read must be processed, quarantined or a counted duplicate."""
-    counts = result.counts
-    quarantined = sum(v for k, v in counts.items() if k.startswith("quarantined:"))
-    accounted = counts["processed"] + quarantined + counts["duplicates"]
-    if accounted != counts["read"]:
+    stats = result.stats
+    if stats.accounted != stats.read:
         raise RuntimeError(
-            f"{result.stream}: read {counts['read']} lines but accounted for {accounted} "
+            f"{result.stream}: read {stats.read} lines but accounted for {stats.accounted} "
             f"(processed + quarantined + duplicates); refusing to write partial output"
         )
 
 
 def write(result: StreamResult, output: str, run_date: date) -> None:
-    partition = f"dt={run_date.isoformat()}"
+    """The datasets and the quarantine under ``output``, laid out as the lake's zones."""
     for name, frame in result.datasets.items():
-        frame.write.mode("overwrite").parquet(f"{output}/processed/{name}/{partition}")
+        frame.write.mode("overwrite").parquet(f"{output}/{layout.processed_prefix(name, run_date)}")
     # Quarantine is for people: JSON lines they can read, fix and replay.
     result.quarantine.select(*QUARANTINE_COLUMNS).coalesce(1).write.mode("overwrite").json(
-        f"{output}/quarantine/{result.stream}/{partition}"
+        f"{output}/{layout.quarantine_prefix(result.stream, run_date)}"
     )
 
 
 def write_stats(spark: SparkSession, result: StreamResult, output: str, run_date: date) -> None:
     """One small JSON file per stream, so concurrent per-stream steps never collide."""
-    rows = [(json.dumps({"stream": result.stream, **result.counts}, sort_keys=True),)]
+    rows = [(stream_stats_line(result.stream, result.stats),)]
     spark.createDataFrame(rows, "value string").coalesce(1).write.mode("overwrite").text(
-        f"{output}/_stats/dt={run_date.isoformat()}/{result.stream}"
+        f"{output}/{layout.stats_prefix(run_date)}{result.stream}"
     )
 
 
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)
-        print(f"{stream}: {json.dumps(result.counts, sort_keys=True)}")
+        print(stream_stats_line(stream, result.stats))
     spark.stop()
     return 0
 

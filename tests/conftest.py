@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ingestion.local_aws import LOCAL_CREDENTIALS, moto_server
+from local.aws import LOCAL_CREDENTIALS, moto_server
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.update(LOCAL_CREDENTIALS)

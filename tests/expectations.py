@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.generator import DemoSpec, Truth
+from local.demo import DemoSpec, Truth
 
 # Small enough for CI, big enough to hold every kind of bad line, duplicates and sessions.
 SMALL_DEMO = DemoSpec(

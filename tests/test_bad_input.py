@@ -12,11 +12,11 @@ import boto3
 import duckdb
 import pytest
 
-from ingestion import zones
-from ingestion.firehose import MAX_RECORD_BYTES
-from orchestration.run_local import run_pipeline
+from lake import zones
+from local.run import run_pipeline
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
+from shoplogs_agent.firehose import MAX_RECORD_BYTES
 
 pytestmark = pytest.mark.integration
 

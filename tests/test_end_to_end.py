@@ -13,10 +13,10 @@ import boto3
 import duckdb
 import pytest
 
-from ingestion import zones
-from ingestion.generator import FILE_NAMES, generate
+from lake import zones
+from local.demo import generate, log_files
+from local.run import run_pipeline
 from orchestration import stages
-from orchestration.run_local import run_pipeline
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
 from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
@@ -43,7 +43,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) ->
     truth = generate(SMALL_DEMO, work / "logs")
     settings = replace(load_settings("local"), work_dir=work, lake_bucket="e2e-lake")
     settings = settings.with_endpoint(own_aws_endpoint)
-    files = {name: [work / "logs" / file] for name, file in FILE_NAMES.items()}
+    files = log_files(work / "logs")
     run_date = datetime.now(UTC).date()
     report = run_pipeline(settings, files, run_date)
     return {

@@ -43,7 +43,7 @@ alter default privileges in schema marts grant select on tables to group shoplog
 alter default privileges in schema audit grant select on tables to group shoplogs_reporters;
 
 -- Optional: Redshift Spectrum over the Glue Data Catalog the pipeline registers each run
--- in (ingestion/catalog.py), to query the processed zone in place.
+-- in (lake/catalog.py), to query the processed zone in place.
 create external schema if not exists spectrum
     from data catalog
     database '${GLUE_DATABASE}'

@@ -25,21 +25,22 @@ from airflow.sdk import (
     chain,
 )
 
-from orchestration import dag_parts
-from orchestration.dbt_tasks import dbt_task_group, docs_task, summary_task
+from lake import layout
 from orchestration.settings import load_settings
+from orchestration.tasks import pipeline
+from orchestration.tasks.dbt import dbt_task_group, docs_task, summary_task
 
 settings = load_settings()
 
 landing = Asset(
     name="shoplogs_landing",
-    uri=f"s3://{settings.lake_bucket}/landing/",
+    uri=layout.uri(settings.lake_bucket, layout.LANDING),
     watchers=[
         AssetWatcher(
             name="landing_object_created",
             trigger=SqsSensorTrigger(
                 sqs_queue=settings.landing_queue_url,
-                aws_conn_id=dag_parts.AWS_CONN_ID,
+                aws_conn_id=pipeline.AWS_CONN_ID,
                 waiter_delay=30,
             ),
         )
@@ -64,13 +65,13 @@ with DAG(
     tags=["shoplogs", "elt", f"spark:{settings.spark_runner}", f"dbt:{settings.dbt_target}"],
     doc_md=__doc__,
 ):
-    run_date = dag_parts.resolve_run_date()
+    run_date = pipeline.resolve_run_date()
     chain(
         run_date,
-        dag_parts.claim(run_date),
-        dag_parts.spark_stage(settings, run_date),
-        dag_parts.promote(run_date),
-        dag_parts.load(settings, run_date),
+        pipeline.claim(run_date),
+        pipeline.spark_stage(settings, run_date),
+        pipeline.promote(run_date),
+        pipeline.load(settings, run_date),
         dbt_task_group(settings),
         docs_task(settings),
         summary_task(settings)(run_date),

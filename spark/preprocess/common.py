@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from lake.stats import StreamStats
 
 LINES_SCHEMA = T.StructType(
     [T.StructField("value", T.StringType()), T.StructField("source_file", T.StringType())]
@@ -26,7 +28,7 @@ class StreamResult:
     stream: str
     datasets: dict[str, DataFrame]
     quarantine: DataFrame
-    counts: dict[str, int] = field(default_factory=dict)
+    stats: StreamStats
 
 
 def read_lines(spark: SparkSession, path: str) -> DataFrame:
@@ -99,7 +101,7 @@ def parse_utc(text: Column) -> Column:
 
 def split_and_dedupe(
     stream: str, parsed: DataFrame, key: str = "event_id"
-) -> tuple[DataFrame, DataFrame, dict[str, int]]:
+) -> tuple[DataFrame, DataFrame, StreamStats]:
     """Split parsed rows into valid (one row per ``key``) and quarantined, with the counts.
 
     Among rows sharing an event id the one with the smallest raw line wins, so the choice
@@ -117,10 +119,15 @@ def split_and_dedupe(
         F.col("value").alias("raw_line"),
     )
     unique = unique.cache()
-    read = parsed.count()
     valid_count = valid.count()
     processed = unique.count()
-    counts = {"read": read, "processed": processed, "duplicates": valid_count - processed}
-    for row in quarantine.groupBy("reason").count().collect():
-        counts[f"quarantined:{row['reason']}"] = row["count"]
-    return unique, quarantine, counts
+    reasons = {
+        row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()
+    }
+    stats = StreamStats(
+        read=parsed.count(),
+        processed=processed,
+        duplicates=valid_count - processed,
+        quarantined=reasons,
+    )
+    return unique, quarantine, stats

@@ -76,7 +76,7 @@ def parse(lines: DataFrame) -> DataFrame:
 
 
 def transform(lines: DataFrame) -> StreamResult:
-    unique, quarantine, counts = split_and_dedupe("customers", parse(lines))
+    unique, quarantine, stats = split_and_dedupe("customers", parse(lines))
     customers = unique.select(
         "event_id",
         "event_type",
@@ -89,4 +89,4 @@ def transform(lines: DataFrame) -> StreamResult:
         "city",
         "source_file",
     )
-    return StreamResult("customers", {"customers": customers}, quarantine, counts)
+    return StreamResult("customers", {"customers": customers}, quarantine, stats)

@@ -100,7 +100,7 @@ def parse(lines: DataFrame) -> DataFrame:
 
 
 def transform(lines: DataFrame) -> StreamResult:
-    unique, quarantine, counts = split_and_dedupe("orders", parse(lines))
+    unique, quarantine, stats = split_and_dedupe("orders", parse(lines))
     orders = unique.select(
         "event_id",
         "event_type",
@@ -119,6 +119,4 @@ def transform(lines: DataFrame) -> StreamResult:
         "line.quantity",
         "line.unit_price",
     )
-    return StreamResult(
-        "orders", {"orders": orders, "order_lines": order_lines}, quarantine, counts
-    )
+    return StreamResult("orders", {"orders": orders, "order_lines": order_lines}, quarantine, stats)

@@ -127,7 +127,7 @@ def with_sessions(requests: DataFrame) -> DataFrame:
 
 
 def transform(lines: DataFrame) -> StreamResult:
-    unique, quarantine, counts = split_and_dedupe("web", parse(lines))
+    unique, quarantine, stats = split_and_dedupe("web", parse(lines))
     requests = unique.select(
         "event_id",
         "request_at",
@@ -148,4 +148,4 @@ def transform(lines: DataFrame) -> StreamResult:
         ).alias("is_page_view"),
         "source_file",
     )
-    return StreamResult("web", {"web_requests": with_sessions(requests)}, quarantine, counts)
+    return StreamResult("web", {"web_requests": with_sessions(requests)}, quarantine, stats)

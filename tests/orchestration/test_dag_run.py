@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.generator import FILE_NAMES, generate
-from orchestration.local_airflow import airflow_env
-from orchestration.run_local import run_pipeline_in_airflow
+from local.airflow_runner import airflow_env
+from local.demo import generate, log_files
+from local.run import run_pipeline_in_airflow
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
 from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
@@ -28,7 +28,7 @@ def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
     truth = generate(SMALL_DEMO, tmp_path / "logs")
     settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="dag-e2e")
     settings = settings.with_endpoint(own_aws_endpoint)
-    files = {name: [tmp_path / "logs" / file] for name, file in FILE_NAMES.items()}
+    files = log_files(tmp_path / "logs")
 
     report = run_pipeline_in_airflow(settings, files, datetime.now(UTC).date())
 

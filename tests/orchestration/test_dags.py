@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestration.local_airflow import build_manifest
+from orchestration.runners.dbt import build_manifest
 from orchestration.settings import REPO_ROOT, load_settings
 
 DAGS = REPO_ROOT / "orchestration" / "dags"

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from orchestration import stages
+from local.aws import provision_local
 from orchestration.settings import REPO_ROOT, load_settings
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_a_landing_object_fires_the_dags_asset_watcher(
     s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
     settings = replace(load_settings("local"), lake_bucket="events-lake")
     settings = settings.with_endpoint(aws_endpoint)
-    stages.provision_local(settings)
+    provision_local(settings)
     monkeypatch.setenv("LAKE_BUCKET", "events-lake")
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
     connection = {"conn_type": "aws", "login": "testing", "password": "testing",

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from lake.stats import RunStats, StreamStats
 from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
 
 
-def report_with(**spark: int) -> RunReport:
+def report_with(spark: StreamStats) -> RunReport:
     report = RunReport(run_date="2026-11-21")
     report.streams["web"] = stream_counts(10, 9, 1, spark)
     return report
 
 
 def test_counts_that_add_up_reconcile_and_the_summary_says_so() -> None:
-    report = report_with(
-        **{"read": 9, "processed": 6, "duplicates": 2, "quarantined:unparseable": 1}
-    )
+    report = report_with(StreamStats(9, 6, 2, {"unparseable": 1}))
     assert reconcile(report) == []
     text = format_summary(report)
     assert "Reconciliation: OK" in text
@@ -22,28 +21,31 @@ def test_counts_that_add_up_reconcile_and_the_summary_says_so() -> None:
 
 
 def test_a_lost_line_is_reported_with_the_stream_and_numbers() -> None:
-    report = report_with(
-        **{"read": 9, "processed": 5, "duplicates": 2, "quarantined:unparseable": 1}
-    )
+    report = report_with(StreamStats(9, 5, 2, {"unparseable": 1}))
     assert reconcile(report) == ["web: read 10 lines but processed + quarantined + duplicates = 9"]
     assert "FAILED" in format_summary(report)
 
 
 def test_landing_data_the_job_did_not_read_is_reported() -> None:
-    report = report_with(**{"read": 0})
+    report = report_with(StreamStats(read=0))
     assert "web: shipped 9 lines but the Spark job read 0" in reconcile(report)
 
 
 def test_the_dags_summary_comes_from_the_run_manifest() -> None:
     from orchestration.summary import report_from_manifest
 
-    stats = {
-        "run_date": "2026-11-21",
-        "streams": {
-            "web": {"read": 9, "processed": 6, "duplicates": 2, "quarantined:unparseable": 1}
-        },
-    }
+    stats = RunStats("2026-11-21", {"web": StreamStats(9, 6, 2, {"unparseable": 1})})
     report = report_from_manifest(stats, {"fct_web_sessions": 3})
     assert reconcile(report) == []
     assert report.streams["web"].quarantined == {"unparseable": 1}
     assert "fct_web_sessions" in format_summary(report)
+
+
+def test_run_stats_travel_through_json_unchanged() -> None:
+    """What the Spark job writes is what the manifest and the summary read back."""
+    from lake.stats import parse_stream_stats_line, stream_stats_line
+
+    web = StreamStats(9, 6, 2, {"unparseable": 1})
+    assert parse_stream_stats_line(stream_stats_line("web", web)) == ("web", web)
+    run = RunStats("2026-11-21", {"web": web})
+    assert RunStats.from_dict(run.to_dict()) == run

@@ -62,7 +62,7 @@ def test_bad_customer_lines_get_reasons_and_duplicates_are_counted(lines) -> Non
     result = customers.transform(lines(raw))
     reasons = sorted(r["reason"] for r in result.quarantine.collect())
     assert reasons == ["invalid_timestamp", "invalid_value", "missing_field", "wrong_column_count"]
-    assert result.counts["processed"] == 1 and result.counts["duplicates"] == 1
+    assert result.stats.processed == 1 and result.stats.duplicates == 1
 
 
 def test_orders_are_flattened_into_events_and_lines(lines) -> None:
@@ -95,4 +95,4 @@ def test_bad_order_lines_get_reasons(lines) -> None:
         "missing_field",
         "unparseable",
     ]
-    assert result.counts["processed"] == 0
+    assert result.stats.processed == 0

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+from lake.stats import StreamStats
 from preprocess import web
 
 pytestmark = pytest.mark.integration
@@ -51,7 +52,7 @@ def test_real_nginx_and_apache_lines_parse_with_times_in_utc(lines) -> None:
     assert curl["is_bot"] and curl["bytes_sent"] == 0 and not curl["is_page_view"]  # a POST
     assert rows["10.9.9.9/p"]["user_agent"] == 'Agent \\"with quotes\\" 1.0'
     # COMMON and APACHE_DOCS are the same request minus headers: two different lines.
-    assert result.counts == {"read": 6, "processed": 6, "duplicates": 0}
+    assert result.stats == StreamStats(read=6, processed=6, duplicates=0)
 
 
 def test_bad_lines_are_quarantined_with_a_reason_and_good_ones_kept(lines) -> None:
@@ -65,12 +66,12 @@ def test_bad_lines_are_quarantined_with_a_reason_and_good_ones_kept(lines) -> No
         GARBAGE: "unparseable",
         "GET /caf\ufffd HTTP/1.1": "invalid_encoding",
     }
-    assert result.counts["processed"] == 1
+    assert result.stats.processed == 1
 
 
 def test_a_resent_line_is_a_counted_duplicate(lines) -> None:
     result = web.transform(lines([NGINX, NGINX, NGINX]))
-    assert result.counts == {"read": 3, "processed": 1, "duplicates": 2}
+    assert result.stats == StreamStats(read=3, processed=1, duplicates=2)
 
 
 def test_thirty_minutes_of_inactivity_starts_a_new_session(lines) -> None:

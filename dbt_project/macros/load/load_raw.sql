@@ -1,16 +1,18 @@
 {#- Load one run's partition of the processed zone into the raw schema, for every source table.
 
     The pipeline runs this after it promotes a run (orchestration/warehouse_load.py):
-        dbt run-operation load_raw --args '{run_date: "2026-11-21", files: {customers: [...]}}'
+        dbt run-operation load_raw --args '{run_date: "2026-11-21", files: {customers: [...]},
+                                            locations: {customers: {uri: ..., stage_path: ...}}}'
     `files` lists, per table, the Parquet objects the run published (from the run manifest):
-    the partition as it is now. Loading the same partition twice leaves the same rows; a
+    the partition as it is now. `locations` says where each table's partition lies, as
+    lake/layout.py builds it: its S3 URI and its path below the Snowflake stage. Loading the same partition twice leaves the same rows; a
     partition that was rewritten by a re-run replaces the rows of the old one.
     `dry_run: true` prints the SQL instead of running it (CI lints it per dialect).
 
     One implementation per warehouse: snowflake__ (COPY INTO from an external stage),
     redshift__ (COPY from S3 through a staging table), postgres__ (the Redshift stand-in in
     CI; its staging table is filled by the emulator load) and duckdb__ (nothing to load). -#}
-{% macro load_raw(run_date, files={}, dry_run=false) %}
+{% macro load_raw(run_date, files={}, locations={}, dry_run=false) %}
     {%- set run_date = shoplogs.checked_run_date(run_date) -%}
     {%- for source in graph.sources.values() | sort(attribute='unique_id')
         if source.package_name == project_name -%}
@@ -18,7 +20,14 @@
             database=source.database, schema=source.schema, identifier=source.identifier) -%}
         {%- set columns = source.columns.values() | list -%}
         {%- set table_files = files.get(source.name, []) | sort -%}
-        {%- do shoplogs.load_raw_partition(relation, columns, run_date, table_files, dry_run) -%}
+        {%- set location = locations.get(source.name) -%}
+        {%- if table_files and not location -%}
+            {{ exceptions.raise_compiler_error(
+                "load_raw: no location for table " ~ source.name ~ "; pass `locations` as "
+                ~ "orchestration/warehouse_load.py does (lake/layout.py builds them)") }}
+        {%- endif -%}
+        {%- do shoplogs.load_raw_partition(
+            relation, columns, run_date, table_files, dry_run, location) -%}
     {%- endfor -%}
 {% endmacro %}
 
@@ -34,19 +43,19 @@
 {% endmacro %}
 
 
-{% macro load_raw_partition(relation, columns, run_date, files, dry_run) %}
+{% macro load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {{ return(adapter.dispatch('load_raw_partition', 'shoplogs')(
-        relation, columns, run_date, files, dry_run)) }}
+        relation, columns, run_date, files, dry_run, location)) }}
 {% endmacro %}
 
 
-{% macro duckdb__load_raw_partition(relation, columns, run_date, files, dry_run) %}
-    {%- do log("DuckDB reads processed/" ~ relation.identifier ~ "/dt=" ~ run_date
-        ~ " in place (source external_location): nothing to load", info=True) -%}
+{% macro duckdb__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
+    {%- do log("DuckDB reads the processed zone in place (source external_location): "
+        ~ "nothing to load for " ~ relation.identifier, info=True) -%}
 {% endmacro %}
 
 
-{% macro default__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+{% macro default__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {{ exceptions.raise_compiler_error(
         "load_raw has no implementation for " ~ target.type
         ~ "; add a " ~ target.type ~ "__load_raw_partition macro in macros/load/") }}
@@ -59,7 +68,7 @@
     Snowflake's load metadata cannot tell from new data) delete the old rows and load the
     new files, in one transaction. A first load relies on the load metadata, which skips
     any file an earlier, interrupted attempt already loaded. -#}
-{% macro snowflake__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+{% macro snowflake__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {%- set log_relation = shoplogs.load_log_relation(relation) -%}
     {%- set fingerprint = local_md5(files | join(',')) -%}
     {%- set previous = none if dry_run else shoplogs.loaded_fingerprint(
@@ -81,7 +90,7 @@
         delete from {{ relation }} where dt = '{{ run_date }}';
         {% endif -%}
         copy into {{ relation }}
-            from @{{ var('snowflake_stage') }}/{{ relation.identifier | lower }}/dt={{ run_date }}/
+            from @{{ var('snowflake_stage') }}/{{ location.stage_path }}
             file_format = (format_name = '{{ var("snowflake_file_format") }}')
             match_by_column_name = case_insensitive
             {%- if rewritten %}
@@ -98,7 +107,7 @@
 
 {#- Redshift: COPY ... FORMAT AS PARQUET into a staging table, then delete+insert of the
     partition in one transaction (Redshift has no load de-duplication of its own). -#}
-{% macro redshift__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+{% macro redshift__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {%- set log_relation = shoplogs.load_log_relation(relation) -%}
     {%- set incoming = relation.identifier ~ '__incoming' -%}
     {%- set file_columns = shoplogs.file_columns(columns) -%}
@@ -115,7 +124,7 @@
         );
         {% if files -%}
         copy {{ incoming }}
-            from 's3://{{ var("lake_bucket") }}/processed/{{ relation.identifier }}/dt={{ run_date }}/'
+            from '{{ location.uri }}'
             iam_role '{{ var("redshift_copy_role_arn") }}'
             format as parquet;
         {% endif -%}
@@ -128,7 +137,7 @@
 {#- PostgreSQL stands in for Redshift in CI and cannot read Parquet from S3: the emulator
     load (orchestration/warehouse_load.py) fills `<table>__incoming` with the partition's
     rows; from there on this is Redshift's transaction, statement for statement. -#}
-{% macro postgres__load_raw_partition(relation, columns, run_date, files, dry_run) %}
+{% macro postgres__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {%- set log_relation = shoplogs.load_log_relation(relation) -%}
     {%- set incoming = relation.incorporate(path={'identifier': relation.identifier ~ '__incoming'}) -%}
     {%- set sql -%}

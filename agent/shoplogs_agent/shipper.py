@@ -1,0 +1,247 @@
+"""The log shipper for the shop's EC2 hosts: a Python Kinesis Agent.
+
+    shoplogs-shipper run --config /etc/shoplogs/agent.json
+    shoplogs-shipper status --config /etc/shoplogs/agent.json
+    shoplogs-shipper render-agent-json --config /etc/shoplogs/agent.json
+
+The config file speaks the Kinesis Agent's ``agent.json`` dialect, so the same file can be
+handed to the AWS agent (``render-agent-json`` drops the keys only this shipper knows):
+
+    {"checkpointFile": "/var/lib/shoplogs-shipper/checkpoints",
+     "firehose.endpoint": "https://firehose.eu-west-1.amazonaws.com",
+     "flows": [{"filePattern": "/var/log/nginx/access.log*",
+                "deliveryStream": "shoplogs-prod-web",
+                "initialPosition": "START_OF_FILE"}]}
+
+Lines go out at least once: a checkpoint moves only after Firehose acknowledged them, and a
+resend is removed downstream by event id. SIGTERM finishes the batch in flight, saves the
+checkpoints and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoplogs_agent.firehose import (
+    DEFAULT_RETRY,
+    MAX_BATCH_BYTES,
+    RetryPolicy,
+    ShippingError,
+    ShipStats,
+    ship_buffer,
+)
+from shoplogs_agent.tailer import Checkpoints, Tailer
+
+log = logging.getLogger("shoplogs.shipper")
+OWN_KEYS = {"pollSeconds", "statusFile"}  # understood here, unknown to the Kinesis Agent
+DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Flow:
+    file_pattern: str
+    delivery_stream: str
+    start_at_end: bool
+
+
+@dataclass(frozen=True)
+class ShipperConfig:
+    checkpoint_file: Path
+    flows: tuple[Flow, ...]
+    endpoint: str | None = None
+    poll_seconds: float = 1.0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def status_file(self) -> Path:
+        return Path(self.raw.get("statusFile") or f"{self.checkpoint_file}.status.json")
+
+    @property
+    def quarantine_file(self) -> Path:
+        return Path(f"{self.checkpoint_file}.quarantine.jsonl")
+
+    def checkpoint_path(self, flow: Flow) -> Path:
+        return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
+
+
+def load_config(path: Path) -> ShipperConfig:
+    """Read and check an agent.json-style file; errors name the key and the fix."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON: {exc}") from exc
+    if not raw.get("flows"):
+        raise ConfigError(f'{path}: add a non-empty "flows" list (filePattern -> deliveryStream)')
+    flows = []
+    for number, flow in enumerate(raw["flows"], start=1):
+        missing = [k for k in ("filePattern", "deliveryStream") if not flow.get(k)]
+        if missing:
+            raise ConfigError(f"{path}: flow {number} needs {', '.join(missing)}")
+        position = flow.get("initialPosition", "START_OF_FILE")
+        if position not in {"START_OF_FILE", "END_OF_FILE"}:
+            raise ConfigError(
+                f"{path}: flow {number} initialPosition must be START_OF_FILE or END_OF_FILE"
+            )
+        flows.append(Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE"))
+    return ShipperConfig(
+        checkpoint_file=Path(raw.get("checkpointFile", "/var/lib/shoplogs-shipper/checkpoints")),
+        flows=tuple(flows),
+        endpoint=raw.get("firehose.endpoint"),
+        poll_seconds=float(raw.get("pollSeconds", 1.0)),
+        raw=raw,
+    )
+
+
+def render_agent_json(config: ShipperConfig) -> dict[str, Any]:
+    """The same flows for the AWS Kinesis Agent."""
+    return {key: value for key, value in config.raw.items() if key not in OWN_KEYS}
+
+
+class Shipper:
+    def __init__(self, config: ShipperConfig, client: Any, policy: RetryPolicy = DEFAULT_RETRY):
+        self.config = config
+        self.client = client
+        self.policy = policy
+        self.stopping = False
+        self.tailers = [
+            (flow, Tailer(flow.file_pattern, Checkpoints(config.checkpoint_path(flow)),
+                          flow.start_at_end))
+            for flow in config.flows
+        ]  # fmt: skip
+        self.totals = {flow.delivery_stream: ShipStats() for flow in config.flows}
+        self.rejected = 0
+
+    def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
+        """Send everything new, one acknowledged chunk at a time; return lines sent."""
+        sent = 0
+        for flow, tailer in self.tailers:
+            while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
+                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy)
+                if stats.oversize_lines:
+                    self.quarantine(chunk.path, stats.oversize_lines)
+                tailer.commit(chunk)
+                self.totals[flow.delivery_stream].add(stats)
+                sent += stats.lines_shipped
+            tailer.forget_missing()
+        return sent
+
+    def quarantine(self, path: str, lines: list[bytes]) -> None:
+        """Lines Firehose cannot take (over 1,000 KiB) go to a local file, with their reason,
+        before the checkpoint moves past them: set aside, never skipped."""
+        target = self.config.quarantine_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a") as handle:
+            for line in lines:
+                row = {"source": path, "reason": "record_too_large", "bytes": len(line),
+                       "raw_line": line.decode("utf-8", "replace").rstrip("\n")}  # fmt: skip
+                handle.write(json.dumps(row) + "\n")
+        self.rejected += len(lines)
+        log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
+                  path, len(lines), target)  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "flows": {
+                flow.delivery_stream: {
+                    "lines_read": self.totals[flow.delivery_stream].lines_read,
+                    "records_sent": self.totals[flow.delivery_stream].records_sent,
+                    "bytes_sent": self.totals[flow.delivery_stream].bytes_sent,
+                    "retries": self.totals[flow.delivery_stream].retries,
+                    "lag_bytes": tailer.lag(),
+                }
+                for flow, tailer in self.tailers
+            },
+            "rejected_lines": self.rejected,
+            "quarantine_file": str(self.config.quarantine_file),
+            "updated_at": time.time(),
+        }
+
+    def write_status(self) -> None:
+        path = self.config.status_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.status(), indent=1))
+
+    def run(self) -> None:
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("signal %d: finishing the batch in flight, then exiting", signum)
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        last_report = 0.0
+        while not self.stopping:
+            try:
+                self.poll_once()
+            except ShippingError as exc:
+                # Unsent lines stay behind their checkpoint: keep trying, lose nothing.
+                log.error("%s; retrying in %.0f s", exc, self.policy.cap_seconds)
+                time.sleep(self.policy.cap_seconds)
+            if time.monotonic() - last_report > 30:
+                self.write_status()
+                log.info("status: %s", json.dumps(self.status()["flows"]))
+                last_report = time.monotonic()
+            time.sleep(self.config.poll_seconds)
+        self.write_status()
+
+
+def firehose_client(config: ShipperConfig) -> Any:
+    import boto3
+
+    # The region follows the endpoint (firehose.<region>.amazonaws.com) unless set.
+    match = re.match(r"https://firehose\.([a-z0-9-]+)\.amazonaws\.com", config.endpoint or "")
+    region = (match and match[1]) or os.environ.get("AWS_REGION") or \
+        os.environ.get("AWS_DEFAULT_REGION")  # fmt: skip
+    return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region)
+
+
+def lag_report(config: ShipperConfig) -> dict[str, dict[str, int]]:
+    """Lag per file from the checkpoints alone: works while the shipper is down too."""
+    return {
+        flow.delivery_stream: Tailer(flow.file_pattern,
+                                     Checkpoints(config.checkpoint_path(flow))).lag()
+        for flow in config.flows
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="shoplogs-shipper", description="Ship log files to Kinesis Data Firehose."
+    )
+    parser.add_argument("command", choices=["run", "status", "render-agent-json"])
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"agent.json-style config (default: {DEFAULT_CONFIG})")  # fmt: skip
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"shipper: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "render-agent-json":
+        print(json.dumps(render_agent_json(config), indent=2))
+    elif args.command == "status":
+        last = json.loads(config.status_file.read_text()) if config.status_file.exists() else {}
+        print(json.dumps({"lag_bytes": lag_report(config), "last_run": last}, indent=2))
+    else:
+        Shipper(config, firehose_client(config)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

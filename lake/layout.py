@@ -1,0 +1,170 @@
+"""Every key and prefix of the lake bucket, built here and nowhere else.
+
+    landing/<stream>/YYYY/MM/DD/HH/<object>          written by Firehose (arrival time)
+    landing-errors/<stream>/...                      what Firehose could not deliver
+    processing/_claims/<landing key>.json            a run's claim while it moves an object
+    processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
+    processing/dt=<run>/output/<zone key>            what Spark wrote, laid out as the zones
+    processing/dt=<run>/output/_stats/dt=<run>/...   the Spark job's counts, one file per stream
+    processing/dt=<run>/manifest.json                what the run took and produced
+    processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
+    quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
+    quarantine/<stream>/shipper/<file>-<hash>.json   lines the shipper could not send
+    quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
+    docs/                                            the published dbt docs site
+    artifacts/spark/<version>/                       the Spark job as EMR runs it
+    emr-logs/, emr-serverless-logs/                  Spark logs on EMR
+
+A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
+the same logical date again gives the same partitions.
+
+Standard library only: the Spark job imports this module on EMR.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+# The shop's logs: the stream name each travels under, the file the shop writes it to, and
+# the datasets the Spark job makes of it. The one list of streams.
+STREAMS: tuple[str, ...] = ("customers", "orders", "web")
+LOG_FILES: dict[str, str] = {"customers": "customers.log", "orders": "orders.log",
+                             "web": "access.log"}  # fmt: skip
+DATASETS: dict[str, tuple[str, ...]] = {
+    "customers": ("customers",),
+    "orders": ("orders", "order_lines"),
+    "web": ("web_requests",),
+}
+
+LANDING = "landing/"
+PROCESSED = "processed/"
+QUARANTINE = "quarantine/"
+CLAIMS = "processing/_claims/"
+DOCS = "docs/"
+EMR_LOGS = "emr-logs/"
+EMR_SERVERLESS_LOGS = "emr-serverless-logs/"
+MANIFEST = "manifest.json"
+
+_LANDING_KEY = re.compile(r"^landing/(?P<stream>[^/]+)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/")
+_PROCESSED_KEY = re.compile(r"^processed/(?P<dataset>[^/]+)/dt=[^/]+/(?P<name>[^/]+\.parquet)$")
+
+
+def uri(bucket: str, key: str = "") -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def partition(run_date: date) -> str:
+    return f"dt={run_date.isoformat()}"
+
+
+# --- landing ----------------------------------------------------------------------------
+
+
+def landing_prefix(stream: str) -> str:
+    """Where a stream's delivery stream writes; Firehose appends ``YYYY/MM/DD/HH/``."""
+    return f"{LANDING}{stream}/"
+
+
+def landing_errors_prefix(stream: str) -> str:
+    return f"landing-errors/{stream}/"
+
+
+def arrival_date(landing_key: str) -> date | None:
+    """The day Firehose delivered a landing object, from its key; None for other keys."""
+    match = _LANDING_KEY.match(landing_key)
+    if not match:
+        return None
+    return date(int(match["y"]), int(match["m"]), int(match["d"]))
+
+
+def claim_marker(landing_key: str) -> str:
+    return f"{CLAIMS}{landing_key}.json"
+
+
+def claimed_object(marker: str) -> str:
+    """The landing key a claim marker guards."""
+    return marker.removeprefix(CLAIMS).removesuffix(".json")
+
+
+# --- processing -------------------------------------------------------------------------
+
+
+def run_prefix(run_date: date) -> str:
+    return f"processing/{partition(run_date)}/"
+
+
+def raw_prefix(run_date: date) -> str:
+    return run_prefix(run_date) + "raw/"
+
+
+def raw_key(run_date: date, landing_key: str) -> str:
+    """Where the run keeps a landing object it claimed: same path below ``raw/``."""
+    return raw_prefix(run_date) + landing_key.removeprefix(LANDING)
+
+
+def output_prefix(run_date: date) -> str:
+    """The Spark job's ``--output``: below it the job lays its files out as the zones."""
+    return run_prefix(run_date) + "output/"
+
+
+def manifest_key(run_date: date) -> str:
+    return run_prefix(run_date) + MANIFEST
+
+
+def stats_prefix(run_date: date) -> str:
+    """Relative to the job's output: the counts the Spark job wrote."""
+    return f"_stats/{partition(run_date)}/"
+
+
+# --- published zones ----------------------------------------------------------------------
+
+
+def processed_prefix(dataset: str, run_date: date) -> str:
+    return f"{PROCESSED}{dataset}/{partition(run_date)}/"
+
+
+def processed_dataset(dataset: str) -> str:
+    return f"{PROCESSED}{dataset}/"
+
+
+def processed_parquet(key: str) -> tuple[str, str] | None:
+    """(dataset, file name) of a processed Parquet key, or None for any other key."""
+    match = _PROCESSED_KEY.match(key)
+    return (match["dataset"], match["name"]) if match else None
+
+
+def processed_glob(bucket: str) -> str:
+    """Every Parquet file of a dataset, ``{name}`` standing for the dataset (DuckDB's
+    external location for the dbt sources)."""
+    return uri(bucket, f"{PROCESSED}{{name}}/dt=*/*.parquet")
+
+
+def quarantine_prefix(stream: str, run_date: date) -> str:
+    return f"{QUARANTINE}{stream}/{partition(run_date)}/"
+
+
+def quarantined_objects_prefix(run_date: date) -> str:
+    return f"{QUARANTINE}objects/{partition(run_date)}/"
+
+
+def quarantined_object(run_date: date, raw: str) -> str:
+    """Where a whole raw object no line can be read from is set aside."""
+    return quarantined_objects_prefix(run_date) + raw.removeprefix(raw_prefix(run_date))
+
+
+def shipper_rejects(stream: str, file_name: str, digest: str) -> str:
+    return f"{QUARANTINE}{stream}/shipper/{file_name}-{digest}.json"
+
+
+def spark_artifact_prefix(version: str) -> str:
+    return f"artifacts/spark/{version}/"
+
+
+def run_partitions(run_date: date) -> list[str]:
+    """The published prefixes a run owns and replaces whole: its processed partition of
+    every dataset and its quarantine partition of every stream."""
+    datasets = [d for stream in STREAMS for d in DATASETS[stream]]
+    return [processed_prefix(d, run_date) for d in datasets] + [
+        quarantine_prefix(stream, run_date) for stream in STREAMS
+    ]

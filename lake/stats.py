@@ -1,0 +1,75 @@
+"""Run statistics: what the Spark job counted per stream, as it writes them beside its output
+and as the run manifest and the summary read them.
+
+Standard library only: the Spark job imports this module on EMR.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """One stream's lines in one run: every line read is processed, quarantined with a
+    reason, or dropped as a duplicate of an event already kept."""
+
+    read: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    quarantined: Mapping[str, int] = field(default_factory=dict)  # reason -> lines
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    @property
+    def accounted(self) -> int:
+        return self.processed + self.quarantined_total + self.duplicates
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "processed": self.processed,
+            "duplicates": self.duplicates,
+            "quarantined": dict(sorted(self.quarantined.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> StreamStats:
+        return cls(
+            read=int(raw["read"]),
+            processed=int(raw["processed"]),
+            duplicates=int(raw["duplicates"]),
+            quarantined={str(k): int(v) for k, v in raw.get("quarantined", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class RunStats:
+    run_date: str
+    streams: Mapping[str, StreamStats] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_date": self.run_date,
+            "streams": {name: s.to_dict() for name, s in sorted(self.streams.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RunStats:
+        streams = {name: StreamStats.from_dict(s) for name, s in raw["streams"].items()}
+        return cls(run_date=str(raw["run_date"]), streams=streams)
+
+
+def stream_stats_line(stream: str, stats: StreamStats) -> str:
+    """The one-line JSON file the Spark job writes per stream."""
+    return json.dumps({"stream": stream, **stats.to_dict()}, sort_keys=True)
+
+
+def parse_stream_stats_line(text: str) -> tuple[str, StreamStats]:
+    raw = json.loads(text)
+    return str(raw["stream"]), StreamStats.from_dict(raw)

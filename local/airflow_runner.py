@@ -1,0 +1,205 @@
+"""Airflow on this machine, against the same local stack: ``make run`` (``airflow dags
+test``) and ``make airflow`` (API server, scheduler, DAG processor, triggerer)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+from local.servers import free_port, wait_until_answers
+from orchestration.runners.dbt import build_manifest
+from orchestration.settings import REPO_ROOT, Settings, load_settings
+from orchestration.tasks.pipeline import DUCKDB_POOL
+from orchestration.tools import ToolFailed, run_tool
+
+DAG_ID = "shoplogs_pipeline"
+
+
+def airflow_home(settings: Settings) -> Path:
+    return settings.work_dir / "airflow"
+
+
+def airflow_env(settings: Settings) -> dict[str, str]:
+    """Environment for every Airflow process: config, the AWS connection, the settings."""
+    home = airflow_home(settings)
+    aws_extra: dict[str, str] = {"region_name": settings.region}
+    if settings.aws_endpoint_url:
+        aws_extra["endpoint_url"] = settings.aws_endpoint_url
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        # No phoning home: this machine (and many a VPC) has no route out, and each
+        # attempt costs a DNS timeout per task.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "SCARF_NO_ANALYTICS": "true",
+        "DO_NOT_TRACK": "1",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
+            {
+                "conn_type": "aws",
+                "login": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                "password": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                "extra": aws_extra,
+            }
+        ),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        "SHOPLOGS_ENV": settings.env,
+        "SHOPLOGS_WORK_DIR": str(settings.work_dir),
+        "LAKE_BUCKET": settings.lake_bucket,
+        "SPARK_RUNNER": settings.spark_runner,
+        "DBT_TARGET": settings.dbt_target,
+        "AWS_REGION": settings.region,
+    }
+    if settings.aws_endpoint_url:
+        env["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
+    return env
+
+
+def _airflow(env: dict[str, str], *args: str, log_file: Path) -> None:
+    command = [str(Path(sys.executable).with_name("airflow")), *args]
+    run_tool(command, what=f"`airflow {' '.join(args)}`", log_file=log_file, env=env,
+             append=True, telling=lambda lines: lines[-25:])  # fmt: skip
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """Metadata database and the DuckDB writer pool; quick when already done."""
+    env = airflow_env(settings)
+    home = airflow_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    log = admin_log(settings)
+    _airflow(env, "db", "migrate", log_file=log)
+    _airflow(env, "pools", "set", DUCKDB_POOL, "1", "DuckDB allows a single writer", log_file=log)
+    # A fresh local stack each time (moto keeps nothing): forget the runs, and deferred
+    # tasks, of earlier ones, so none of them blocks or resumes against data that is gone.
+    with contextlib.suppress(ToolFailed):  # nothing to forget on a new database
+        _airflow(env, "dags", "delete", DAG_ID, "--yes", log_file=log)
+    return env
+
+
+def admin_log(settings: Settings) -> Path:
+    """Where the output of the one-off airflow commands (migrate, pools, unpause) goes."""
+    return settings.work_dir / "logs" / "airflow-admin.log"
+
+
+def dags_test(settings: Settings, run_date: date, log_file: Path) -> None:
+    """Run the pipeline DAG once for ``run_date``, every task in this process's order."""
+    env = prepare(settings)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.write_text("")
+    _airflow(env, "dags", "test", DAG_ID, run_date.isoformat(), log_file=log_file)
+
+
+def scheduler_healthy(status: int, body: bytes) -> bool:
+    return status == 200 and json.loads(body).get("scheduler", {}).get("status") == "healthy"
+
+
+@contextlib.contextmanager
+def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
+    """API server, scheduler, DAG processor and triggerer on free ports; yields (url,
+    user, password) and stops them all on exit."""
+    env = prepare(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env |= {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+    }
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    logs = settings.work_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "api-server": [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        "scheduler": [airflow, "scheduler"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer"],
+    }
+    processes = []
+    try:
+        for name, command in commands.items():
+            log = (logs / f"airflow-{name}.log").open("ab")
+            # Own process group each: stopping one also stops the workers it forked.
+            processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=log,
+                                              start_new_session=True))  # fmt: skip
+        wait_until_answers(f"{url}/api/v2/monitor/health", what="Airflow", processes=processes,
+                           timeout=120, ready=scheduler_healthy, see=str(logs))  # fmt: skip
+        passwords = json.loads(
+            (airflow_home(settings) / "simple_auth_manager_passwords.json.generated").read_text()
+        )
+        yield url, "admin", passwords["admin"]
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def unpause_when_parsed(env: dict[str, str], log_file: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _airflow(env, "dags", "unpause", DAG_ID, log_file=log_file)
+            return
+        except ToolFailed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)  # the DAG processor has not registered the DAG yet
+
+
+def serve() -> int:
+    """``make airflow``: local Airflow against a local AWS holding the demo's logs."""
+    from local import demo
+    from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
+
+    settings = load_settings()
+    os.environ.update(LOCAL_CREDENTIALS)
+    # SIGTERM (a service manager, `timeout`) stops everything as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logs = settings.work_dir / "logs"
+    with moto_server(log_file=logs / "moto.log") as endpoint:
+        settings = settings.with_endpoint(endpoint)
+        provision_local(settings)
+        build_manifest(settings, logs / "dbt.log")
+        with running_airflow(settings) as (url, user, password):
+            unpause_when_parsed(airflow_env(settings), admin_log(settings))
+            # Landing objects raise S3 events on the queue; the DAG's asset watcher hears
+            # them and starts a run: the event-driven path, end to end.
+            folder = settings.work_dir / "demo-logs"
+            demo.generate(demo.DemoSpec(), folder)
+            shipped = ship_logs(settings, demo.log_files(folder))
+            lines = sum(s.lines_shipped for s in shipped.values())
+            print(
+                f"\nAirflow is up: {url}  (login: {user} / {password})\n"
+                f"Local AWS (moto): {endpoint}; {lines} demo log lines shipped to landing/,\n"
+                f"which starts a '{DAG_ID}' run through the landing events queue.\n"
+                "Logs: .local/logs/airflow-*.log. Press Ctrl-C to stop everything.",
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())

@@ -1,0 +1,156 @@
+"""A real local AWS endpoint: a moto server process on a free loopback port, provisioned
+with the names infra/ gives the resources in AWS, and the shipping of log files into it.
+
+The server speaks the AWS API over HTTP, so boto3, s3fs and DuckDB talk to it exactly as
+they would to AWS; only the endpoint URL differs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lake import layout, zones
+from local.servers import free_port, wait_until_answers
+from orchestration.settings import Settings
+from orchestration.stages import aws_client
+from shoplogs_agent.files import ship_file
+from shoplogs_agent.firehose import ShipStats
+
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def _moto_command(port: int) -> list[str]:
+    executable = Path(sys.executable).with_name("moto_server")
+    binary = str(executable) if executable.exists() else shutil.which("moto_server")
+    if not binary:
+        raise RuntimeError("moto_server is not installed; run `make install` first")
+    return [binary, "-H", "127.0.0.1", "-p", str(port)]
+
+
+@contextmanager
+def moto_server(log_file: Path | None = None, timeout: float = 20.0) -> Iterator[str]:
+    """Start moto, yield its endpoint URL, and stop it however the block exits."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+    log = log_file.open("ab") if log_file else subprocess.DEVNULL
+    process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answers(
+            f"{endpoint}/moto-api/", what="moto server", processes=[process], timeout=timeout,
+            ready=lambda status, _: status == 200, see=str(log_file or "its output"),
+        )  # fmt: skip
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log_file:
+            log.close()  # type: ignore[union-attr]
+
+
+def provision_landing_events(s3: Any, sqs: Any, bucket: str, queue_name: str) -> str:
+    """An SQS queue that hears about every object created under ``landing/``: what starts
+    the pipeline DAG (its asset watcher reads the queue)."""
+    queue_url = str(sqs.create_queue(QueueName=queue_name)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {
+                        "Key": {"FilterRules": [{"Name": "prefix", "Value": layout.LANDING}]}
+                    },
+                }
+            ]
+        },
+    )
+    return queue_url
+
+
+def _check_destination(firehose: Any, stream: str, bucket: str) -> None:
+    described = firehose.describe_delivery_stream(DeliveryStreamName=stream)
+    destinations = described["DeliveryStreamDescription"]["Destinations"]
+    arns = {d.get("ExtendedS3DestinationDescription", {}).get("BucketARN") for d in destinations}
+    if f"arn:aws:s3:::{bucket}" not in arns:
+        raise ValueError(
+            f"delivery stream {stream} already exists and delivers to {sorted(map(str, arns))}, "
+            f"not to bucket {bucket}; use a fresh local endpoint or the stream's bucket"
+        )
+
+
+def provision(
+    s3: Any, firehose: Any, bucket: str, delivery_streams: dict[str, str], role_arn: str
+) -> None:
+    """Create the lake bucket and one DirectPut delivery stream per log, if missing.
+
+    The delivery streams write to ``landing/<stream>/``; Firehose itself appends the
+    ``YYYY/MM/DD/HH/`` arrival-time prefix, as it does in AWS.
+    """
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+    streams = set(firehose.list_delivery_streams(Limit=100)["DeliveryStreamNames"])
+    for log_name, stream in delivery_streams.items():
+        if stream in streams:
+            _check_destination(firehose, stream, bucket)
+            continue
+        firehose.create_delivery_stream(
+            DeliveryStreamName=stream,
+            DeliveryStreamType="DirectPut",
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": role_arn,
+                "BucketARN": f"arn:aws:s3:::{bucket}",
+                "Prefix": layout.landing_prefix(log_name),
+                "ErrorOutputPrefix": layout.landing_errors_prefix(log_name),
+                "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 60},
+                "CompressionFormat": "UNCOMPRESSED",
+            },
+        )
+
+
+def provision_local(settings: Settings) -> None:
+    """Create the bucket, delivery streams and landing event queue (infra/'s names)."""
+    s3 = aws_client(settings, "s3")
+    provision(
+        s3,
+        aws_client(settings, "firehose"),
+        settings.lake_bucket,
+        {s.name: s.delivery_stream for s in settings.streams},
+        settings.firehose_role_arn,
+    )
+    provision_landing_events(
+        s3, aws_client(settings, "sqs"), settings.lake_bucket, settings.landing_queue_name
+    )
+
+
+def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, ShipStats]:
+    """Send each stream's log files through its Firehose delivery stream, with the agent's
+    own code. Lines too large for a Firehose record go to quarantine with their reason."""
+    firehose = aws_client(settings, "firehose")
+    s3 = aws_client(settings, "s3")
+    results: dict[str, ShipStats] = {}
+    for stream_name, paths in files.items():
+        stream = settings.stream(stream_name)
+        total = ShipStats()
+        for path in paths:
+            stats = ship_file(firehose, stream.delivery_stream, path)
+            zones.quarantine_lines(
+                s3, settings.lake_bucket, stream.name, path.name, "record_too_large",
+                stats.oversize_lines,
+            )  # fmt: skip
+            total.add(stats)
+        results[stream_name] = total
+    return results

@@ -1,0 +1,204 @@
+"""``make bench``: time each stage of the local pipeline on a larger demo, the shipper's
+throughput, DAG-file parse time (Cosmos manifest vs dbt ls), the dbt stage under Airflow +
+Cosmos vs a plain ``dbt build``, and load + build on each warehouse engine (DuckDB and the
+PostgreSQL / fakesnow stand-ins); write the numbers to a JSON file.
+Speed lives here, never in a test."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from lake.layout import LOG_FILES
+from local import demo
+from local.aws import LOCAL_CREDENTIALS, moto_server
+from local.run import run_pipeline, run_pipeline_in_airflow
+from local.warehouses import load_partition, run_setup_script, running
+from orchestration import stages
+from orchestration.settings import REPO_ROOT, Settings, load_settings
+from shoplogs_agent.files import read_blocks, ship_file
+
+PARSE_PROBE = """
+import sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+from airflow.sdk import DAG
+from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import LoadMode
+from airflow.dag_processing.dagbag import DagBag
+mode = sys.argv[1]
+project = Path("dbt_project").resolve()
+start = time.perf_counter()
+if mode == "dagbag":
+    bag = DagBag(dag_folder="orchestration/dags")
+    assert not bag.import_errors, bag.import_errors
+else:
+    with DAG("probe", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        DbtTaskGroup(
+            project_config=ProjectConfig(project, manifest_path=project / "target/manifest.json"
+                                         if mode == "manifest" else None),
+            profile_config=ProfileConfig(profile_name="shoplogs", target_name="duckdb",
+                                         profiles_yml_filepath=project / "profiles.yml"),
+            render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST if mode == "manifest"
+                                       else LoadMode.DBT_LS),
+        )
+print(time.perf_counter() - start)
+"""
+
+
+class NullFirehose:
+    """Accepts every record at once: measures the shipper's own cost."""
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"}] * len(Records)}
+
+
+def best_of(runs: int, action: Callable[[], object]) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def shipper_throughput(path: Path, firehose: object) -> dict[str, float]:
+    """Lines/s and MB/s (best of 5): reading the file raw (blocks + newline count), shipping
+    to a null sink, and to the local Firehose endpoint (moto, best of 2)."""
+    size = path.stat().st_size
+    count = sum(block.count(b"\n") for block in read_blocks(path))
+    raw = best_of(5, lambda: sum(block.count(b"\n") for block in read_blocks(path)))
+    null = best_of(5, lambda: ship_file(NullFirehose(), "null", path))
+    local = best_of(2, lambda: ship_file(firehose, "shoplogs-local-web", path))
+    return {
+        "lines": count,
+        "megabytes": round(size / 1e6, 2),
+        "raw_read_mb_per_s": round(size / 1e6 / raw, 1),
+        "null_sink_mb_per_s": round(size / 1e6 / null, 1),
+        "null_sink_lines_per_s": round(count / null),
+        "null_sink_share_of_raw_read": round(raw / null, 2),
+        "local_endpoint_mb_per_s": round(size / 1e6 / local, 1),
+        "local_endpoint_lines_per_s": round(count / local),
+    }
+
+
+def parse_seconds(mode: str, runs: int = 3) -> float:
+    """Best of ``runs``: the time to parse, after Python and Airflow are imported."""
+    env = {**os.environ, "AIRFLOW__COSMOS__ENABLE_CACHE": "False", "SCARF_NO_ANALYTICS": "true",
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PYTHONPATH": str(REPO_ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    times = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", PARSE_PROBE, mode], cwd=REPO_ROOT,
+                             env=env, capture_output=True, text=True, check=True)  # fmt: skip
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return round(min(times), 3)
+
+
+def dbt_stage_under_airflow(log: Path) -> float:
+    """Wall time from the first dbt task's start to the last one's end in a DAG test."""
+    stamps = [
+        datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+        for line in log.read_text(errors="replace").splitlines()
+        if "[DAG TEST]" in line and "task_id=dbt." in line
+    ]
+    return round((max(stamps) - min(stamps)).total_seconds(), 2)
+
+
+def plain_dbt_build(settings: Settings) -> float:
+    start = time.perf_counter()
+    stages.build_warehouse(settings)
+    return round(time.perf_counter() - start, 2)
+
+
+def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, float]]:
+    """Load the run's partition and build the project on each engine: DuckDB, and the
+    stand-ins for Redshift (PostgreSQL) and Snowflake (fakesnow)."""
+    timings = {}
+    for engine in ("duckdb", "postgres", "fakesnow"):
+        work = settings.work_dir / f"warehouse-{engine}"
+        engine_settings = replace(settings, warehouse=engine, work_dir=work)
+        with running(engine, work):
+            if engine != "duckdb":
+                run_setup_script(engine, engine_settings)
+            started = time.perf_counter()
+            load_partition(engine_settings, run_date)
+            loaded = time.perf_counter()
+            stages.build_warehouse(engine_settings)
+            built = time.perf_counter()
+        timings[engine] = {
+            "load_seconds": round(loaded - started, 2),
+            "dbt_build_seconds": round(built - loaded, 2),
+        }
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=4.0)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    settings = load_settings("local")
+    work = settings.work_dir / "bench"
+    settings = replace(settings, work_dir=work)
+    started = time.perf_counter()
+    demo.generate(demo.scaled(args.scale, args.days), work / "logs")
+    generate_seconds = time.perf_counter() - started
+    files = demo.log_files(work / "logs")
+    os.environ.update(LOCAL_CREDENTIALS)
+    with moto_server(log_file=work / "moto.log") as endpoint:
+        local = settings.with_endpoint(endpoint)
+        report = run_pipeline(local, files)
+        warehouses = warehouse_builds(local, date.fromisoformat(report.run_date))
+    with moto_server(log_file=work / "moto.log") as endpoint:
+        local = settings.with_endpoint(endpoint)
+        in_airflow = run_pipeline_in_airflow(local, files)
+        dbt_airflow = dbt_stage_under_airflow(work / "logs" / "airflow.log")
+        dbt_plain = plain_dbt_build(local)
+        shipper = shipper_throughput(work / "logs" / LOG_FILES["web"],
+                                     stages.aws_client(local, "firehose"))  # fmt: skip
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "demo": {
+            "scale": args.scale,
+            "days": args.days,
+            "lines": {n: c.read for n, c in report.streams.items()},
+        },
+        "seconds": {
+            "generate": round(generate_seconds, 2),
+            **{k: round(v, 2) for k, v in report.seconds.items()},
+        },
+        "shipper_web_log": shipper,
+        "warehouses": warehouses,
+        "airflow": {
+            "dag_test_seconds": round(in_airflow.seconds["airflow dag"], 2),
+            "dbt_stage_cosmos_seconds": dbt_airflow,
+            "dbt_build_plain_seconds": dbt_plain,
+            "dbt_stage_ratio": round(dbt_airflow / dbt_plain, 2),
+            "parse_seconds": {
+                "dag_file_manifest": parse_seconds("dagbag"),
+                "cosmos_group_manifest": parse_seconds("manifest"),
+                "cosmos_group_dbt_ls": parse_seconds("dbt_ls"),
+            },
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""Run the whole pipeline on this machine: moto as AWS, local Spark, DuckDB. ``make run``.
+
+    python -m local.run                      # seeded demo data
+    python -m local.run --web /var/log/nginx/access.log
+    python -m local.run --logs /path/to/logs # customers.log, orders.log, access.log
+
+Prints the run summary and exits non-zero, naming the stage, when anything fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from lake.manifest import Manifest
+from lake.stats import StreamStats
+from local import demo
+from local.airflow_runner import dags_test
+from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
+from orchestration import stages
+from orchestration.runners.dbt import build_manifest
+from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
+from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
+
+T = TypeVar("T")
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, stage: str, cause: Exception) -> None:
+        super().__init__(f"stage '{stage}' failed: {cause}")
+        self.stage = stage
+
+
+def rotated_files(folder: Path, file_name: str) -> list[Path]:
+    """``access.log`` and its logrotate siblings (``access.log.1``, ``access.log.2.gz``),
+    oldest first, so lines ship in the order they were written."""
+    pattern = re.compile(re.escape(file_name) + r"(?:\.(\d+))?(?:\.gz)?$")
+    found = []
+    for path in folder.glob(f"{file_name}*"):
+        match = pattern.fullmatch(path.name)
+        if match and path.is_file():
+            found.append((-int(match[1] or 0), path))
+    return [path for _, path in sorted(found)]
+
+
+def resolve_files(args: argparse.Namespace, settings: Settings) -> dict[str, list[Path]]:
+    explicit = {s.name: getattr(args, s.name) for s in settings.streams}
+    if any(explicit.values()):
+        for path in (p for paths in explicit.values() for p in paths):
+            if not path.is_file():
+                raise FileNotFoundError(f"log file {path} does not exist; check the path")
+        return {name: paths for name, paths in explicit.items() if paths}
+    folder: Path = args.logs
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--logs {folder} is not a folder")
+    files = {s.name: rotated_files(folder, s.file_name) for s in settings.streams}
+    files = {name: paths for name, paths in files.items() if paths}
+    if not files:
+        wanted = ", ".join(s.file_name for s in settings.streams)
+        raise FileNotFoundError(f"--logs {folder} holds none of {wanted}")
+    return files
+
+
+@contextmanager
+def timed(report: RunReport, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    except Exception as exc:
+        raise StageFailed(stage, exc) from exc
+    finally:
+        report.seconds[stage] = time.perf_counter() - start
+
+
+def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
+    with timed(report, stage):
+        return action()
+
+
+def _ship(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None
+) -> tuple[RunReport, dict, date]:
+    """Provision, ship, and fix the run date: the start every local run shares."""
+    report = RunReport(run_date="")
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    run_stage(report, "local aws", lambda: provision_local(settings))
+    shipped = run_stage(report, "ship", lambda: ship_logs(settings, files))
+    # Firehose stamps objects with their arrival time, so the default logical date is the
+    # day they arrived: today, taken after shipping so that midnight cannot split them.
+    day = run_date or datetime.now(UTC).date()
+    report.run_date = day.isoformat()
+    return report, shipped, day
+
+
+def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Manifest) -> RunReport:
+    for name, ship in shipped.items():
+        report.streams[name] = stream_counts(
+            ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
+            manifest.stats.streams.get(name, StreamStats()),
+        )  # fmt: skip
+    report.marts = stages.mart_row_counts(settings)
+    report.duckdb_path = settings.duckdb_path
+    report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
+    return report
+
+
+def run_pipeline(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+) -> RunReport:
+    """Ship ``files`` and call every stage directly against ``settings``' endpoint."""
+    report, shipped, day = _ship(settings, files, run_date)
+    run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
+    run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
+    manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
+    run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
+    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
+    run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    return _finish(report, settings, shipped, manifest)
+
+
+def run_pipeline_in_airflow(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+) -> RunReport:
+    """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date."""
+    report, shipped, day = _ship(settings, files, run_date)
+    logs = settings.work_dir / "logs"
+    run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
+    run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    manifest = stages.read_manifest(settings, day)
+    return _finish(report, settings, shipped, manifest)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run the shop-logs pipeline locally.")
+    source = parser.add_argument_group("your own logs (default: a generated, seeded demo)")
+    source.add_argument(
+        "--logs",
+        type=Path,
+        help="folder with customers.log, orders.log, "
+        "access.log (rotated .1 / .2.gz siblings are included)",
+    )
+    for name, kind in [("customers", "CSV"), ("orders", "JSON lines"), ("web", "access log")]:
+        source.add_argument(
+            f"--{name}",
+            type=Path,
+            action="append",
+            default=[],
+            help=f"{kind} file for the {name} stream (repeatable)",
+        )
+    parser.add_argument(
+        "--engine",
+        choices=["airflow", "direct"],
+        default="airflow",
+        help="run the pipeline DAG with `airflow dags test` (default) or call the stages directly",
+    )
+    parser.add_argument(
+        "--run-date", type=date.fromisoformat, help="logical date of the run (default: today, UTC)"
+    )
+    demo_args = parser.add_argument_group("demo data")
+    demo_args.add_argument("--days", type=int, default=demo.DemoSpec.days)
+    demo_args.add_argument("--seed", type=int, default=demo.DemoSpec.seed)
+    demo_args.add_argument("--scale", type=float, default=1.0, help="multiply the demo's volumes")
+    return parser.parse_args(argv)
+
+
+def demo_files(settings: Settings, args: argparse.Namespace) -> dict[str, list[Path]]:
+    folder = settings.work_dir / "demo-logs"
+    demo.generate(demo.scaled(args.scale, args.days, args.seed), folder)
+    return demo.log_files(folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    settings = load_settings()
+    if settings.env != "local":
+        print(
+            f"make run runs against local stand-ins only (SHOPLOGS_ENV={settings.env})",
+            file=sys.stderr,
+        )
+        return 2
+    own_logs = args.logs or any(getattr(args, s.name) for s in settings.streams)
+    try:
+        files = resolve_files(args, settings) if own_logs else demo_files(settings, args)
+        if args.run_date and args.run_date < datetime.now(UTC).date():
+            raise ValueError(
+                f"--run-date {args.run_date} is before today (UTC): logs shipped now arrive in "
+                "landing today, and a run only claims what arrived on or before its date. "
+                "Leave --run-date out, or give today or a later date."
+            )
+        os.environ.update(LOCAL_CREDENTIALS)
+        with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
+            run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
+            report = run(settings.with_endpoint(endpoint), files, args.run_date)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
+        print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(report))
+    if reconcile(report):
+        print("\nPipeline FAILED: counts do not reconcile (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Starting local servers: a free loopback port, and waiting until a server answers."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+
+class ServerDidNotStart(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers_at_all(status: int, body: bytes) -> bool:
+    """Any HTTP answer, an error status included, means the server is up."""
+    return True
+
+
+def wait_until_answers(
+    url: str,
+    *,
+    what: str,
+    processes: list[subprocess.Popen] | None = None,
+    timeout: float = 30.0,
+    ready: Callable[[int, bytes], bool] = answers_at_all,
+    see: str = "its log",
+) -> None:
+    """Poll ``url`` until ``ready(status, body)`` says the server is up.
+
+    Fails at once, naming ``what`` and where to look (``see``), when one of ``processes``
+    exits, and after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                status, body = reply.status, reply.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        except OSError:
+            status, body = 0, b""
+        if status and ready(status, body):
+            return
+        exited = [p for p in processes or [] if p.poll() is not None]
+        if exited:
+            raise ServerDidNotStart(
+                f"{what} exited at start (exit code {exited[0].returncode}); see {see}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerDidNotStart(f"{what} did not answer at {url} within {timeout:.0f} s; "
+                                    f"see {see}")  # fmt: skip
+        time.sleep(0.1)

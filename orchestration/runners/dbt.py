@@ -1,0 +1,89 @@
+"""Invoke dbt for the pipeline, with the environment the profile reads."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from lake import layout
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.tools import run_tool
+
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+# Airflow renders these templates when a dbt task runs, from the connection that the
+# secrets backend (AWS Secrets Manager on MWAA) returns; nothing secret is parsed into the DAG.
+CONNECTION_ENV = {
+    "snowflake": {
+        "SNOWFLAKE_ACCOUNT": "{{ conn.snowflake_default.extra_dejson.account }}",
+        "SNOWFLAKE_USER": "{{ conn.snowflake_default.login }}",
+        "DBT_ENV_SECRET_SNOWFLAKE_PRIVATE_KEY": (
+            "{{ conn.snowflake_default.extra_dejson.private_key_content }}"
+        ),
+        "SNOWFLAKE_ROLE": "{{ conn.snowflake_default.extra_dejson.role }}",
+        "SNOWFLAKE_WAREHOUSE": "{{ conn.snowflake_default.extra_dejson.warehouse }}",
+        "SNOWFLAKE_DATABASE": "{{ conn.snowflake_default.extra_dejson.database }}",
+    },
+    "redshift": {
+        "REDSHIFT_HOST": "{{ conn.redshift_default.host }}",
+        "REDSHIFT_PORT": "{{ conn.redshift_default.port or 5439 }}",
+        "REDSHIFT_USER": "{{ conn.redshift_default.login }}",
+        "REDSHIFT_DATABASE": "{{ conn.redshift_default.schema }}",
+        "REDSHIFT_CLUSTER_ID": "{{ conn.redshift_default.extra_dejson.cluster_identifier }}",
+        "REDSHIFT_AUTH_METHOD": "{{ conn.redshift_default.extra_dejson.auth_method or 'iam' }}",
+        "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "{{ conn.redshift_default.password or '' }}",
+    },
+}
+
+
+def profile_env(settings: Settings) -> dict[str, str]:
+    """Variables ``dbt_project/profiles.yml`` and the sources read, from the settings."""
+    env = {
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_TARGET": settings.dbt_target,
+        "DUCKDB_PATH": str(settings.duckdb_path),
+        "LAKE_BUCKET": settings.lake_bucket,
+        # DuckDB reads the processed zone in place (the sources' external_location).
+        "SHOPLOGS_PROCESSED_PARQUET": layout.processed_glob(settings.lake_bucket),
+        "AWS_REGION": settings.region,
+    }
+    if settings.aws_endpoint_url:
+        env["AWS_ENDPOINT_URL"] = settings.aws_endpoint_url
+    return env
+
+
+def dbt_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment for a dbt subprocess; secrets are added here, never to what
+    a DAG serializes."""
+    env = {**os.environ, **profile_env(settings), **(extra or {})}
+    if "AWS_SECRET_ACCESS_KEY" in os.environ:
+        env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
+    return env
+
+
+def failing_lines(lines: list[str]) -> list[str]:
+    """dbt's own summary of what failed, or the end of its output."""
+    return [ln for ln in lines if "ERROR" in ln or "FAIL" in ln][-10:] or lines[-15:]
+
+
+def run_dbt(
+    settings: Settings, args: list[str], log_file: Path, extra_env: Mapping[str, str] | None = None
+) -> None:
+    """Run ``dbt <args>`` in the project; on failure raise with the failing lines."""
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    # A stuck warehouse connection must not hang a run forever (unset: no limit).
+    timeout = float(os.environ.get("SHOPLOGS_DBT_TIMEOUT_SECONDS", "0")) or None
+    run_tool(
+        [str(Path(sys.executable).with_name("dbt")), *args],
+        what=f"`dbt {' '.join(args)}`", log_file=log_file, env=dbt_env(settings, extra_env),
+        cwd=DBT_PROJECT_DIR, timeout=timeout, append=True, telling=failing_lines,
+    )  # fmt: skip
+
+
+def build_manifest(settings: Settings, log_file: Path) -> Path:
+    """``dbt parse``: the manifest Cosmos renders the DAG from (no warehouse needed)."""
+    run_dbt(settings, ["parse"], log_file)
+    return MANIFEST

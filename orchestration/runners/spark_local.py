@@ -1,0 +1,85 @@
+"""Run the Spark job for one logical date on local Spark.
+
+Every runner (this one, EMR, EMR Serverless) has the same contract: read the run's raw
+objects and leave the job's output under the run's output prefix in the lake bucket. The
+local runner stages through a scratch folder because local Spark has no S3 connector (the
+hadoop-aws jars are not on PyPI); on EMR the job reads and writes ``s3://`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lake import layout
+from lake.zones import list_keys
+from orchestration.settings import REPO_ROOT, SPARK_JOB, Settings
+from orchestration.tools import ToolFailed, run_tool
+
+
+def spark_submit_command(input_uri: str, output_uri: str, run_date: date) -> list[str]:
+    """The local spark-submit call: the same job.py and arguments an EMR step passes."""
+    spark_submit = Path(sys.executable).with_name("spark-submit")
+    return [
+        str(spark_submit),
+        "--master",
+        "local[2]",
+        "--driver-memory",
+        "2g",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.shuffle.partitions=4",
+        str(SPARK_JOB),
+        "--input",
+        input_uri,
+        "--output",
+        output_uri,
+        "--run-date",
+        run_date.isoformat(),
+    ]
+
+
+def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
+    for key in list_keys(s3, bucket, prefix):
+        path = target / key.removeprefix(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(path))
+
+
+def _upload(s3: Any, bucket: str, source: Path, prefix: str) -> None:
+    for stale in list_keys(s3, bucket, prefix):
+        s3.delete_object(Bucket=bucket, Key=stale)
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            s3.upload_file(str(path), bucket, prefix + path.relative_to(source).as_posix())
+
+
+def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> None:
+    """Stage the run's raw objects locally, spark-submit the job, upload its output.
+
+    EMR and EMR Serverless run as Airflow operators instead (``orchestration.tasks``).
+    """
+    if settings.spark_runner != "local":
+        raise ToolFailed(
+            f"SPARK_RUNNER={settings.spark_runner!r} runs through the Airflow DAG "
+            "(orchestration/dags); this runner supports SPARK_RUNNER=local only"
+        )
+    scratch = settings.work_dir / "spark" / layout.partition(run_date)
+    shutil.rmtree(scratch, ignore_errors=True)
+    _download(s3, settings.lake_bucket, layout.raw_prefix(run_date), scratch / "input")
+    command = spark_submit_command(str(scratch / "input"), str(scratch / "output"), run_date)
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        # The job imports lake.layout and lake.stats; on EMR they travel in its --py-files.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    run_tool(command, what=f"Spark job for run date {run_date}", log_file=log_file, env=env)
+    _upload(s3, settings.lake_bucket, scratch / "output", layout.output_prefix(run_date))

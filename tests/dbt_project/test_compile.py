@@ -1,0 +1,127 @@
+"""The project compiles for the real Snowflake and Redshift without a connection, and what
+it would send them (models, both branches of the incremental facts, the load operation and
+the setup scripts) parses in that warehouse's SQL dialect."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlfluff
+from sqlfluff.api.simple import APIParsingError
+
+from infra.warehouse_setup import render, script_path, statements
+from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.warehouse_load import partition_locations
+
+pytestmark = pytest.mark.integration
+
+DBT = str(Path(sys.executable).with_name("dbt"))
+# Enough for the profiles to render; nothing connects.
+OFFLINE_ENV = {
+    "SNOWFLAKE_ACCOUNT": "xy12345.eu-west-1",
+    "SNOWFLAKE_USER": "shoplogs_pipeline",
+    "DBT_ENV_SECRET_SNOWFLAKE_PRIVATE_KEY": "not-used-offline",
+    "REDSHIFT_HOST": "shoplogs.example.invalid",
+    "REDSHIFT_USER": "shoplogs_pipeline",
+    "REDSHIFT_CLUSTER_ID": "shoplogs",
+    "REDSHIFT_COPY_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-prod-redshift-copy",
+    "LAKE_BUCKET": "shoplogs-prod-lake-123456789012",
+}
+SETUP_VARIABLES = {
+    "LAKE_BUCKET": "shoplogs-prod-lake-123456789012",
+    "SNOWFLAKE_STORAGE_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-prod-snowflake",
+    "SNOWFLAKE_STAGE_URL": "s3://shoplogs-prod-lake-123456789012/processed/",
+    "GLUE_DATABASE": "shoplogs_prod",
+    "REDSHIFT_SPECTRUM_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-prod-spectrum",
+}
+
+
+def dbt(warehouse: str, *args: str) -> str:
+    result = subprocess.run(
+        [DBT, *args, "--target", warehouse],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def compiled_models(warehouse: str, out: Path) -> dict[str, str]:
+    """Every model and snapshot as the warehouse would get it; the incremental facts twice."""
+    offline = ["--no-introspect", "--no-populate-cache", "--quiet"]
+    dbt(warehouse, "compile", *offline, "--target-path", str(out / "full"))
+    dbt(warehouse, "compile", *offline, "--target-path", str(out / "incremental"),
+        "--select", "config.materialized:incremental",
+        "--vars", "{compile_as_incremental: true}")  # fmt: skip
+    sql = {}
+    for variant in ("full", "incremental"):
+        root = out / variant / "compiled" / "shoplogs"
+        for path in sorted((root / "models").rglob("*.sql")):
+            if path.parent.name != path.stem:  # skip data tests (compiled under their model)
+                sql[f"{variant}:{path.relative_to(root)}"] = path.read_text()
+    assert any("last_run_date >=" in text for name, text in sql.items() if "incremental:" in name)
+    return sql
+
+
+def load_operation(warehouse: str) -> dict[str, str]:
+    """The SQL of ``dbt run-operation load_raw`` for one partition, printed, not run."""
+    files = {t: ["part-00000-a.snappy.parquet"] for t in ("customers", "orders")}
+    locations = partition_locations(OFFLINE_ENV["LAKE_BUCKET"], date(2026, 11, 21))
+    call = f"{{% do shoplogs.load_raw('2026-11-21', {files!r}, {locations!r}, dry_run=true) %}}"
+    output = dbt(warehouse, "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+                 "--inline", call)  # fmt: skip
+    # Each block: the relation on its first line, then the SQL (dbt renders --inline twice).
+    blocks = output.split("-- load_raw: ")[1:]
+    sql = {
+        "load_raw " + block.split("\n", 1)[0].split(".")[-1].strip('"'): block.split("\n", 1)[1]
+        for block in blocks
+    }
+    assert len(sql) == 4, output
+    return sql
+
+
+@pytest.mark.parametrize("warehouse", ["snowflake", "redshift"])
+def test_what_each_warehouse_receives_parses_in_its_dialect(warehouse: str, tmp_path: Path) -> None:
+    sources = {
+        **compiled_models(warehouse, tmp_path),
+        **load_operation(warehouse),
+        "setup.sql": render(script_path(warehouse).read_text(), SETUP_VARIABLES),
+    }
+    unparsable = {}
+    for name, sql in sources.items():
+        for statement in statements(sql):
+            try:
+                sqlfluff.parse(statement + "\n", dialect=warehouse)
+            except APIParsingError as exc:
+                unparsable[name] = f"{statement[:200]}...\n{exc}"[:1500]
+    assert unparsable == {}
+
+
+def test_load_operation_speaks_each_warehouses_bulk_load(tmp_path: Path) -> None:
+    snowflake = "\n".join(load_operation("snowflake").values())
+    assert "copy into" in snowflake and "match_by_column_name = case_insensitive" in snowflake
+    assert "@raw_data.processed_zone/customers/dt=2026-11-21/" in snowflake
+    redshift = "\n".join(load_operation("redshift").values())
+    assert "format as parquet" in redshift
+    assert "iam_role 'arn:aws:iam::123456789012:role/shoplogs-prod-redshift-copy'" in redshift
+    assert "s3://shoplogs-prod-lake-123456789012/processed/customers/dt=2026-11-21/" in redshift
+    # A table the run published no file for is emptied for the day, not copied from.
+    order_lines = load_operation("redshift")["load_raw order_lines"]
+    assert "copy " not in order_lines and "delete from" in order_lines
+
+
+def test_bad_run_date_is_a_clear_error() -> None:
+    result = subprocess.run(
+        [DBT, "run-operation", "load_raw", "--args", '{run_date: "yesterday"}', "--target",
+         "duckdb"],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert 'run_date "yesterday" is not a date; pass it as YYYY-MM-DD' in result.stdout

@@ -1,0 +1,60 @@
+"""The local run's command line: finding a user's logs and rejecting bad arguments."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from local.run import main, rotated_files
+
+
+def test_rotated_logs_are_shipped_oldest_first(tmp_path: Path) -> None:
+    for name in [
+        "access.log",
+        "access.log.1",
+        "access.log.10.gz",
+        "access.log.2.gz",
+        "access.log.bak",
+        "error.log",
+    ]:
+        (tmp_path / name).write_bytes(b"")
+    names = [p.name for p in rotated_files(tmp_path, "access.log")]
+    assert names == ["access.log.10.gz", "access.log.2.gz", "access.log.1", "access.log"]
+
+
+def test_gzipped_rotations_are_read_as_text(tmp_path: Path) -> None:
+    from shoplogs_agent.files import read_blocks
+
+    path = tmp_path / "access.log.2.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"one\ntwo\n")
+    assert b"".join(read_blocks(path, size=3)) == b"one\ntwo\n"
+
+
+def test_a_logs_folder_without_logs_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["--logs", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"--logs {tmp_path} holds none of customers.log, orders.log, access.log" in err
+
+
+def test_a_missing_log_file_is_named(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "nope.log"
+    assert main(["--web", str(missing)]) == 1
+    assert f"log file {missing} does not exist" in capsys.readouterr().err
+
+
+def test_a_run_date_before_the_arrival_day_is_refused(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("x\n")
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    assert main(["--web", str(log), "--run-date", yesterday.isoformat()]) == 1
+    assert "Leave --run-date out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_local_runner_refuses_cloud_environments(monkeypatch, env: str) -> None:
+    monkeypatch.setenv("SHOPLOGS_ENV", env)
+    assert main([]) == 2
