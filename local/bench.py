@@ -25,7 +25,7 @@ from local.run import run_pipeline, run_pipeline_in_airflow
 from local.warehouses import load_partition, run_setup_script, running
 from orchestration import stages
 from orchestration.settings import REPO_ROOT, Settings, load_settings
-from shoplogs_agent.files import read_blocks, ship_file
+from shoplogs_agent.files import read_chunks, ship_file
 
 PARSE_PROBE = """
 import sys, time
@@ -75,8 +75,8 @@ def shipper_throughput(path: Path, firehose: object) -> dict[str, float]:
     """Lines/s and MB/s (best of 5): reading the file raw (blocks + newline count), shipping
     to a null sink, and to the local Firehose endpoint (moto, best of 2)."""
     size = path.stat().st_size
-    count = sum(block.count(b"\n") for block in read_blocks(path))
-    raw = best_of(5, lambda: sum(block.count(b"\n") for block in read_blocks(path)))
+    count = sum(chunk.count(b"\n") for _, chunk in read_chunks(path))
+    raw = best_of(5, lambda: sum(chunk.count(b"\n") for _, chunk in read_chunks(path)))
     null = best_of(5, lambda: ship_file(NullFirehose(), "null", path))
     local = best_of(2, lambda: ship_file(firehose, "shoplogs-local-web", path))
     return {

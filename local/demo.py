@@ -93,6 +93,7 @@ class Line:
     at: datetime
     data: bytes
     valid: bool = True
+    page_view: bool = False
 
 
 @dataclass
@@ -296,6 +297,7 @@ def _visit(
                     referrer,
                     ua,
                 ),
+                page_view=status == 200,
             )
         )
         page_views += status == 200
@@ -446,21 +448,28 @@ def _malformed(stream: str, rng: random.Random, near: Line, nth: int) -> tuple[s
 
 
 def interleave(
-    stream: str, events: list[Line], spec: DemoSpec, rng: random.Random, truth: StreamTruth
+    stream: str, events: list[Line], spec: DemoSpec, rng: random.Random, truth: Truth
 ) -> list[bytes]:
-    """Order events by time and mix in malformed lines and re-sent duplicates."""
+    """Order events by time and mix in malformed lines and lines written twice."""
+    counts = truth.streams[stream]
     out: list[bytes] = []
     for line in sorted(events, key=lambda line: (line.at, line.data)):
         out.append(line.data)
-        truth.valid += 1
+        counts.valid += 1
         if rng.random() < spec.duplicate_rate:
-            out.append(line.data)  # a resend: same bytes, same event id
-            truth.duplicates += 1
+            out.append(line.data)
+            if stream == "web":
+                # An access log line carries no id: the same line again is a real request
+                # (a client polling in the same second), not a resend.
+                counts.valid += 1
+                truth.page_views += line.page_view
+            else:
+                counts.duplicates += 1  # the same event id again: the app resent it
         if rng.random() < spec.malformed_rate:
-            reason, data = _malformed(stream, rng, line, sum(truth.quarantined.values()))
+            reason, data = _malformed(stream, rng, line, sum(counts.quarantined.values()))
             out.append(data)
-            truth.quarantined[reason] += 1
-    truth.lines = len(out)
+            counts.quarantined[reason] += 1
+    counts.lines = len(out)
     return out
 
 
@@ -477,7 +486,7 @@ def generate(spec: DemoSpec, out_dir: Path) -> Truth:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stream, lines in events.items():
         truth.streams[stream] = StreamTruth()
-        data = interleave(stream, lines, spec, rng, truth.streams[stream])
+        data = interleave(stream, lines, spec, rng, truth)
         (out_dir / LOG_FILES[stream]).write_bytes(b"".join(data))
     (out_dir / "_expected.json").write_text(json.dumps(truth.to_json(), indent=2) + "\n")
     return truth

@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output.rstrip("/")
     spark = build_session()
     for stream in args.streams.split(","):
-        result = TRANSFORMS[stream](read_lines(spark, f"{args.input.rstrip('/')}/{stream}"))
+        lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
+        result = TRANSFORMS[stream](lines)
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)

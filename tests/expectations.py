@@ -23,7 +23,8 @@ SMALL_DEMO = DemoSpec(
 
 def assert_marts_hold_the_demo(duckdb_path: Path, truth: Truth) -> None:
     """Orders with their customer, status, currency, total and line count; customers;
-    order lines; sessions by human/bot; page views: exactly what the generator wrote."""
+    order lines; sessions by human/bot; page views and requests: exactly what the generator
+    wrote."""
     expected = truth.to_json()
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         orders = {
@@ -51,5 +52,8 @@ def assert_marts_hold_the_demo(duckdb_path: Path, truth: Truth) -> None:
         assert sessions == expected["sessions"]
         page_views = con.execute("select sum(page_view_count) from marts.fct_web_sessions")
         assert page_views.fetchone() == (expected["page_views"],)
+        # Every request line, the same request written twice in one second included.
+        requests = con.execute("select sum(request_count) from marts.fct_web_sessions")
+        assert requests.fetchone() == (expected["streams"]["web"]["valid"],)
         products = con.execute("select count(*) from marts.dim_products").fetchone()
         assert products == (20,)

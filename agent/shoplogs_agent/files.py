@@ -11,34 +11,61 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from shoplogs_agent.firehose import DEFAULT_RETRY, RetryPolicy, ShipStats, ship_buffer
+from shoplogs_agent.firehose import (
+    DEFAULT_RETRY,
+    MAX_BATCH_BYTES,
+    RetryPolicy,
+    ShipStats,
+    ship_buffer,
+)
+from shoplogs_agent.identity import Origin, file_fingerprint, host_id
 
 
-def read_blocks(path: Path, size: int = 8 * 1024 * 1024) -> Iterator[bytes]:
-    """The file in blocks of whole lines; invalid UTF-8 travels untouched and is judged
-    downstream. Rotated logs compressed by logrotate (``access.log.2.gz``) are read too."""
+def read_chunks(path: Path, size: int = MAX_BATCH_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(offset, whole lines) of the file, cut exactly where the tailer cuts a file it reads
+    after rotation (``tailer.read_complete_lines``), so a file shipped either way travels in
+    the same records.
+
+    Invalid UTF-8 travels untouched and is judged downstream. Rotated logs compressed by
+    logrotate (``access.log.2.gz``) are read too; offsets count the uncompressed bytes.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
-    rest = b""
+    offset, pending = 0, b""
     with opener(path, "rb") as handle:
-        while block := handle.read(size):
-            if rest:
-                block = rest + block
-            cut = block.rfind(b"\n") + 1
-            rest = block[cut:]
-            if cut:
-                yield block[:cut]
-    if rest:
-        yield rest
+
+        def take(count: int) -> bytes:
+            nonlocal pending
+            if len(pending) < count:
+                pending += handle.read(count - len(pending))
+            taken, pending = pending[:count], pending[count:]
+            return taken
+
+        while data := take(size):
+            while b"\n" not in data and len(data) % size == 0 and (more := take(size)):
+                data += more
+            cut = data.rfind(b"\n")
+            if 0 <= cut < len(data) - 1 and len(data) >= size:  # hold back a partial line
+                pending = data[cut + 1 :] + pending
+                data = data[: cut + 1]
+            yield offset, data
+            offset += len(data)
 
 
 def ship_file(
-    client: Any, delivery_stream: str, path: Path, policy: RetryPolicy = DEFAULT_RETRY
+    client: Any,
+    delivery_stream: str,
+    path: Path,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    host: str | None = None,
 ) -> ShipStats:
+    """Ship a whole log file, each line with its place in the file (``identity.py``)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"log file {path} does not exist; point --logs at a folder holding it"
         )
     total = ShipStats()
-    for block in read_blocks(path):
-        total.add(ship_buffer(client, delivery_stream, block, policy))
+    fingerprint = file_fingerprint(path)
+    for offset, chunk in read_chunks(path):
+        origin = Origin(host_id(host), fingerprint, offset)
+        total.add(ship_buffer(client, delivery_stream, chunk, policy, origin=origin))
     return total

@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore import exceptions as botocore_exceptions
 
+from shoplogs_agent.identity import HEADER_ROOM, SEPARATOR, Origin
+
 MAX_RECORDS_PER_BATCH = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 1000 * 1024
@@ -81,29 +83,9 @@ DEFAULT_RETRY = RetryPolicy()
 def pack_records(
     lines: Iterable[bytes], stats: ShipStats, max_record: int = MAX_RECORD_BYTES
 ) -> Iterator[Record]:
-    """Pack newline-terminated lines into records of at most ``max_record`` bytes.
-
-    Empty lines carry no event and are not counted (a line of only spaces is sent, and
-    quarantined downstream). A single line longer than a record can hold is set aside in
-    ``stats.oversize_lines`` for quarantine, never truncated.
-    """
-    chunk: list[bytes] = []
-    size = 0
-    for raw in lines:
-        if not raw.rstrip(b"\r\n"):
-            continue
-        line = raw if raw.endswith(b"\n") else raw + b"\n"
-        stats.lines_read += 1
-        if len(line) > max_record:
-            stats.oversize_lines.append(line)
-            continue
-        if size + len(line) > max_record:
-            yield Record(b"".join(chunk), len(chunk))
-            chunk, size = [], 0
-        chunk.append(line)
-        size += len(line)
-    if chunk:
-        yield Record(b"".join(chunk), len(chunk))
+    """Pack lines (a missing last newline is added) into records; see ``pack_buffer``."""
+    data = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    yield from pack_buffer(data, stats, max_record)
 
 
 def has_empty_line(data: bytes) -> bool:
@@ -113,35 +95,86 @@ def has_empty_line(data: bytes) -> bool:
     return b"\r" in data and b"\n\r\n" in data  # CRLF logs only
 
 
-def pack_buffer(
-    data: bytes, stats: ShipStats, max_record: int = MAX_RECORD_BYTES
-) -> Iterator[Record]:
-    """``pack_records`` for a buffer of whole lines, without a Python step per line.
+def _record(data: bytes, start: int, end: int, lines: int, origin: Origin | None) -> Record:
+    body = data[start:end] if origin is None else origin.record(data, start, end)
+    return Record(body, lines)
 
-    Records are cut at the last newline that fits, so every line stays whole; buffers
-    holding empty lines take the line-by-line path, which drops them.
+
+def _set_aside(data: bytes, start: int, end: int, stats: ShipStats) -> None:
+    """A line longer than a record can hold, kept for quarantine: never truncated."""
+    stats.lines_read += 1
+    stats.oversize_lines.append(data[start:end])
+
+
+def pack_buffer(
+    data: bytes,
+    stats: ShipStats,
+    max_record: int = MAX_RECORD_BYTES,
+    origin: Origin | None = None,
+) -> Iterator[Record]:
+    """Pack a buffer of whole lines into records of at most ``max_record`` bytes, without a
+    Python step per line.
+
+    Records are cut at the last newline that fits, so every line stays whole; only ``\\n``
+    ends a line (a lone ``\\r`` is part of it, as the Spark job reads it). With an
+    ``origin``, each record carries where its lines come from (``identity.py``). Empty
+    lines carry no event and are not counted (a line of only spaces is sent, and
+    quarantined downstream); buffers holding them take the line-by-line path.
     """
     if not data.endswith(b"\n"):
         data += b"\n"
-    if has_empty_line(data):
-        yield from pack_records(data.splitlines(keepends=True), stats, max_record)
+    limit = max_record - (HEADER_ROOM if origin else 0)
+    if has_empty_line(data) or (origin and SEPARATOR in data):
+        yield from _pack_lines(data, stats, limit, origin)
         return
     start, size = 0, len(data)
     while start < size:
-        end = min(start + max_record, size)
+        end = min(start + limit, size)
         if end < size:
             cut = data.rfind(b"\n", start, end)
             if cut < 0:  # one line longer than a record: set aside for quarantine
                 line_end = data.index(b"\n", start) + 1
-                stats.lines_read += 1
-                stats.oversize_lines.append(data[start:line_end])
+                _set_aside(data, start, line_end, stats)
                 start = line_end
                 continue
             end = cut + 1
         lines = data.count(b"\n", start, end)
         stats.lines_read += lines
-        yield Record(data[start:end], lines)
+        yield _record(data, start, end, lines, origin)
         start = end
+
+
+def _pack_lines(
+    data: bytes, stats: ShipStats, limit: int, origin: Origin | None
+) -> Iterator[Record]:
+    """The line-by-line path: an empty line is dropped and ends a record (a record's lines
+    are contiguous in the file); with an origin, a line holding the separator byte travels
+    alone, so the Spark job never splits it."""
+    first, lines = 0, 0  # the record being filled: data[first:start], `lines` lines
+    start = 0
+    while start < len(data):
+        end = data.index(b"\n", start) + 1
+        alone = origin is not None and SEPARATOR in data[start:end]
+        empty = not data[start:end].rstrip(b"\r\n")
+        if lines and (empty or alone or end - first > limit):
+            yield _record(data, first, start, lines, origin)
+            lines = 0
+        if not lines:
+            first = start
+        if empty:
+            first = end
+        elif end - start > limit:
+            _set_aside(data, start, end, stats)
+            first = end
+        else:
+            stats.lines_read += 1
+            lines += 1
+            if alone:
+                yield _record(data, first, end, lines, origin)
+                lines = 0
+        start = end
+    if lines:
+        yield _record(data, first, len(data), lines, origin)
 
 
 def batch_records(
@@ -218,9 +251,11 @@ def ship_buffer(
     data: bytes,
     policy: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
+    origin: Origin | None = None,
 ) -> ShipStats:
-    """Pack, batch and send a buffer of whole lines to delivery stream ``stream``."""
+    """Pack, batch and send a buffer of whole lines to delivery stream ``stream``; with an
+    ``origin``, every line travels with its place in its file."""
     stats = ShipStats()
-    for batch in batch_records(pack_buffer(data, stats)):
+    for batch in batch_records(pack_buffer(data, stats, origin=origin)):
         put_batch(client, stream, batch, stats, policy, sleep)
     return stats

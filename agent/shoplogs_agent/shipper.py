@@ -40,10 +40,12 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
+from shoplogs_agent.identity import Origin, host_id
 from shoplogs_agent.tailer import Checkpoints, Tailer
 
 log = logging.getLogger("shoplogs.shipper")
-OWN_KEYS = {"pollSeconds", "statusFile"}  # understood here, unknown to the Kinesis Agent
+# Understood here, unknown to the Kinesis Agent.
+OWN_KEYS = {"pollSeconds", "statusFile", "hostId"}
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
 
@@ -125,6 +127,7 @@ class Shipper:
             for flow in config.flows
         ]  # fmt: skip
         self.totals = {flow.delivery_stream: ShipStats() for flow in config.flows}
+        self.host = host_id(config.raw.get("hostId"))
         self.rejected = 0
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
@@ -132,7 +135,9 @@ class Shipper:
         sent = 0
         for flow, tailer in self.tailers:
             while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
-                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy)
+                origin = Origin(self.host, chunk.fingerprint, chunk.start)
+                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
+                                    origin=origin)  # fmt: skip
                 if stats.oversize_lines:
                     self.quarantine(chunk.path, stats.oversize_lines)
                 tailer.commit(chunk)

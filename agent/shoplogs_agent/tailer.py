@@ -22,6 +22,9 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 
 HEAD_BYTES = 64
 
@@ -71,6 +74,12 @@ class Chunk:
     path: str
     data: bytes
     end: int
+    fingerprint: str  # of the file: where its lines come from (identity.py)
+    head: str  # the file's first bytes, for the checkpoint
+
+    @property
+    def start(self) -> int:
+        return self.end - len(self.data)
 
 
 def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = False) -> bytes:
@@ -82,13 +91,18 @@ def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = Fal
     file behind it.
     """
     with open(path, "rb") as handle:
-        handle.seek(start)
-        data = handle.read(max_bytes)
-        while data and b"\n" not in data and len(data) % max_bytes == 0:
-            more = handle.read(max_bytes)
-            if not more:
-                break
-            data += more
+        return complete_lines(handle, start, max_bytes, final)
+
+
+def complete_lines(handle: BinaryIO, start: int, max_bytes: int, final: bool = False) -> bytes:
+    """``read_complete_lines`` from a file already open."""
+    handle.seek(start)
+    data = handle.read(max_bytes)
+    while data and b"\n" not in data and len(data) % max_bytes == 0:
+        more = handle.read(max_bytes)
+        if not more:
+            break
+        data += more
     cut = data.rfind(b"\n")
     if final and (cut < 0 or len(data) < max_bytes):
         return data
@@ -157,15 +171,32 @@ class Tailer:
             position.path = name
             if stat.st_size <= position.offset:
                 continue
-            final = name != self.live
-            data = read_complete_lines(name, position.offset, max_bytes, final=final)
-            if data:
-                return Chunk(key, name, data, position.offset + len(data))
+            chunk = self._read(name, key, position.offset, max_bytes)
+            if chunk:
+                return chunk
         return None
 
+    def _read(self, name: str, key: str, offset: int, max_bytes: int) -> Chunk | None:
+        """New lines of the file listed as ``name``, read from one open descriptor that is
+        checked to be that file: a rotation between listing and opening must not read
+        another file's lines under this file's checkpoint."""
+        try:
+            handle = open(name, "rb")  # noqa: SIM115 (closed below, also on every return)
+        except FileNotFoundError:
+            return None  # rotated away since the listing; the next poll finds it
+        with handle:
+            if identity(os.fstat(handle.fileno())) != key:
+                return None
+            data = complete_lines(handle, offset, max_bytes, final=name != self.live)
+            if not data:
+                return None
+            handle.seek(0)
+            first = handle.read(FINGERPRINT_BYTES)
+        end = offset + len(data)
+        return Chunk(key, name, data, end, fingerprint(first), first[: min(end, HEAD_BYTES)].hex())
+
     def commit(self, chunk: Chunk) -> None:
-        head = file_head(chunk.path, min(chunk.end, HEAD_BYTES))
-        self.checkpoints.positions[chunk.key] = Position(chunk.path, chunk.end, head)
+        self.checkpoints.positions[chunk.key] = Position(chunk.path, chunk.end, chunk.head)
         self.checkpoints.save()
 
     def forget_missing(self) -> None:

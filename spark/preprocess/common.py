@@ -12,8 +12,17 @@ from pyspark.sql import types as T
 from lake.stats import StreamStats
 
 LINES_SCHEMA = T.StructType(
-    [T.StructField("value", T.StringType()), T.StructField("source_file", T.StringType())]
+    [
+        T.StructField("value", T.StringType()),
+        T.StructField("source_file", T.StringType()),
+        # The line's place in its source file, when the shipper sent it (else null).
+        T.StructField("position_id", T.StringType()),
+    ]
 )
+# The shipper's record (agent/shoplogs_agent/identity.py): its lines joined by \x1d after
+# a header naming the host, the file's fingerprint, the record's offset and its line count.
+ENVELOPE = "^\x1eSL1 (\\S+) (\\S+) (\\d+) (\\d+)\x1d"
+SEPARATOR = "\x1d"
 # Quarantine rows keep the raw line untouched so a person can fix and replay it.
 QUARANTINE_COLUMNS = ["stream", "reason", "detail", "source_file", "raw_line"]
 
@@ -31,21 +40,47 @@ class StreamResult:
     stats: StreamStats
 
 
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
-    """Every non-empty line under ``path`` (files of any name, nested), with its file name.
+def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
+    """Every non-empty line under ``path`` (files of any name, nested), with its file name
+    and, for lines the shipper sent, its place in the source file.
 
-    A stream with no input for the run is not an error: it yields no rows.
+    Only ``\\n`` ends a line, as for the shipper that counted them. A stream with no input
+    for the run is not an error: it yields no rows.
     """
     jvm: Any = spark._jvm
     jvm_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
     if not fs.exists(jvm_path):
         return spark.createDataFrame([], LINES_SCHEMA)
-    lines = spark.read.option("recursiveFileLookup", "true").text(path)
-    return lines.select(
+    records = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").text(path)
+    named = records.withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))
+    return unwrap(named, stream)
+
+
+def unwrap(records: DataFrame, stream: str) -> DataFrame:
+    """The lines of each record with the place of each: (host, stream, file fingerprint,
+    record offset, index in the record), hashed into ``position_id``. A line that came
+    without the shipper's envelope (the AWS Kinesis Agent's) is its own record, with no
+    place."""
+    names = ["_header", "_host", "_fingerprint", "_offset", "_parts"]
+    enveloped = records.select(
+        "value",
+        "source_file",
+        *[F.regexp_extract("value", ENVELOPE, group).alias(n) for group, n in enumerate(names)],
+    )
+    body = F.expr("substring(value, length(_header) + 1)")
+    lines = (
+        F.when(F.col("_header") == "", F.array("value"))
+        .when(F.col("_parts") == "1", F.array(body))  # a line holding the separator
+        .otherwise(F.split(body, SEPARATOR, -1))
+    )
+    place = F.concat_ws("|", "_host", F.lit(stream), "_fingerprint", "_offset", "_index")
+    exploded = enveloped.select("*", F.posexplode(lines).alias("_index", "_line"))
+    return exploded.select(
         # Lines written on Windows or by some appenders end in \r\n; the \r is not data.
-        F.regexp_replace("value", r"\r$", "").alias("value"),
-        F.element_at(F.split(F.input_file_name(), "/"), -1).alias("source_file"),
+        F.regexp_replace("_line", r"\r$", "").alias("value"),
+        "source_file",
+        F.when(F.col("_header") != "", F.sha2(place, 256)).alias("position_id"),
     ).where(F.col("value") != "")  # empty lines carry no event; the shipper skips them too
 
 
@@ -104,30 +139,49 @@ def split_and_dedupe(
 ) -> tuple[DataFrame, DataFrame, StreamStats]:
     """Split parsed rows into valid (one row per ``key``) and quarantined, with the counts.
 
-    Among rows sharing an event id the one with the smallest raw line wins, so the choice
-    does not depend on file order and a re-run picks the same row.
+    Rows sharing an event id and the same raw line are one event sent more than once: the
+    extra copies are counted duplicates. A row whose event id arrived with another raw line
+    is not a copy of anything: it goes to quarantine as ``id_conflict``. The row with the
+    smallest raw line is kept, so the choice does not depend on file order and a re-run
+    picks the same row.
     """
     parsed = parsed.cache()
-    valid = parsed.where(F.col("reason").isNull())
     order = Window.partitionBy(key).orderBy("value", "source_file")
-    unique = valid.withColumn("_copy", F.row_number().over(order)).where("_copy = 1").drop("_copy")
-    quarantine = parsed.where(F.col("reason").isNotNull()).select(
-        F.lit(stream).alias("stream"),
-        "reason",
-        "detail",
-        "source_file",
-        F.col("value").alias("raw_line"),
+    ranked = (
+        parsed.where(F.col("reason").isNull())
+        .withColumn("_copy", F.row_number().over(order))
+        .withColumn("_kept", F.first("value").over(order))
     )
-    unique = unique.cache()
-    valid_count = valid.count()
+    conflicts = ranked.where(F.col("value") != F.col("_kept")).select(
+        *[c for c in parsed.columns if c not in ("reason", "detail")],
+        F.lit("id_conflict").alias("reason"),
+        F.concat(
+            F.lit(f"{key} "), F.col(key), F.lit(" arrived with another payload too; kept: "),
+            F.substring("_kept", 1, 300),
+        ).alias("detail"),
+    )  # fmt: skip
+    unique = ranked.where("_copy = 1").drop("_copy", "_kept").cache()
+    quarantine = (
+        parsed.where(F.col("reason").isNotNull())
+        .unionByName(conflicts)
+        .select(
+            F.lit(stream).alias("stream"),
+            "reason",
+            "detail",
+            "source_file",
+            F.col("value").alias("raw_line"),
+        )
+        .cache()
+    )
+    read = parsed.count()
     processed = unique.count()
     reasons = {
         row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()
     }
     stats = StreamStats(
-        read=parsed.count(),
+        read=read,
         processed=processed,
-        duplicates=valid_count - processed,
+        duplicates=read - processed - sum(reasons.values()),
         quarantined=reasons,
     )
     return unique, quarantine, stats

@@ -37,6 +37,8 @@ GROUPS = {
     "user_agent": 9,
 }
 REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
+# nginx's $request_id appended to the line (the `shoplogs` log_format, docs/data-contract.md).
+REQUEST_ID = r" request_id=([0-9a-f]{32})$"
 CLF_TIME = "dd/MMM/yyyy:HH:mm:ss Z"
 BOT_AGENTS = (
     r"(?i)(bot|crawl|spider|slurp|curl|wget|python-requests|python-urllib|go-http-client"
@@ -55,6 +57,7 @@ def parse(lines: DataFrame) -> DataFrame:
     fields = lines.select(
         "value",
         "source_file",
+        "position_id",
         F.col("value").rlike(COMBINED).alias("_matches"),
         *[F.regexp_extract("value", COMBINED, group).alias(name) for name, group in GROUPS.items()],
     )
@@ -76,9 +79,13 @@ def parse(lines: DataFrame) -> DataFrame:
         .alias("bytes_sent"),
         _dash_to_null(F.col("referrer")).alias("referrer"),
         _dash_to_null(F.col("user_agent")).alias("user_agent"),
-        # Access logs carry no id: the line itself is the identity, so a resent line is a
-        # duplicate and two real requests always differ in time, client or request.
-        F.sha2(F.col("value"), 256).alias("event_id"),
+        # An id the server wrote into the line wins; else the line's place in its file,
+        # from the shipper; else (a line sent without one) the line's own content.
+        F.coalesce(
+            F.nullif(F.regexp_extract("value", REQUEST_ID, 1), F.lit("")),
+            F.col("position_id"),
+            F.sha2(F.col("value"), 256),
+        ).alias("event_id"),
     )
     reason, detail = first_failure(
         encoding_check(),

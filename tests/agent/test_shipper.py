@@ -19,6 +19,7 @@ from shoplogs_agent.shipper import (
     load_config,
     render_agent_json,
 )
+from tests.agent.records import shipped_lines
 
 
 class Collecting:
@@ -32,7 +33,7 @@ class Collecting:
         return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"}] * len(Records)}
 
     def lines(self) -> list[bytes]:
-        return self.data.splitlines()
+        return shipped_lines(self.data)
 
 
 def config_for(tmp_path: Path, position: str = "START_OF_FILE") -> Path:

@@ -1,6 +1,7 @@
 """Crash test: a writer appends and rotates while the shipper is killed with SIGKILL again
 and again; in the end Firehose holds every written line and nothing else, and after the
-Spark job every event is there exactly once."""
+Spark job every request is there exactly once: each line is written three times in a row
+(a client polling), and those stay three requests while the resends are duplicates."""
 
 from __future__ import annotations
 
@@ -23,15 +24,17 @@ from local.aws import provision
 from orchestration import stages
 from orchestration.settings import load_settings
 from shoplogs_agent.shipper import lag_report, load_config
+from tests.agent.records import shipped_lines
 
 pytestmark = pytest.mark.integration
 
 
 def writer(folder: Path, count: int, stop: threading.Event, written: list[bytes]) -> None:
-    """An application logging steadily, its log rotated (rename-and-create) every 250 lines."""
+    """An application logging steadily, its log rotated (rename-and-create) every 250 lines;
+    every line three times in a row, as identical requests write it."""
     log = folder / "access.log"
     for number in range(count):
-        line = f'10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "GET /p/{number} HTTP/1.1" 200 1\n'
+        line = f'10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "GET /p/{number // 3} HTTP/1.1" 200 1\n'
         with log.open("a") as handle:
             handle.write(line)
         written.append(line.rstrip("\n").encode())
@@ -91,7 +94,7 @@ def test_twenty_sigkills_lose_nothing(
     delivered = [
         line
         for key in zones.list_keys(s3, "crash-lake", "landing/")
-        for line in s3.get_object(Bucket="crash-lake", Key=key)["Body"].read().splitlines()
+        for line in shipped_lines(s3.get_object(Bucket="crash-lake", Key=key)["Body"].read())
     ]
     assert set(delivered) == set(written)  # every line arrived; nothing foreign did
     # A kill between send and checkpoint resends a batch: extra copies are exact

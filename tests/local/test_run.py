@@ -26,12 +26,12 @@ def test_rotated_logs_are_shipped_oldest_first(tmp_path: Path) -> None:
 
 
 def test_gzipped_rotations_are_read_as_text(tmp_path: Path) -> None:
-    from shoplogs_agent.files import read_blocks
+    from shoplogs_agent.files import read_chunks
 
     path = tmp_path / "access.log.2.gz"
     with gzip.open(path, "wb") as handle:
         handle.write(b"one\ntwo\n")
-    assert b"".join(read_blocks(path, size=3)) == b"one\ntwo\n"
+    assert b"".join(chunk for _, chunk in read_chunks(path, size=3)) == b"one\ntwo\n"
 
 
 def test_a_logs_folder_without_logs_is_a_clear_error(tmp_path: Path, capsys) -> None:

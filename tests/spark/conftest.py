@@ -12,6 +12,6 @@ def lines(spark: Any):
     """Build the job's input frame from raw lines, as read_lines would."""
 
     def build(raw: list[str], source_file: str = "obj-1") -> Any:
-        return spark.createDataFrame([(line, source_file) for line in raw], LINES_SCHEMA)
+        return spark.createDataFrame([(line, source_file, None) for line in raw], LINES_SCHEMA)
 
     return build
