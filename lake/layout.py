@@ -11,6 +11,7 @@
     quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
     quarantine/<stream>/shipper/<file>-<hash>.json   lines the shipper could not send
     quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
+    state/web_sessions/dt=<run>/*.parquet            sessions a run left open, continued by the next
     docs/                                            the published dbt docs site
     artifacts/spark/<version>/                       the Spark job as EMR runs it
     emr-logs/, emr-serverless-logs/                  Spark logs on EMR
@@ -40,6 +41,9 @@ DATASETS: dict[str, tuple[str, ...]] = {
 LANDING = "landing/"
 PROCESSED = "processed/"
 QUARANTINE = "quarantine/"
+STATE = "state/"
+# What the Spark job carries from one run to the next (a visitor's session still open).
+STATE_DATASETS = ("web_sessions",)
 CLAIMS = "processing/_claims/"
 DOCS = "docs/"
 EMR_LOGS = "emr-logs/"
@@ -140,6 +144,20 @@ def processed_glob(bucket: str) -> str:
     return uri(bucket, f"{PROCESSED}{{name}}/dt=*/*.parquet")
 
 
+def state_dataset(name: str) -> str:
+    return f"{STATE}{name}/"
+
+
+def state_prefix(name: str, run_date: date) -> str:
+    return f"{state_dataset(name)}{partition(run_date)}/"
+
+
+def previous_partition(partitions: list[str], run_date: date) -> str | None:
+    """The newest ``dt=<day>`` before ``run_date`` among partition folder names."""
+    days = sorted(p for p in partitions if p.startswith("dt=") and p[3:] < run_date.isoformat())
+    return days[-1] if days else None
+
+
 def quarantine_prefix(stream: str, run_date: date) -> str:
     return f"{QUARANTINE}{stream}/{partition(run_date)}/"
 
@@ -165,6 +183,8 @@ def run_partitions(run_date: date) -> list[str]:
     """The published prefixes a run owns and replaces whole: its processed partition of
     every dataset and its quarantine partition of every stream."""
     datasets = [d for stream in STREAMS for d in DATASETS[stream]]
-    return [processed_prefix(d, run_date) for d in datasets] + [
-        quarantine_prefix(stream, run_date) for stream in STREAMS
-    ]
+    return (
+        [processed_prefix(d, run_date) for d in datasets]
+        + [quarantine_prefix(stream, run_date) for stream in STREAMS]
+        + [state_prefix(name, run_date) for name in STATE_DATASETS]
+    )

@@ -21,9 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from lake import layout
 from lake.stats import stream_stats_line
 from preprocess import customers, orders, web
-from preprocess.common import QUARANTINE_COLUMNS, StreamResult, read_lines
+from preprocess.common import QUARANTINE_COLUMNS, Carried, StreamResult, list_folder, read_lines
 
-TRANSFORMS: dict[str, Callable[[DataFrame], StreamResult]] = {
+TRANSFORMS: dict[str, Callable[[DataFrame, Carried], StreamResult]] = {
     "customers": customers.transform,
     "orders": orders.transform,
     "web": web.transform,
@@ -36,6 +36,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="folder for processed/ and quarantine/")
     parser.add_argument("--run-date", required=True, type=date.fromisoformat)
     parser.add_argument("--streams", default=",".join(layout.STREAMS), help="comma-separated")
+    parser.add_argument(
+        "--lake",
+        help="the lake's root (s3://bucket, or a local copy holding its state/ zone): web "
+        "sessions the previous run left open there continue in this run",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.streams.split(",")) - set(TRANSFORMS)
     if unknown:
@@ -64,9 +69,13 @@ def check_reconciles(result: StreamResult) -> None:
 
 
 def write(result: StreamResult, output: str, run_date: date) -> None:
-    """The datasets and the quarantine under ``output``, laid out as the lake's zones."""
+    """The datasets, state and quarantine under ``output``, laid out as the lake's zones."""
     for name, frame in result.datasets.items():
         frame.write.mode("overwrite").parquet(f"{output}/{layout.processed_prefix(name, run_date)}")
+    for name, frame in result.state.items():
+        frame.coalesce(1).write.mode("overwrite").parquet(
+            f"{output}/{layout.state_prefix(name, run_date)}"
+        )
     # Quarantine is for people: JSON lines they can read, fix and replay.
     result.quarantine.select(*QUARANTINE_COLUMNS).coalesce(1).write.mode("overwrite").json(
         f"{output}/{layout.quarantine_prefix(result.stream, run_date)}"
@@ -81,13 +90,26 @@ def write_stats(spark: SparkSession, result: StreamResult, output: str, run_date
     )
 
 
+def read_carried(spark: SparkSession, lake: str | None, run_date: date) -> Carried:
+    """The open sessions of the newest run before ``run_date`` in the lake, if any."""
+    if not lake:
+        return Carried()
+    folder = f"{lake.rstrip('/')}/{layout.state_dataset('web_sessions')}"
+    names = [path.rstrip("/").rsplit("/", 1)[-1] for path in list_folder(spark, folder) or []]
+    previous = layout.previous_partition(names, run_date)
+    if previous is None:
+        return Carried()
+    return Carried(open_sessions=spark.read.parquet(folder + previous))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = args.output.rstrip("/")
     spark = build_session()
+    carried = read_carried(spark, args.lake, args.run_date)
     for stream in args.streams.split(","):
         lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
-        result = TRANSFORMS[stream](lines)
+        result = TRANSFORMS[stream](lines, carried)
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)

@@ -180,6 +180,7 @@ def job_arguments(settings: Settings, run_date: date, streams: tuple[str, ...]) 
         "--output", folder(layout.output_prefix(run_date)),
         "--run-date", run_date.isoformat(),
         "--streams", ",".join(streams),
+        "--lake", folder(""),
     ]  # fmt: skip
 
 

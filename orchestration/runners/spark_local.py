@@ -21,7 +21,9 @@ from orchestration.settings import REPO_ROOT, SPARK_JOB, Settings
 from orchestration.tools import ToolFailed, run_tool
 
 
-def spark_submit_command(input_uri: str, output_uri: str, run_date: date) -> list[str]:
+def spark_submit_command(
+    input_uri: str, output_uri: str, run_date: date, lake: str | None = None
+) -> list[str]:
     """The local spark-submit call: the same job.py and arguments an EMR step passes."""
     spark_submit = Path(sys.executable).with_name("spark-submit")
     return [
@@ -41,6 +43,7 @@ def spark_submit_command(input_uri: str, output_uri: str, run_date: date) -> lis
         output_uri,
         "--run-date",
         run_date.isoformat(),
+        *(["--lake", lake] if lake else []),
     ]
 
 
@@ -72,7 +75,17 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
     scratch = settings.work_dir / "spark" / layout.partition(run_date)
     shutil.rmtree(scratch, ignore_errors=True)
     _download(s3, settings.lake_bucket, layout.raw_prefix(run_date), scratch / "input")
-    command = spark_submit_command(str(scratch / "input"), str(scratch / "output"), run_date)
+    # What the previous run left open: only the newest state before this run is read.
+    state = layout.state_dataset("web_sessions")
+    names = {key.removeprefix(state).split("/", 1)[0]
+             for key in list_keys(s3, settings.lake_bucket, state)}  # fmt: skip
+    previous = layout.previous_partition(sorted(names), run_date)
+    if previous:
+        folder = f"{state}{previous}/"
+        _download(s3, settings.lake_bucket, folder, scratch / "lake" / folder)
+    command = spark_submit_command(
+        str(scratch / "input"), str(scratch / "output"), run_date, str(scratch / "lake")
+    )
     env = {
         **os.environ,
         "SPARK_LOCAL_IP": "127.0.0.1",

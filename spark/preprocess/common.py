@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -32,12 +32,33 @@ REPLACEMENT_CHAR = "\ufffd"
 
 @dataclass
 class StreamResult:
-    """What one stream produced: datasets to write, its quarantine, and what it counted."""
+    """What one stream produced: datasets to write, its quarantine, what it counted, and
+    what the next run continues from (``state``)."""
 
     stream: str
     datasets: dict[str, DataFrame]
     quarantine: DataFrame
     stats: StreamStats
+    state: dict[str, DataFrame] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What the previous run left for this one: the web sessions still open at its end
+    (``visitor_id``, ``session_start``, ``last_request_at``), if there was a previous run.
+    Every transform takes it; the streams that carry nothing over ignore it."""
+
+    open_sessions: DataFrame | None = None
+
+
+def list_folder(spark: SparkSession, path: str) -> list[str] | None:
+    """The entries of a folder (local or ``s3://``), or None when it does not exist."""
+    jvm: Any = spark._jvm
+    jvm_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(jvm_path):
+        return None
+    return [str(status.getPath().toString()) for status in fs.listStatus(jvm_path)]
 
 
 def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
@@ -47,10 +68,7 @@ def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
     Only ``\\n`` ends a line, as for the shipper that counted them. A stream with no input
     for the run is not an error: it yields no rows.
     """
-    jvm: Any = spark._jvm
-    jvm_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = jvm_path.getFileSystem(spark._jsc.hadoopConfiguration())
-    if not fs.exists(jvm_path):
+    if list_folder(spark, path) is None:
         return spark.createDataFrame([], LINES_SCHEMA)
     records = spark.read.option("recursiveFileLookup", "true").option("lineSep", "\n").text(path)
     named = records.withColumn("source_file", F.element_at(F.split(F.input_file_name(), "/"), -1))

@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from preprocess.common import (
+    Carried,
     StreamResult,
     binary_check,
     encoding_check,
@@ -75,7 +76,7 @@ def parse(lines: DataFrame) -> DataFrame:
     return typed.withColumn("reason", reason).withColumn("detail", detail)
 
 
-def transform(lines: DataFrame) -> StreamResult:
+def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
     unique, quarantine, stats = split_and_dedupe("customers", parse(lines))
     customers = unique.select(
         "event_id",

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from preprocess.common import (
+    Carried,
     StreamResult,
     binary_check,
     encoding_check,
@@ -99,7 +100,7 @@ def parse(lines: DataFrame) -> DataFrame:
     return parsed.withColumn("reason", reason).withColumn("detail", detail)
 
 
-def transform(lines: DataFrame) -> StreamResult:
+def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
     unique, quarantine, stats = split_and_dedupe("orders", parse(lines))
     orders = unique.select(
         "event_id",

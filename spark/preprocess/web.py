@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from preprocess.common import (
+    Carried,
     StreamResult,
     binary_check,
     encoding_check,
@@ -46,6 +47,9 @@ BOT_AGENTS = (
 )
 ASSET_PATHS = r"(?i)\.(css|js|mjs|map|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|eot)(\?.*)?$"
 SESSION_TIMEOUT_SECONDS = 30 * 60
+# How long an idle session is carried from run to run: long enough for a visit that spans
+# the midnight between two runs, short enough that the carried state stays small.
+STATE_RETENTION = "1 DAY"
 
 
 def _dash_to_null(column: F.Column) -> F.Column:
@@ -109,31 +113,70 @@ def parse(lines: DataFrame) -> DataFrame:
     return parsed.withColumn("reason", reason).withColumn("detail", detail)
 
 
-def with_sessions(requests: DataFrame) -> DataFrame:
+def with_sessions(requests: DataFrame, open_sessions: DataFrame | None = None) -> DataFrame:
     """Group a visitor's requests into sessions that end after 30 minutes of inactivity.
 
     A visitor is a client address plus user agent. The session id is derived from the
-    visitor and the session's first request, so re-running gives the same ids.
+    visitor and the session's first request, so re-running gives the same ids. A session
+    the previous run left open (``open_sessions``) goes on when the visitor's next request
+    comes within 30 minutes of its last one: same id, so the warehouse sees one session.
     """
     visitor = F.sha2(F.concat_ws("|", "client_ip", F.coalesce("user_agent", F.lit(""))), 256)
+    rows = requests.withColumn("visitor_id", visitor).withColumn(
+        "_start", F.lit(None).cast("timestamp_ntz")
+    )
+    if open_sessions is not None:
+        # The last request of each open session stands in for it, carrying its start.
+        anchors = open_sessions.select(
+            "visitor_id",
+            F.col("last_request_at").alias("request_at"),
+            F.col("session_start").alias("_start"),
+        )
+        rows = rows.unionByName(anchors, allowMissingColumns=True)
     by_visitor = Window.partitionBy("visitor_id").orderBy("request_at", "event_id")
     previous = F.lag("request_at").over(by_visitor)
     gap = F.col("request_at").cast("timestamp").cast("long") - previous.cast("timestamp").cast(
         "long"
     )
-    starts = (
-        requests.withColumn("visitor_id", visitor)
-        .withColumn(
-            "_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1).otherwise(0)
-        )
-        .withColumn("_seq", F.sum("_new").over(by_visitor))
-    )
-    first_seen = F.min("request_at").over(Window.partitionBy("visitor_id", "_seq"))
+    starts = rows.withColumn(
+        "_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1).otherwise(0)
+    ).withColumn("_seq", F.sum("_new").over(by_visitor))
+    session = Window.partitionBy("visitor_id", "_seq")
+    first_seen = F.least(F.min("_start").over(session), F.min("request_at").over(session))
     session_id = F.sha2(F.concat_ws("|", "visitor_id", first_seen.cast("string")), 256)
-    return starts.withColumn("session_id", session_id).drop("_new", "_seq")
+    return (
+        starts.withColumn("session_id", session_id)
+        .withColumn("_session_start", first_seen)
+        .where(F.col("event_id").isNotNull())  # the anchors were no requests of this run
+        .drop("_new", "_seq", "_start")
+    )
 
 
-def transform(lines: DataFrame) -> StreamResult:
+def still_open(sessions: DataFrame, open_sessions: DataFrame | None) -> DataFrame:
+    """Each visitor's latest session, for the next run to continue: from this run, or
+    carried on from the previous one when the visitor did not come back. Sessions that
+    ended a day before the latest request are closed for good and not carried on."""
+    mine = sessions.groupBy("visitor_id", "session_id").agg(
+        F.min("_session_start").alias("session_start"),
+        F.max("request_at").alias("last_request_at"),
+    )
+    candidates = mine.select("visitor_id", "session_start", "last_request_at")
+    if open_sessions is not None:
+        candidates = candidates.unionByName(
+            open_sessions.select("visitor_id", "session_start", "last_request_at")
+        )
+    latest = Window.partitionBy("visitor_id").orderBy(F.col("last_request_at").desc())
+    newest = candidates.agg(F.max("last_request_at").alias("_newest"))
+    return (
+        candidates.withColumn("_rank", F.row_number().over(latest))
+        .crossJoin(newest)
+        .where("_rank = 1")
+        .where(F.col("last_request_at") >= F.col("_newest") - F.expr(f"INTERVAL {STATE_RETENTION}"))
+        .select("visitor_id", "session_start", "last_request_at")
+    )
+
+
+def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
     unique, quarantine, stats = split_and_dedupe("web", parse(lines))
     requests = unique.select(
         "event_id",
@@ -155,4 +198,12 @@ def transform(lines: DataFrame) -> StreamResult:
         ).alias("is_page_view"),
         "source_file",
     )
-    return StreamResult("web", {"web_requests": with_sessions(requests)}, quarantine, stats)
+    open_sessions = (carried or Carried()).open_sessions
+    sessions = with_sessions(requests, open_sessions).cache()
+    return StreamResult(
+        "web",
+        {"web_requests": sessions.drop("_session_start")},
+        quarantine,
+        stats,
+        state={"web_sessions": still_open(sessions, open_sessions)},
+    )

@@ -82,6 +82,7 @@ def test_one_step_per_stream_runs_the_same_entrypoint_as_local(settings: Setting
         "--output", "s3://emr-tests/processing/dt=2026-11-03/output",
         "--run-date", "2026-11-03",
         "--streams", "web",
+        "--lake", "s3://emr-tests",
     ]  # fmt: skip
 
 
@@ -230,4 +231,5 @@ def test_the_emr_serverless_stage_runs_the_job_on_the_application(
     detail = serverless.get_job_run(applicationId=app, jobRunId=job["id"])["jobRun"]
     submit = detail["jobDriver"]["sparkSubmit"]
     assert submit["entryPoint"].endswith("/job.py")
-    assert submit["entryPointArguments"][-2:] == ["--streams", "customers,orders,web"]
+    assert submit["entryPointArguments"][-4:] == ["--streams", "customers,orders,web", "--lake",
+                                                  "s3://emr-tests"]  # fmt: skip
