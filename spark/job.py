@@ -21,9 +21,9 @@ from pyspark.sql import DataFrame, SparkSession
 from lake import layout
 from lake.stats import stream_stats_line
 from preprocess import customers, orders, web
-from preprocess.common import QUARANTINE_COLUMNS, Carried, StreamResult, list_folder, read_lines
+from preprocess.common import QUARANTINE_COLUMNS, RunContext, StreamResult, list_folder, read_lines
 
-TRANSFORMS: dict[str, Callable[[DataFrame, Carried], StreamResult]] = {
+TRANSFORMS: dict[str, Callable[[DataFrame, RunContext], StreamResult]] = {
     "customers": customers.transform,
     "orders": orders.transform,
     "web": web.transform,
@@ -53,6 +53,9 @@ def build_session() -> SparkSession:
         SparkSession.builder.appName("shoplogs-preprocess")
         # Correctness settings live with the job; sizing (master, memory) with the runner.
         .config("spark.sql.session.timeZone", "UTC")
+        # A time Spark 2 would have read differently (a five-digit year) is unreadable, a
+        # quarantine reason, not an exception that fails the run.
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
@@ -90,26 +93,26 @@ def write_stats(spark: SparkSession, result: StreamResult, output: str, run_date
     )
 
 
-def read_carried(spark: SparkSession, lake: str | None, run_date: date) -> Carried:
-    """The open sessions of the newest run before ``run_date`` in the lake, if any."""
+def run_context(spark: SparkSession, lake: str | None, run_date: date) -> RunContext:
+    """The run's date, and the open sessions of the newest run before it in the lake."""
     if not lake:
-        return Carried()
+        return RunContext(run_date)
     folder = f"{lake.rstrip('/')}/{layout.state_dataset('web_sessions')}"
     names = [path.rstrip("/").rsplit("/", 1)[-1] for path in list_folder(spark, folder) or []]
     previous = layout.previous_partition(names, run_date)
     if previous is None:
-        return Carried()
-    return Carried(open_sessions=spark.read.parquet(folder + previous))
+        return RunContext(run_date)
+    return RunContext(run_date, spark.read.parquet(folder + previous))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = args.output.rstrip("/")
     spark = build_session()
-    carried = read_carried(spark, args.lake, args.run_date)
+    context = run_context(spark, args.lake, args.run_date)
     for stream in args.streams.split(","):
         lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
-        result = TRANSFORMS[stream](lines, carried)
+        result = TRANSFORMS[stream](lines, context)
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)

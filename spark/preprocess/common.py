@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -43,12 +44,39 @@ class StreamResult:
 
 
 @dataclass(frozen=True)
-class Carried:
-    """What the previous run left for this one: the web sessions still open at its end
-    (``visitor_id``, ``session_start``, ``last_request_at``), if there was a previous run.
-    Every transform takes it; the streams that carry nothing over ignore it."""
+class RunContext:
+    """What a transform knows besides its lines: the run's logical date (every object it
+    reads arrived on or before it), and the web sessions the previous run left open
+    (``visitor_id``, ``session_start``, ``last_request_at``), if there was one."""
 
+    run_date: date | None = None
     open_sessions: DataFrame | None = None
+
+
+# The accepted window for event times (docs/data-contract.md): no shop log predates this,
+# and nothing can happen more than a day (clock skew) after the run's date.
+EARLIEST_EVENT = date(1990, 1, 1)
+SKEW = timedelta(days=1)
+
+
+def time_window_check(
+    parsed: Column, raw: Column, name: str, context: RunContext | None
+) -> tuple[Column, str, Column]:
+    """Fails when a readable event time lies outside the accepted window (a year like
+    20260, a date days after the line arrived)."""
+    run_date = (context or RunContext()).run_date
+    first = EARLIEST_EVENT.isoformat()
+    outside = parsed < F.lit(first).cast("timestamp_ntz")
+    last = "any later time"  # a transform run without a run date (tests of logic alone)
+    if run_date is not None:
+        last = (run_date + SKEW).isoformat()
+        end = (run_date + SKEW + timedelta(days=1)).isoformat()
+        outside = outside | (parsed >= F.lit(end).cast("timestamp_ntz"))
+    return (
+        F.coalesce(outside, F.lit(False)),
+        "invalid_timestamp",
+        F.concat(F.lit(f"{name} lies outside {first} .. {last} (the run's date + 1 day): "), raw),
+    )
 
 
 def list_folder(spark: SparkSession, path: str) -> list[str] | None:

@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from preprocess.common import (
-    Carried,
+    RunContext,
     StreamResult,
     binary_check,
     encoding_check,
@@ -14,6 +14,7 @@ from preprocess.common import (
     missing_check,
     parse_utc,
     split_and_dedupe,
+    time_window_check,
 )
 
 FIELDS = [
@@ -28,8 +29,11 @@ FIELDS = [
     "city",
 ]
 EVENT_TYPES = ["signup", "profile_update"]
-# Split on commas outside double quotes (RFC 4180 quoting, as Python's csv module writes).
-CSV_SPLIT = r',(?=(?:[^"]*"[^"]*")*[^"]*$)'
+# One CSV field after the line's start or a comma: a double-quoted field (RFC 4180, "" for
+# a quote, as Python's csv module writes) or anything up to the next comma. Possessive
+# quantifiers only: Java's regex engine recurses once per character for greedy groups, and
+# one long field would overflow the stack and fail the whole run.
+CSV_FIELD = r'(?:^|,)("(?:[^"]++|"")*+"|[^,]*+)'
 
 
 def _unquote(field: str) -> F.Column:
@@ -37,9 +41,9 @@ def _unquote(field: str) -> F.Column:
     return F.nullif(F.trim(value), F.lit(""))
 
 
-def parse(lines: DataFrame) -> DataFrame:
+def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     """Split, type and check each line; ``reason`` is null for a valid line."""
-    split = lines.withColumn("_fields", F.split("value", CSV_SPLIT, -1))
+    split = lines.withColumn("_fields", F.regexp_extract_all("value", F.lit(CSV_FIELD), 1))
     for position, name in enumerate(FIELDS):
         split = split.withColumn(f"_{name}", F.get(F.col("_fields"), position))
     typed = split.select(
@@ -62,6 +66,7 @@ def parse(lines: DataFrame) -> DataFrame:
             "invalid_timestamp",
             F.concat(F.lit("event_at is not ISO-8601: "), F.col("event_at")),
         ),
+        time_window_check(F.col("event_at_utc"), F.col("event_at"), "event_at", context),
         (
             ~F.col("event_type").isin(EVENT_TYPES),
             "invalid_value",
@@ -76,8 +81,8 @@ def parse(lines: DataFrame) -> DataFrame:
     return typed.withColumn("reason", reason).withColumn("detail", detail)
 
 
-def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
-    unique, quarantine, stats = split_and_dedupe("customers", parse(lines))
+def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:
+    unique, quarantine, stats = split_and_dedupe("customers", parse(lines, context))
     customers = unique.select(
         "event_id",
         "event_type",

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from preprocess.common import (
-    Carried,
+    RunContext,
     StreamResult,
     binary_check,
     encoding_check,
@@ -19,6 +19,7 @@ from preprocess.common import (
     missing_check,
     parse_utc,
     split_and_dedupe,
+    time_window_check,
 )
 
 EVENT_TYPES = ["placed", "paid", "shipped", "cancelled", "refunded"]
@@ -53,7 +54,7 @@ def _bad_line(line: F.Column) -> F.Column:
     )
 
 
-def parse(lines: DataFrame) -> DataFrame:
+def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     """Parse and check each line; ``reason`` is null for a valid event."""
     parsed = lines.withColumn(
         "_event",
@@ -76,6 +77,7 @@ def parse(lines: DataFrame) -> DataFrame:
             "invalid_timestamp",
             F.concat(F.lit("event_at is not ISO-8601: "), F.col("event_at")),
         ),
+        time_window_check(F.col("event_at_utc"), F.col("event_at"), "event_at", context),
         (
             ~F.col("event_type").isin(EVENT_TYPES),
             "invalid_value",
@@ -100,8 +102,8 @@ def parse(lines: DataFrame) -> DataFrame:
     return parsed.withColumn("reason", reason).withColumn("detail", detail)
 
 
-def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
-    unique, quarantine, stats = split_and_dedupe("orders", parse(lines))
+def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:
+    unique, quarantine, stats = split_and_dedupe("orders", parse(lines, context))
     orders = unique.select(
         "event_id",
         "event_type",

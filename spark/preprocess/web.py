@@ -14,15 +14,18 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from preprocess.common import (
-    Carried,
+    RunContext,
     StreamResult,
     binary_check,
     encoding_check,
     first_failure,
     split_and_dedupe,
+    time_window_check,
 )
 
-QUOTED = r'"((?:[^"\\]|\\.)*)"'
+# Possessive quantifiers only: a greedy group recurses once per character in Java's regex
+# engine, and one long user agent or URL would overflow the stack and fail the whole run.
+QUOTED = r'"((?:[^"\\]++|\\.)*+)"'
 COMBINED = (
     r"^(\S+) (\S+) (\S+) \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-)"
     r"(?: " + QUOTED + r" " + QUOTED + r")?(?:\s.*)?$"
@@ -56,7 +59,7 @@ def _dash_to_null(column: F.Column) -> F.Column:
     return F.when((column == "-") | (column == ""), None).otherwise(column)
 
 
-def parse(lines: DataFrame) -> DataFrame:
+def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     """Parse and check each line; ``reason`` is null for a valid request."""
     fields = lines.select(
         "value",
@@ -104,6 +107,7 @@ def parse(lines: DataFrame) -> DataFrame:
             "invalid_timestamp",
             F.concat(F.lit("time is not dd/Mon/yyyy:HH:mm:ss +zzzz: "), F.col("time_local")),
         ),
+        time_window_check(F.col("request_at"), F.col("time_local"), "time", context),
         (
             ~F.col("request").rlike(REQUEST),
             "malformed_request",
@@ -176,8 +180,8 @@ def still_open(sessions: DataFrame, open_sessions: DataFrame | None) -> DataFram
     )
 
 
-def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
-    unique, quarantine, stats = split_and_dedupe("web", parse(lines))
+def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:
+    unique, quarantine, stats = split_and_dedupe("web", parse(lines, context))
     requests = unique.select(
         "event_id",
         "request_at",
@@ -198,7 +202,7 @@ def transform(lines: DataFrame, carried: Carried | None = None) -> StreamResult:
         ).alias("is_page_view"),
         "source_file",
     )
-    open_sessions = (carried or Carried()).open_sessions
+    open_sessions = (context or RunContext()).open_sessions
     sessions = with_sessions(requests, open_sessions).cache()
     return StreamResult(
         "web",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job import read_carried, write
+from job import run_context, write
 
 from preprocess import web
 
@@ -23,7 +23,7 @@ def hit(ip: str, stamp: str, page: str) -> str:
 
 def run(spark: Any, lines: Any, lake: Path, day: date) -> dict[str, str]:
     """One run's web transform, its state published into the lake as promote does."""
-    result = web.transform(lines, read_carried(spark, str(lake), day))
+    result = web.transform(lines, run_context(spark, str(lake), day))
     write(result, str(lake), day)  # the job writes zone-shaped; the lake root is the zone
     return {r["path"]: r["session_id"] for r in result.datasets["web_requests"].collect()}
 
