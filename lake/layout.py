@@ -3,6 +3,7 @@
     landing/<stream>/YYYY/MM/DD/HH/<object>          written by Firehose (arrival time)
     landing-errors/<stream>/...                      what Firehose could not deliver
     processing/_claims/<landing key>.json            a run's claim while it moves an object
+    processing/_locks/dt=<run>.json                  the run that owns a run date, claim to promote
     processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
     processing/dt=<run>/output/<zone key>            what Spark wrote, laid out as the zones
     processing/dt=<run>/output/_stats/dt=<run>/...   the Spark job's counts, one file per stream
@@ -45,6 +46,7 @@ STATE = "state/"
 # What the Spark job carries from one run to the next (a visitor's session still open).
 STATE_DATASETS = ("web_sessions",)
 CLAIMS = "processing/_claims/"
+RUN_LOCKS = "processing/_locks/"
 DOCS = "docs/"
 EMR_LOGS = "emr-logs/"
 EMR_SERVERLESS_LOGS = "emr-serverless-logs/"
@@ -89,6 +91,11 @@ def claim_marker(landing_key: str) -> str:
 def claimed_object(marker: str) -> str:
     """The landing key a claim marker guards."""
     return marker.removeprefix(CLAIMS).removesuffix(".json")
+
+
+def run_lock(run_date: date) -> str:
+    """The lock object of a run date: one run at a time claims, runs Spark and promotes it."""
+    return f"{RUN_LOCKS}{partition(run_date)}.json"
 
 
 # --- processing -------------------------------------------------------------------------

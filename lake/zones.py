@@ -9,20 +9,55 @@ gives the same processed partitions.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
+import random
+import re
 import time
 import zlib
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from lake import layout
 from lake.stats import RunStats, parse_stream_stats_line
 
 CLAIM_TTL = 6 * 60 * 60.0  # longer than any healthy run
+RUN_LOCK_TTL = CLAIM_TTL
 GZIP_MAGIC = b"\x1f\x8b"
-SNIFF_BYTES = 64 * 1024
+# A line holding any of these bytes is binary: the same class as the Spark job's
+# binary_content check (spark/preprocess/common.py), which quarantines such lines one by one.
+BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f]")
+# S3 answers 409 ConditionalRequestConflict when two conditional writes of one key overlap;
+# the write did not happen and may simply be sent again.
+CONFLICT_ATTEMPTS = 6
+CONFLICT_BACKOFF = 0.05  # seconds, doubled each attempt, with full jitter
+
+T = TypeVar("T")
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the run date's lock."""
+
+
+def _error_code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def retry_conflicts(
+    write: Callable[[], T], sleep: Callable[[float], None] = time.sleep,
+    attempts: int = CONFLICT_ATTEMPTS,
+) -> T:  # fmt: skip
+    """Run a conditional S3 write, sending it again (bounded, jittered backoff) while S3
+    reports a conflicting concurrent write; any other outcome is the caller's to judge."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Exception as exc:
+            if _error_code(exc) != "ConditionalRequestConflict" or attempt == attempts - 1:
+                raise
+            sleep(random.uniform(0, CONFLICT_BACKOFF * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
@@ -65,7 +100,8 @@ def _take_claim(
     marker = layout.claim_marker(key)
     body = json.dumps({"run_date": run_date.isoformat(), "claimed_at": now})
     try:
-        s3.put_object(Bucket=bucket, Key=marker, Body=body, IfNoneMatch="*")
+        retry_conflicts(lambda: s3.put_object(Bucket=bucket, Key=marker, Body=body,
+                                              IfNoneMatch="*"))  # fmt: skip
         return True, None
     except s3.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] != "PreconditionFailed":
@@ -81,12 +117,92 @@ def _take_claim(
     if held["claimed_at"] + ttl > now:
         return False, owner  # another run is working on it
     try:
-        s3.put_object(Bucket=bucket, Key=marker, Body=body, IfMatch=current["ETag"])
+        retry_conflicts(lambda: s3.put_object(Bucket=bucket, Key=marker, Body=body,
+                                              IfMatch=current["ETag"]))  # fmt: skip
     except s3.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] != "PreconditionFailed":
             raise
         return False, owner  # another run took it over first
     return True, owner
+
+
+def _lock_held(s3: Any, bucket: str, run_date: date) -> tuple[dict[str, Any], str] | None:
+    """(lock body, ETag) of the run date's lock, or None when no run holds it."""
+    try:
+        current = s3.get_object(Bucket=bucket, Key=layout.run_lock(run_date))
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(current["Body"].read()), current["ETag"]
+
+
+def _locked_error(bucket: str, run_date: date, held: dict[str, Any], ttl: float) -> RunLocked:
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(held["taken_at"]))
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(held["taken_at"] + ttl))
+    where = layout.uri(bucket, layout.run_lock(run_date))
+    return RunLocked(
+        f"run date {run_date} is being processed by run {held['owner']!r} (since {since}); "
+        "two runs of one date would overwrite each other's Spark output and promotion. "
+        f"Wait for that run to finish; if it died, delete {where} or wait until {until}."
+    )
+
+
+def _put_lock(s3: Any, bucket: str, run_date: date, body: str, etag: str | None) -> bool:
+    """Write the lock if nobody holds it (etag None) or it is still as read; False if not."""
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    key = layout.run_lock(run_date)
+    try:
+        retry_conflicts(lambda: s3.put_object(Bucket=bucket, Key=key, Body=body, **condition))
+    except s3.exceptions.ClientError as exc:
+        if _error_code(exc) != "PreconditionFailed":
+            raise
+        return False
+    return True
+
+
+def lock_run(
+    s3: Any, bucket: str, run_date: date, owner: str,
+    now: float | None = None, ttl: float = RUN_LOCK_TTL,
+) -> None:  # fmt: skip
+    """Make ``owner`` the one run that processes ``run_date`` until it is promoted.
+
+    Taken with S3 conditional writes, so of two runs started at once exactly one gets it;
+    the other fails with RunLocked, naming the holder. The same owner taking it again (a
+    retried task) keeps it; a lock older than ``ttl`` belongs to a run that died and is
+    taken over.
+    """
+    now = time.time() if now is None else now
+    body = json.dumps({"owner": owner, "taken_at": now})
+    for _ in range(CONFLICT_ATTEMPTS):
+        found = _lock_held(s3, bucket, run_date)
+        if found is None:
+            if _put_lock(s3, bucket, run_date, body, None):
+                return
+            continue  # another run took it between our read and write: read it again
+        held, etag = found
+        if held["owner"] != owner and held["taken_at"] + ttl > now:
+            raise _locked_error(bucket, run_date, held, ttl)
+        if _put_lock(s3, bucket, run_date, body, etag):
+            return
+    raise RunLocked(f"run date {run_date}: the lock kept changing hands; start the run again")
+
+
+def check_run_lock(s3: Any, bucket: str, run_date: date, owner: str) -> None:
+    """Fail unless ``owner`` still holds the run date's lock (before it publishes)."""
+    found = _lock_held(s3, bucket, run_date)
+    if found is None or found[0]["owner"] != owner:
+        holder = found[0]["owner"] if found else "no run"
+        raise RunLocked(
+            f"run {owner!r} no longer holds the lock of run date {run_date} ({holder} does): "
+            "it expired or was taken over, so its output may be overwritten; "
+            "run the date again from the claim task"
+        )
+
+
+def release_run(s3: Any, bucket: str, run_date: date, owner: str) -> None:
+    """Give up the run date's lock, if ``owner`` holds it."""
+    found = _lock_held(s3, bucket, run_date)
+    if found is not None and found[0]["owner"] == owner:
+        s3.delete_object(Bucket=bucket, Key=layout.run_lock(run_date))
 
 
 def claim(
@@ -122,24 +238,55 @@ def claim(
     return list_keys(s3, bucket, layout.raw_prefix(run_date))
 
 
-def object_problem(body: bytes) -> str | None:
-    """Why no line of this object can be read, or None when it is fine.
+def gunzip(body: bytes) -> tuple[bytes, bool]:
+    """The text of a gzip object (every member) and whether it was complete; a cut or
+    corrupt object yields what could be read before the fault."""
+    parts: list[bytes] = []
+    rest = body
+    while rest:
+        unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            parts.append(unzip.decompress(rest))
+        except zlib.error:
+            return b"".join(parts), False
+        if not unzip.eof:
+            return b"".join(parts), False
+        rest = unzip.unused_data.lstrip(b"\x00")  # some writers pad members with zeros
+    return b"".join(parts), True
 
-    Whole-object faults are caught here, before Spark, so one bad object sends itself to
-    quarantine instead of failing the run for everyone.
+
+def readable_lines(text: bytes) -> int:
+    """Complete lines without control bytes, the ones the Spark job can judge on content."""
+    return sum(1 for line in text.splitlines() if line.strip() and not BINARY_BYTES.search(line))
+
+
+def object_problem(body: bytes) -> str | None:
+    """Why no line of this object can be read, or None when any line can.
+
+    Judged per line over the whole object: a Firehose object carries lines of many hosts,
+    and binary lines among good ones are quarantined one by one by the Spark job. Only an
+    object that cannot be decompressed to its end, or holds no line without control bytes,
+    is set aside whole, before Spark, so it cannot fail the run for everyone.
     """
     if body.startswith(GZIP_MAGIC):
-        try:
-            body = gzip.decompress(body)
-        except (EOFError, OSError, zlib.error):
+        body, complete = gunzip(body)
+        if not complete:
             return "truncated_gzip"
-    sniff = body[:SNIFF_BYTES]
-    # Objects hold many shipped lines: a few binary lines are judged line by line later;
-    # an object that is mostly control bytes is not a log at all.
-    control = sum(sniff.count(bytes([c])) for c in range(32) if c not in (9, 10, 13))
-    if sniff and control / len(sniff) > 0.3:
+    if body.strip() and readable_lines(body) == 0:
         return "binary_content"
     return None
+
+
+def _set_aside_reason(problem: str, key: str, body: bytes) -> dict[str, Any]:
+    fix = "re-send the source file"
+    reason: dict[str, Any] = {"reason": problem, "claimed_as": key, "fix": fix}
+    if problem == "truncated_gzip":
+        # Not salvaged into the run: the fix re-sends the whole file, and lines taken from
+        # the cut object as well would then arrive twice. The count tells what it held.
+        text, _ = gunzip(body)
+        complete = text[: text.rfind(b"\n") + 1]
+        reason["readable_lines_before_cut"] = readable_lines(complete)
+    return reason
 
 
 def screen(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
@@ -157,7 +304,7 @@ def screen(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
             continue
         target = layout.quarantined_object(run_date, key)
         s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": key})
-        reason = {"reason": problem, "claimed_as": key, "fix": "re-send the source file"}
+        reason = _set_aside_reason(problem, key, body)
         s3.put_object(Bucket=bucket, Key=target + ".reason.json", Body=json.dumps(reason))
         s3.delete_object(Bucket=bucket, Key=key)
         moved[key] = problem
@@ -176,18 +323,27 @@ def set_aside_objects(s3: Any, bucket: str, run_date: date) -> dict[str, str]:
     }
 
 
+def _data_files(keys: list[str]) -> list[str]:
+    """Drop Spark's _SUCCESS markers and .crc checksums."""
+    return [k for k in keys if not k.rsplit("/", 1)[-1].startswith(("_", "."))]
+
+
 def _replace_prefix(s3: Any, bucket: str, source: str, target: str) -> list[str]:
-    """Make ``target`` hold exactly the data files under ``source``."""
-    for stale in list_keys(s3, bucket, target):
-        s3.delete_object(Bucket=bucket, Key=stale)
+    """Make ``target`` hold exactly the data files under ``source``.
+
+    S3 has no rename, so the new files are copied in first, under their final names, and
+    only then are the stale ones deleted: a reader (or a crash) in between finds the old
+    files and the new ones, never an empty partition, and a re-run finishes the job. Spark
+    names its files uniquely per write, so a new file never overwrites an old one in place.
+    """
+    stale = set(list_keys(s3, bucket, target))
     written = []
-    for key in list_keys(s3, bucket, source):
-        name = key.rsplit("/", 1)[-1]
-        if name.startswith(("_", ".")):  # _SUCCESS markers and .crc checksums
-            continue
+    for key in _data_files(list_keys(s3, bucket, source)):
         dest = target + key.removeprefix(source)
         s3.copy_object(Bucket=bucket, Key=dest, CopySource={"Bucket": bucket, "Key": key})
         written.append(dest)
+    for key in sorted(stale - set(written)):
+        s3.delete_object(Bucket=bucket, Key=key)
     return written
 
 
@@ -195,7 +351,8 @@ def promote(s3: Any, bucket: str, run_date: date) -> list[str]:
     """Publish the run's Spark output to processed/ and quarantine/, replacing its dt.
 
     Called only after the Spark job succeeded; until then processed/ still holds the last
-    good output for this date.
+    good output for this date, and while it runs each partition holds the old files, then
+    old and new, then the new ones.
     """
     output = layout.output_prefix(run_date)
     written = list_keys(s3, bucket, output)

@@ -5,6 +5,8 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,18 @@ def log_path(settings: Settings, name: str) -> Path:
     return settings.work_dir / "logs" / name
 
 
-def claim_landing(settings: Settings, run_date: date) -> list[str]:
-    """Claim the run's landing objects and set aside whole objects that cannot be read."""
+def this_process() -> str:
+    """The run id of a run driven from one process (``make run``, tests): the DAG passes its
+    own run id instead, the same in every task and retry of the run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_landing(settings: Settings, run_date: date, run_id: str | None = None) -> list[str]:
+    """Take the run date's lock, claim the run's landing objects and set aside whole objects
+    that cannot be read. The lock holds until ``promote_zones``: another run of the same
+    date fails here, naming this one, instead of racing its Spark output and promotion."""
     s3 = aws_client(settings, "s3")
+    zones.lock_run(s3, settings.lake_bucket, run_date, run_id or this_process())
     zones.claim(s3, settings.lake_bucket, run_date)
     zones.screen(s3, settings.lake_bucket, run_date)
     return zones.list_keys(s3, settings.lake_bucket, layout.raw_prefix(run_date))
@@ -53,10 +64,13 @@ def preprocess_locally(settings: Settings, run_date: date) -> None:
     run_spark(settings, aws_client(settings, "s3"), run_date, log_path(settings, "spark.log"))
 
 
-def promote_zones(settings: Settings, run_date: date) -> Manifest:
-    """Publish the Spark output and record the run's manifest: what it took and produced."""
+def promote_zones(settings: Settings, run_date: date, run_id: str | None = None) -> Manifest:
+    """Publish the Spark output and record the run's manifest: what it took and produced;
+    then give up the run date's lock taken by ``claim_landing``."""
     s3 = aws_client(settings, "s3")
     bucket = settings.lake_bucket
+    owner = run_id or this_process()
+    zones.check_run_lock(s3, bucket, run_date, owner)
     stats = zones.read_stats(s3, bucket, run_date)
     published = zones.promote(s3, bucket, run_date)
     claimed = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
@@ -64,6 +78,7 @@ def promote_zones(settings: Settings, run_date: date) -> Manifest:
     manifest = Manifest(run_date.isoformat(), claimed, published, stats, set_aside)
     register_in_catalog(settings, manifest)
     write_manifest(s3, bucket, manifest)
+    zones.release_run(s3, bucket, run_date, owner)
     return manifest
 
 

@@ -39,21 +39,25 @@ def resolve_run_date(logical_date: datetime | None = None, dag_run: Any = None) 
 
 
 @task(task_id="claim")
-def claim(run_date: str) -> int:
-    """Move the landing objects that arrived on or before the run date into processing."""
+def claim(run_date: str, dag_run: Any = None) -> int:
+    """Lock the run date for this run and move the landing objects that arrived on or before
+    it into processing."""
     from orchestration import stages
 
-    keys = stages.claim_landing(load_settings(), date.fromisoformat(run_date))
+    day = date.fromisoformat(run_date)
+    keys = stages.claim_landing(load_settings(), day, dag_run.run_id)
     log.info("run %s owns %d raw objects", run_date, len(keys))
     return len(keys)
 
 
 @task(task_id="promote")
-def promote(run_date: str) -> dict[str, Any]:
-    """Publish Spark's output to processed/ and quarantine/; write the run manifest."""
+def promote(run_date: str, dag_run: Any = None) -> dict[str, Any]:
+    """Publish Spark's output to processed/ and quarantine/; write the run manifest; release
+    the run date's lock."""
     from orchestration import stages
 
-    manifest = stages.promote_zones(load_settings(), date.fromisoformat(run_date))
+    day = date.fromisoformat(run_date)
+    manifest = stages.promote_zones(load_settings(), day, dag_run.run_id)
     return manifest.stats.to_dict()
 
 
