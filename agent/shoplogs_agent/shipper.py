@@ -243,8 +243,10 @@ class Shipper:
 
     def status(self) -> dict[str, Any]:
         return {
-            "flows": {flow.delivery_stream: self.flow_status(flow, tailer)
-                      for flow, tailer in self.tailers},  # fmt: skip
+            "flows": {
+                flow.delivery_stream: self.flow_status(flow, tailer)
+                for flow, tailer in self.tailers
+            },
             "rejected_lines": self.rejected,
             "quarantine_file": str(self.config.quarantine_file),
             "updated_at": time.time(),
@@ -258,6 +260,7 @@ class Shipper:
     def run(self) -> int:
         """Poll until SIGTERM (exit 0) or until a flow has failed permanently for
         ``failExitMinutes`` (exit 3, so systemd logs it, restarts and can alert)."""
+
         def stop(signum: int, _frame: Any) -> None:
             log.info("signal %d: finishing the batch in flight, then exiting", signum)
             self.stopping = True

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO
 
 HEAD_BYTES = 64
+Source = IO[bytes] | gzip.GzipFile  # a plain log, or a compressed rotation read through gzip
 ROTATION_GRACE_SECONDS = 30.0
 log = logging.getLogger("shoplogs.shipper")
 
@@ -55,7 +56,7 @@ def is_compressed(name: str) -> bool:
     return name.endswith(".gz")
 
 
-def read_head(handle: IO[bytes], limit: int = HEAD_BYTES) -> bytes:
+def read_head(handle: Source, limit: int = HEAD_BYTES) -> bytes:
     handle.seek(0)
     return handle.read(limit)
 
@@ -151,7 +152,7 @@ class Chunk:
 
 
 def read_lines_from(
-    handle: IO[bytes], start: int, max_bytes: int, final: bool = False, scanned: int = 0
+    handle: Source, start: int, max_bytes: int, final: bool = False, scanned: int = 0
 ) -> tuple[bytes, int]:
     """Bytes from ``start`` up to the last newline within ``max_bytes``, and how far the file
     was looked at.
@@ -283,7 +284,7 @@ class Tailer:
         self,
         name: str,
         key: str,
-        handle: IO[bytes],
+        handle: Source,
         stat: os.stat_result,
         max_bytes: int,
         first_start: bool,
@@ -310,7 +311,7 @@ class Tailer:
         return Chunk(key, name, data, end, read_head(handle, min(end, HEAD_BYTES)).hex())
 
     def _read_compressed(
-        self, name: str, key: str, handle: IO[bytes], max_bytes: int, present: set[str]
+        self, name: str, key: str, handle: Source, max_bytes: int, present: set[str]
     ) -> Chunk | None:
         position = self.checkpoints.positions.get(key)
         if position is None:
@@ -326,7 +327,7 @@ class Tailer:
         end = position.offset + len(data)
         return Chunk(key, name, data, end, read_head(handle, min(end, HEAD_BYTES)).hex())
 
-    def _compressed_offset(self, handle: IO[bytes], present: set[str]) -> int | None:
+    def _compressed_offset(self, handle: Source, present: set[str]) -> int | None:
         """Where a new ``.gz`` resumes: the offset of the deleted file it was compressed from,
         recognised by its first bytes. None when it matches no such file: its lines were
         sent before it was compressed."""
@@ -341,7 +342,7 @@ class Tailer:
                 return offset
         return None
 
-    def _copied_offset(self, handle: IO[bytes], stat: os.stat_result) -> int:
+    def _copied_offset(self, handle: Source, stat: os.stat_result) -> int:
         """Where a new plain file starts: 0, unless its first bytes show it is a copy
         (copytruncate) of a file we had sent part of; then where that file's lines ended."""
         candidates = dict(self.truncated)  # any fingerprint: these files were rewritten
@@ -371,7 +372,7 @@ class Tailer:
         position.offset, position.head = 0, ""
         self.scanned.pop(key, None)
 
-    def _rewritten(self, handle: IO[bytes], stat: os.stat_result, position: Position) -> bool:
+    def _rewritten(self, handle: Source, stat: os.stat_result, position: Position) -> bool:
         if stat.st_size < position.offset:
             return True
         head = position.head
@@ -381,10 +382,13 @@ class Tailer:
         """A renamed file may still get the rest of a line from a writer that has not reopened
         its log yet: it is finished once the live file holds newer data, or after a quiet
         grace period."""
-        if live is not None and identity(live) != key and live.st_size > 0:
-            if live.st_mtime_ns >= stat.st_mtime_ns:
-                return True
-        return self.clock() - stat.st_mtime >= self.grace_seconds
+        moved_on = (
+            live is not None
+            and identity(live) != key
+            and live.st_size > 0
+            and live.st_mtime_ns >= stat.st_mtime_ns
+        )
+        return moved_on or self.clock() - stat.st_mtime >= self.grace_seconds
 
     def commit(self, chunk: Chunk) -> None:
         self.checkpoints.positions[chunk.key] = Position(chunk.path, chunk.end, chunk.head)
