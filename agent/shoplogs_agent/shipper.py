@@ -41,11 +41,15 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
+from shoplogs_agent.rejects import Outbox, make_reject
 from shoplogs_agent.tailer import ROTATION_GRACE_SECONDS, Checkpoints, Tailer
 
 log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
-OWN_KEYS = {"pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes"}
+OWN_KEYS = {
+    "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket"
+}  # fmt: skip
+OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
@@ -59,6 +63,7 @@ class Flow:
     file_pattern: str
     delivery_stream: str
     start_at_end: bool
+    lake_stream: str = ""  # the lake's name for the stream (web, orders, customers)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class ShipperConfig:
     checkpoint_file: Path
     flows: tuple[Flow, ...]
     endpoint: str | None = None
+    quarantine_bucket: str | None = None  # where rejected lines go: the lake bucket
     poll_seconds: float = 1.0
     rotation_grace_seconds: float = ROTATION_GRACE_SECONDS
     fail_exit_minutes: float = 15.0
@@ -103,11 +109,17 @@ def load_config(path: Path) -> ShipperConfig:
             raise ConfigError(
                 f"{path}: flow {number} initialPosition must be START_OF_FILE or END_OF_FILE"
             )
-        flows.append(Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE"))
+        # Delivery streams are named shoplogs-<env>-<stream> (infra/); lakeStream overrides.
+        lake_stream = flow.get("lakeStream") or flow["deliveryStream"].rsplit("-", 1)[-1]
+        flows.append(
+            Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE",
+                 lake_stream)
+        )  # fmt: skip
     return ShipperConfig(
         checkpoint_file=Path(raw.get("checkpointFile", "/var/lib/shoplogs-shipper/checkpoints")),
         flows=tuple(flows),
         endpoint=raw.get("firehose.endpoint"),
+        quarantine_bucket=raw.get("quarantine.bucket"),
         poll_seconds=float(raw.get("pollSeconds", 1.0)),
         rotation_grace_seconds=float(raw.get("rotationGraceSeconds", ROTATION_GRACE_SECONDS)),
         fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
@@ -117,7 +129,12 @@ def load_config(path: Path) -> ShipperConfig:
 
 def render_agent_json(config: ShipperConfig) -> dict[str, Any]:
     """The same flows for the AWS Kinesis Agent."""
-    return {key: value for key, value in config.raw.items() if key not in OWN_KEYS}
+    rendered = {key: value for key, value in config.raw.items() if key not in OWN_KEYS}
+    rendered["flows"] = [
+        {key: value for key, value in flow.items() if key not in OWN_FLOW_KEYS}
+        for flow in config.raw["flows"]
+    ]
+    return rendered
 
 
 @dataclass
@@ -138,6 +155,7 @@ class Shipper:
         client: Any,
         policy: RetryPolicy = DEFAULT_RETRY,
         clock: Callable[[], float] = time.monotonic,
+        s3: Any = None,
     ):
         self.config = config
         self.client = client
@@ -152,6 +170,9 @@ class Shipper:
         self.totals = {flow.delivery_stream: ShipStats() for flow in config.flows}
         self.failures: dict[str, FlowFailure] = {}
         self.rejected = 0
+        self.s3 = s3
+        self.outbox = Outbox(config.quarantine_file)
+        self.reject_error: str | None = None
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent.
@@ -170,14 +191,28 @@ class Shipper:
             else:
                 self.failures.pop(flow.delivery_stream, None)
             tailer.forget_missing()
+        self.deliver_rejects()
         return sent
+
+    def deliver_rejects(self) -> None:
+        """Rejected lines into the lake's quarantine; kept locally until that worked."""
+        if not self.config.quarantine_bucket or self.s3 is None:
+            return
+        try:
+            self.outbox.deliver(self.s3, self.config.quarantine_bucket)
+        except Exception as exc:  # any S3 or file error: keep them, try again next poll
+            self.reject_error = f"{type(exc).__name__}: {exc}"
+            log.error("rejected lines not delivered to s3://%s (%s); kept in %s",
+                      self.config.quarantine_bucket, exc, self.outbox.path)  # fmt: skip
+        else:
+            self.reject_error = None
 
     def _ship_flow(self, flow: Flow, tailer: Tailer, max_bytes: int) -> int:
         sent = 0
         while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
             stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy)
             if stats.oversize_lines:
-                self.quarantine(chunk.path, stats.oversize_lines)
+                self.quarantine(flow, chunk.path, stats.oversize_lines)
             tailer.commit(chunk)
             self.totals[flow.delivery_stream].add(stats)
             sent += stats.lines_shipped
@@ -207,22 +242,14 @@ class Shipper:
             if failure.permanent and self.clock() - failure.since >= limit
         ]  # fmt: skip
 
-    def quarantine(self, path: str, lines: list[bytes]) -> None:
-        """Lines Firehose cannot take (over 1,000 KiB) go to a local file, with their reason,
-        before the checkpoint moves past them: set aside, never skipped."""
-        target = self.config.quarantine_file
-        # Raw customer data: only the shipper's user may read it.
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)  # a file left by an older version may be wider
-        with os.fdopen(fd, "a") as handle:
-            for line in lines:
-                row = {"source": path, "reason": "record_too_large", "bytes": len(line),
-                       "raw_line": line.decode("utf-8", "replace").rstrip("\n")}  # fmt: skip
-                handle.write(json.dumps(row) + "\n")
+    def quarantine(self, flow: Flow, path: str, lines: list[bytes]) -> None:
+        """Lines Firehose cannot take (over 1,000 KiB) go to the local outbox, with their
+        reason, before the checkpoint moves past them: set aside, never skipped; from there
+        into the lake's quarantine (``rejects``)."""
+        self.outbox.add([make_reject(flow.lake_stream, path, line) for line in lines])
         self.rejected += len(lines)
         log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
-                  path, len(lines), target)  # fmt: skip
+                  path, len(lines), self.outbox.path)  # fmt: skip
 
     def flow_status(self, flow: Flow, tailer: Tailer) -> dict[str, Any]:
         totals = self.totals[flow.delivery_stream]
@@ -249,6 +276,9 @@ class Shipper:
             },
             "rejected_lines": self.rejected,
             "quarantine_file": str(self.config.quarantine_file),
+            "quarantine_bucket": self.config.quarantine_bucket,
+            "rejects_pending": len(self.outbox.pending()),
+            "rejects_error": self.reject_error,
             "updated_at": time.time(),
         }
 
@@ -294,6 +324,18 @@ def firehose_client(config: ShipperConfig) -> Any:
     return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region)
 
 
+def s3_client(config: ShipperConfig) -> Any:
+    """For rejected lines, when ``quarantine.bucket`` is set (same region as Firehose)."""
+    if not config.quarantine_bucket:
+        log.warning("no quarantine.bucket: lines over 1,000 KiB stay in %s only",
+                    config.quarantine_file)  # fmt: skip
+        return None
+    import boto3
+
+    region = firehose_client(config).meta.region_name
+    return boto3.client("s3", region_name=region)
+
+
 def lag_report(config: ShipperConfig) -> dict[str, dict[str, int]]:
     """Lag per file from the checkpoints alone: works while the shipper is down too."""
     return {
@@ -323,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         last = json.loads(config.status_file.read_text()) if config.status_file.exists() else {}
         print(json.dumps({"lag_bytes": lag_report(config), "last_run": last}, indent=2))
     else:
-        return Shipper(config, firehose_client(config)).run()
+        return Shipper(config, firehose_client(config), s3=s3_client(config)).run()
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shoplogs_agent.shipper import Shipper, load_config
+from shoplogs_agent.shipper import Shipper, load_config, render_agent_json
 from shoplogs_agent.tailer import Tailer
 from tests.agent.test_shipper import Collecting, append, config_for, shipper
 
@@ -292,3 +292,48 @@ def test_set_aside_lines_are_readable_by_the_shipper_only(tmp_path: Path) -> Non
     target = ship.config.quarantine_file
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+
+
+class Bucket:
+    """S3 that keeps what is put, or refuses while ``down``."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.down = False
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        if self.down:
+            raise ConnectionError("S3 unreachable")
+        self.objects[f"{Bucket}/{Key}"] = Body
+        return {}
+
+
+def test_set_aside_lines_are_delivered_to_the_lake_quarantine(tmp_path: Path) -> None:
+    import hashlib
+
+    from lake import layout
+    from shoplogs_agent.firehose import MAX_RECORD_BYTES
+
+    config = json.loads(config_for(tmp_path).read_text())
+    config["quarantine.bucket"] = "lake"
+    config["flows"][0]["deliveryStream"] = "shoplogs-prod-web"
+    (tmp_path / "agent.json").write_text(json.dumps(config))
+    huge = "y" * (MAX_RECORD_BYTES + 1)
+    append(tmp_path / "access.log", "a", huge)
+    bucket, client = Bucket(), Collecting()
+    bucket.down = True
+    ship = Shipper(load_config(tmp_path / "agent.json"), client, s3=bucket)
+    ship.poll_once()
+    assert (
+        ship.status()["rejects_pending"] == 1 and "S3 unreachable" in ship.status()["rejects_error"]
+    )
+    bucket.down = False
+    ship.poll_once()
+    digest = hashlib.sha256(huge.encode()).hexdigest()
+    key = layout.shipper_rejects("web", "access.log", digest[:16])
+    row = json.loads(bucket.objects[f"lake/{key}"])
+    assert row["raw_line"] == huge and row["reason"] == "record_too_large"
+    assert row["sha256"] == digest and row["source"] == str(tmp_path / "access.log")
+    assert ship.status()["rejects_pending"] == 0 and ship.status()["rejects_error"] is None
+    rendered = json.dumps(render_agent_json(ship.config))  # keys the AWS agent lacks
+    assert "quarantine.bucket" not in rendered and "lakeStream" not in rendered
