@@ -29,7 +29,7 @@ def main(argv: list[str]) -> None:
     import moto.firehose.models as firehose_models
     from moto.server import main as moto_main
 
-    firehose_models.utcnow = lambda: ticking_from(start)  # type: ignore[attr-defined]
+    firehose_models.utcnow = lambda: ticking_from(start)
     moto_main(argv[1:])
 
 
