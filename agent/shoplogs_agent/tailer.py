@@ -214,7 +214,9 @@ class Tailer:
         self.scanned: dict[str, int] = {}  # key -> offset up to which no newline was found
         self.truncated: dict[str, int] = {}  # head of a rewritten file -> offset sent from it
         self.vanished: dict[str, int] = {}  # head of a deleted file -> offset sent from it
-        self.done: set[str] = set()  # compressed files read to their end or holding nothing new
+        self.done: set[str] = set()  # compressed files read to their end
+        # Compressed files matching no deleted file: looked at again only once a file goes.
+        self.unmatched: set[str] = set()
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
 
     def files(self) -> list[tuple[str, os.stat_result]]:
@@ -259,7 +261,7 @@ class Tailer:
             with open(name, "rb") as raw:
                 stat = os.fstat(raw.fileno())  # the identity of what is read, not of the name
                 key = identity(stat)
-                if key in self.done:
+                if key in self.done or key in self.unmatched:
                     return None
                 if is_compressed(name):
                     with gzip.GzipFile(fileobj=raw) as unpacked:
@@ -317,7 +319,8 @@ class Tailer:
         if position is None:
             start = self._compressed_offset(handle, present)
             if start is None:
-                return None  # nothing unsent from it, or not yet: look again next poll
+                self.unmatched.add(key)  # its lines were sent before it was compressed
+                return None
             position = self.checkpoints.positions[key] = Position(name, start)
         position.path = name
         data, _ = read_lines_from(handle, position.offset, max_bytes, final=True)
@@ -404,6 +407,7 @@ class Tailer:
                 if gone.head:
                     self.vanished[gone.head] = gone.offset
                 self.scanned.pop(key, None)
+                self.unmatched.clear()  # a .gz may have been made from it
         self.done &= alive
         for memory in (self.vanished, self.truncated):
             for head in list(memory)[:-64]:  # bounded: only recent rotations matter
