@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
 
-from lake import layout
+from lake import layout, wire
 from lake.stats import RunStats, parse_stream_stats_line
 
 CLAIM_TTL = 6 * 60 * 60.0  # longer than any healthy run
@@ -257,7 +257,12 @@ def gunzip(body: bytes) -> tuple[bytes, bool]:
 
 def readable_lines(text: bytes) -> int:
     """Complete lines without control bytes, the ones the Spark job can judge on content."""
-    return sum(1 for line in text.splitlines() if line.strip() and not BINARY_BYTES.search(line))
+    return sum(
+        1
+        for delivered in text.split(b"\n")
+        for line in wire.lines_of(delivered)
+        if line.strip() and not BINARY_BYTES.search(line)
+    )
 
 
 def object_problem(body: bytes) -> str | None:

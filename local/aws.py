@@ -7,11 +7,13 @@ they would to AWS; only the endpoint URL differs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,10 @@ from shoplogs_agent.firehose import ShipStats
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
-def _moto_command(port: int) -> list[str]:
+def _moto_command(port: int, clock_start: datetime | None = None) -> list[str]:
+    if clock_start is not None:  # Firehose's clock pinned: see local/moto_clock.py
+        clock = [sys.executable, "-m", "local.moto_clock", clock_start.isoformat()]
+        return [*clock, "-H", "127.0.0.1", "-p", str(port)]
     executable = Path(sys.executable).with_name("moto_server")
     binary = str(executable) if executable.exists() else shutil.which("moto_server")
     if not binary:
@@ -34,14 +39,25 @@ def _moto_command(port: int) -> list[str]:
 
 
 @contextmanager
-def moto_server(log_file: Path | None = None, timeout: float = 20.0) -> Iterator[str]:
-    """Start moto, yield its endpoint URL, and stop it however the block exits."""
+def moto_server(
+    log_file: Path | None = None, timeout: float = 20.0, clock_start: datetime | None = None
+) -> Iterator[str]:
+    """Start moto, yield its endpoint URL, and stop it however the block exits.
+
+    ``clock_start``: Firehose's clock begins there (tests pin arrival days with it)."""
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab") if log_file else subprocess.DEVNULL
-    process = subprocess.Popen(_moto_command(port), stdout=log, stderr=subprocess.STDOUT)
+    root = str(Path(__file__).resolve().parents[1])  # for `-m local.moto_clock`
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
+    process = subprocess.Popen(
+        _moto_command(port, clock_start), stdout=log, stderr=subprocess.STDOUT, env=env
+    )
     try:
         wait_until_answers(
             f"{endpoint}/moto-api/", what="moto server", processes=[process], timeout=timeout,

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from lake import layout, zones
 from lake.manifest import Manifest
 from lake.stats import StreamStats
 from local import demo
@@ -85,6 +86,15 @@ def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
         return action()
 
 
+def default_run_date(landing_keys: list[str]) -> date | None:
+    """The run date that covers everything shipped: the arrival day (UTC) of the newest
+    landing object. Firehose stamps objects with their arrival time and a run claims what
+    arrived on or before its date, so a run started at 23:59 whose last objects land after
+    midnight takes the next day and still processes all of them. None if nothing landed."""
+    days = [day for key in landing_keys if (day := layout.arrival_date(key)) is not None]
+    return max(days, default=None)
+
+
 def _ship(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None
 ) -> tuple[RunReport, dict, date]:
@@ -93,9 +103,10 @@ def _ship(
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     run_stage(report, "local aws", lambda: provision_local(settings))
     shipped = run_stage(report, "ship", lambda: ship_logs(settings, files))
-    # Firehose stamps objects with their arrival time, so the default logical date is the
-    # day they arrived: today, taken after shipping so that midnight cannot split them.
-    day = run_date or datetime.now(UTC).date()
+    landed = zones.list_keys(
+        stages.aws_client(settings, "s3"), settings.lake_bucket, layout.LANDING
+    )
+    day = run_date or default_run_date(landed) or datetime.now(UTC).date()
     report.run_date = day.isoformat()
     return report, shipped, day
 
@@ -162,7 +173,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="run the pipeline DAG with `airflow dags test` (default) or call the stages directly",
     )
     parser.add_argument(
-        "--run-date", type=date.fromisoformat, help="logical date of the run (default: today, UTC)"
+        "--run-date",
+        type=date.fromisoformat,
+        help="logical date of the run (default: the arrival day, UTC, of the newest object "
+        "shipped, so a run started just before midnight still takes what it shipped)",
     )
     demo_args = parser.add_argument_group("demo data")
     demo_args.add_argument("--days", type=int, default=demo.DemoSpec.days)

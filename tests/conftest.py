@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from local.aws import LOCAL_CREDENTIALS, moto_server
+from tests.clock import ARRIVAL
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.update(LOCAL_CREDENTIALS)
@@ -45,7 +46,7 @@ def spark() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real moto server process on a free loopback port."""
-    with moto_server(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log", clock_start=ARRIVAL) as endpoint:
         yield endpoint
 
 
@@ -53,7 +54,7 @@ def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def own_aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server for one test module: whole-pipeline runs provision the same stream
     names, so each gets an AWS of its own, as each `make run` does."""
-    with moto_server(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log", clock_start=ARRIVAL) as endpoint:
         yield endpoint
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -70,7 +69,7 @@ def test_every_bad_case_is_quarantined_with_its_reason(
 ) -> None:
     settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="corpus-lake")
     settings = settings.with_endpoint(own_aws_endpoint)
-    report = run_pipeline(settings, corpus(tmp_path), datetime.now(UTC).date())
+    report = run_pipeline(settings, corpus(tmp_path))
 
     assert reconcile(report) == []
     quarantined = {name: dict(counts.quarantined) for name, counts in report.streams.items()}

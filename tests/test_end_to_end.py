@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from local.run import run_pipeline
 from orchestration import stages
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
+from tests.clock import ARRIVAL_DAY
 from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
 
 pytestmark = pytest.mark.integration
@@ -44,8 +45,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) ->
     settings = replace(load_settings("local"), work_dir=work, lake_bucket="e2e-lake")
     settings = settings.with_endpoint(own_aws_endpoint)
     files = log_files(work / "logs")
-    run_date = datetime.now(UTC).date()
-    report = run_pipeline(settings, files, run_date)
+    report = run_pipeline(settings, files)  # the run picks the arrival day itself
+    run_date = date.fromisoformat(report.run_date)
+    assert run_date == ARRIVAL_DAY
     return {
         "truth": truth,
         "report": report,

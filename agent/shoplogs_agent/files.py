@@ -23,7 +23,7 @@ from shoplogs_agent.identity import Origin, file_fingerprint, host_id
 
 def read_chunks(path: Path, size: int = MAX_BATCH_BYTES) -> Iterator[tuple[int, bytes]]:
     """(offset, whole lines) of the file, cut exactly where the tailer cuts a file it reads
-    after rotation (``tailer.read_complete_lines``), so a file shipped either way travels in
+    after rotation (``tailer.read_lines_from``), so a file shipped either way travels in
     the same records.
 
     Invalid UTF-8 travels untouched and is judged downstream. Rotated logs compressed by
@@ -43,10 +43,14 @@ def read_chunks(path: Path, size: int = MAX_BATCH_BYTES) -> Iterator[tuple[int, 
         while data := take(size):
             while b"\n" not in data and len(data) % size == 0 and (more := take(size)):
                 data += more
-            cut = data.rfind(b"\n")
-            if 0 <= cut < len(data) - 1 and len(data) >= size:  # hold back a partial line
-                pending = data[cut + 1 :] + pending
-                data = data[: cut + 1]
+            newline = data.find(b"\n")
+            if newline >= size:  # one line longer than a read: that line alone
+                cut = newline + 1
+            elif len(data) >= size and 0 <= (last := data.rfind(b"\n")) < len(data) - 1:
+                cut = last + 1  # hold back the part of a line the read cut off
+            else:
+                cut = len(data)
+            pending, data = data[cut:] + pending, data[:cut]
             yield offset, data
             offset += len(data)
 

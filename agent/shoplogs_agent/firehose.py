@@ -37,7 +37,15 @@ THROTTLING_ERRORS = {
 
 
 class ShippingError(RuntimeError):
-    """Raised when records still fail after every retry; nothing was silently dropped."""
+    """Raised when records still fail after every retry; nothing was silently dropped.
+
+    ``permanent``: the stream refused the call itself (access denied, stream missing), so
+    waiting will not help until someone fixes the stream or the role.
+    """
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -225,7 +233,8 @@ def put_batch(
                 continue
             raise ShippingError(
                 f"Firehose stream {stream!r} rejected a batch: {exc}. Check that the "
-                "delivery stream exists and the credentials may write to it."
+                "delivery stream exists and the credentials may write to it.",
+                permanent=True,
             ) from exc
         failed = []
         for record, result in zip(pending, response["RequestResponses"], strict=True):

@@ -26,6 +26,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+# The same bytes as lake/wire.py, which the pipeline reads them with (this package imports
+# nothing of the project, so the format is spelled on both sides of the wire).
 RECORD_MAGIC = b"\x1eSL1 "
 SEPARATOR = b"\x1d"
 # Room left in a Firehose record for the header (host names are at most 253 bytes).

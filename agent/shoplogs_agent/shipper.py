@@ -28,6 +28,7 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,17 @@ from shoplogs_agent.firehose import (
     ship_buffer,
 )
 from shoplogs_agent.identity import Origin, host_id
-from shoplogs_agent.tailer import Checkpoints, Tailer
+from shoplogs_agent.rejects import Outbox, make_reject
+from shoplogs_agent.tailer import ROTATION_GRACE_SECONDS, Checkpoints, Tailer
 
 log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
-OWN_KEYS = {"pollSeconds", "statusFile", "hostId"}
+OWN_KEYS = {
+    "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
+    "hostId",
+}  # fmt: skip
+OWN_FLOW_KEYS = {"lakeStream"}
+EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
 
@@ -58,6 +65,7 @@ class Flow:
     file_pattern: str
     delivery_stream: str
     start_at_end: bool
+    lake_stream: str = ""  # the lake's name for the stream (web, orders, customers)
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,10 @@ class ShipperConfig:
     checkpoint_file: Path
     flows: tuple[Flow, ...]
     endpoint: str | None = None
+    quarantine_bucket: str | None = None  # where rejected lines go: the lake bucket
     poll_seconds: float = 1.0
+    rotation_grace_seconds: float = ROTATION_GRACE_SECONDS
+    fail_exit_minutes: float = 15.0
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -100,80 +111,179 @@ def load_config(path: Path) -> ShipperConfig:
             raise ConfigError(
                 f"{path}: flow {number} initialPosition must be START_OF_FILE or END_OF_FILE"
             )
-        flows.append(Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE"))
+        # Delivery streams are named shoplogs-<env>-<stream> (infra/); lakeStream overrides.
+        lake_stream = flow.get("lakeStream") or flow["deliveryStream"].rsplit("-", 1)[-1]
+        flows.append(
+            Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE",
+                 lake_stream)
+        )  # fmt: skip
     return ShipperConfig(
         checkpoint_file=Path(raw.get("checkpointFile", "/var/lib/shoplogs-shipper/checkpoints")),
         flows=tuple(flows),
         endpoint=raw.get("firehose.endpoint"),
+        quarantine_bucket=raw.get("quarantine.bucket"),
         poll_seconds=float(raw.get("pollSeconds", 1.0)),
+        rotation_grace_seconds=float(raw.get("rotationGraceSeconds", ROTATION_GRACE_SECONDS)),
+        fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
         raw=raw,
     )
 
 
 def render_agent_json(config: ShipperConfig) -> dict[str, Any]:
     """The same flows for the AWS Kinesis Agent."""
-    return {key: value for key, value in config.raw.items() if key not in OWN_KEYS}
+    rendered = {key: value for key, value in config.raw.items() if key not in OWN_KEYS}
+    rendered["flows"] = [
+        {key: value for key, value in flow.items() if key not in OWN_FLOW_KEYS}
+        for flow in config.raw["flows"]
+    ]
+    return rendered
+
+
+@dataclass
+class FlowFailure:
+    """The last error of a flow that cannot ship, for ``status`` and the exit decision."""
+
+    error: str
+    permanent: bool
+    since: float  # monotonic, when the flow started failing
+    since_wall: float  # the same moment for people
+    retry_at: float  # monotonic: a failing flow waits, the others go on
 
 
 class Shipper:
-    def __init__(self, config: ShipperConfig, client: Any, policy: RetryPolicy = DEFAULT_RETRY):
+    def __init__(
+        self,
+        config: ShipperConfig,
+        client: Any,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        clock: Callable[[], float] = time.monotonic,
+        s3: Any = None,
+    ):
         self.config = config
         self.client = client
         self.policy = policy
+        self.clock = clock
         self.stopping = False
         self.tailers = [
             (flow, Tailer(flow.file_pattern, Checkpoints(config.checkpoint_path(flow)),
-                          flow.start_at_end))
+                          flow.start_at_end, config.rotation_grace_seconds))
             for flow in config.flows
         ]  # fmt: skip
         self.totals = {flow.delivery_stream: ShipStats() for flow in config.flows}
+        self.failures: dict[str, FlowFailure] = {}
         self.host = host_id(config.raw.get("hostId"))
         self.rejected = 0
+        self.s3 = s3
+        self.outbox = Outbox(config.quarantine_file)
+        self.reject_error: str | None = None
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
-        """Send everything new, one acknowledged chunk at a time; return lines sent."""
+        """Send everything new, one acknowledged chunk at a time; return lines sent.
+
+        Each flow goes on its own: one that cannot ship keeps its place, records why and
+        waits, while the others keep shipping."""
         sent = 0
         for flow, tailer in self.tailers:
-            while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
-                origin = Origin(self.host, chunk.fingerprint, chunk.start)
-                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
-                                    origin=origin)  # fmt: skip
-                if stats.oversize_lines:
-                    self.quarantine(chunk.path, stats.oversize_lines)
-                tailer.commit(chunk)
-                self.totals[flow.delivery_stream].add(stats)
-                sent += stats.lines_shipped
+            failure = self.failures.get(flow.delivery_stream)
+            if failure and self.clock() < failure.retry_at:
+                continue
+            try:
+                sent += self._ship_flow(flow, tailer, max_bytes)
+            except ShippingError as exc:
+                self._flow_failed(flow, exc)
+            else:
+                self.failures.pop(flow.delivery_stream, None)
             tailer.forget_missing()
+        self.deliver_rejects()
         return sent
 
-    def quarantine(self, path: str, lines: list[bytes]) -> None:
-        """Lines Firehose cannot take (over 1,000 KiB) go to a local file, with their reason,
-        before the checkpoint moves past them: set aside, never skipped."""
-        target = self.config.quarantine_file
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a") as handle:
-            for line in lines:
-                row = {"source": path, "reason": "record_too_large", "bytes": len(line),
-                       "raw_line": line.decode("utf-8", "replace").rstrip("\n")}  # fmt: skip
-                handle.write(json.dumps(row) + "\n")
+    def deliver_rejects(self) -> None:
+        """Rejected lines into the lake's quarantine; kept locally until that worked."""
+        if not self.config.quarantine_bucket or self.s3 is None:
+            return
+        try:
+            self.outbox.deliver(self.s3, self.config.quarantine_bucket)
+        except Exception as exc:  # any S3 or file error: keep them, try again next poll
+            self.reject_error = f"{type(exc).__name__}: {exc}"
+            log.error("rejected lines not delivered to s3://%s (%s); kept in %s",
+                      self.config.quarantine_bucket, exc, self.outbox.path)  # fmt: skip
+        else:
+            self.reject_error = None
+
+    def _ship_flow(self, flow: Flow, tailer: Tailer, max_bytes: int) -> int:
+        sent = 0
+        while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
+            origin = Origin(self.host, chunk.fingerprint, chunk.start)
+            stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
+                                origin=origin)  # fmt: skip
+            if stats.oversize_lines:
+                self.quarantine(flow, chunk.path, stats.oversize_lines)
+            tailer.commit(chunk)
+            self.totals[flow.delivery_stream].add(stats)
+            sent += stats.lines_shipped
+        return sent
+
+    def _flow_failed(self, flow: Flow, exc: ShippingError) -> None:
+        now = self.clock()
+        previous = self.failures.get(flow.delivery_stream)
+        # Unsent lines stay behind their checkpoint: the flow tries again, loses nothing.
+        self.failures[flow.delivery_stream] = FlowFailure(
+            error=str(exc),
+            permanent=exc.permanent,
+            since=previous.since if previous else now,
+            since_wall=previous.since_wall if previous else time.time(),
+            retry_at=now + self.policy.cap_seconds,
+        )
+        log.error("flow %s -> %s cannot ship (%s): %s; retrying in %.0f s",
+                  flow.file_pattern, flow.delivery_stream,
+                  "permanent" if exc.permanent else "transient", exc,
+                  self.policy.cap_seconds)  # fmt: skip
+
+    def failing_too_long(self) -> list[str]:
+        """Streams that have failed permanently for ``failExitMinutes``: a case for a person."""
+        limit = self.config.fail_exit_minutes * 60
+        return [
+            stream for stream, failure in self.failures.items()
+            if failure.permanent and self.clock() - failure.since >= limit
+        ]  # fmt: skip
+
+    def quarantine(self, flow: Flow, path: str, lines: list[bytes]) -> None:
+        """Lines Firehose cannot take (over 1,000 KiB) go to the local outbox, with their
+        reason, before the checkpoint moves past them: set aside, never skipped; from there
+        into the lake's quarantine (``rejects``)."""
+        self.outbox.add([make_reject(flow.lake_stream, path, line) for line in lines])
         self.rejected += len(lines)
         log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
-                  path, len(lines), target)  # fmt: skip
+                  path, len(lines), self.outbox.path)  # fmt: skip
+
+    def flow_status(self, flow: Flow, tailer: Tailer) -> dict[str, Any]:
+        totals = self.totals[flow.delivery_stream]
+        failure = self.failures.get(flow.delivery_stream)
+        return {
+            "lines_read": totals.lines_read,
+            "records_sent": totals.records_sent,
+            "bytes_sent": totals.bytes_sent,
+            "retries": totals.retries,
+            "lag_bytes": tailer.lag(),
+            "last_error": failure.error if failure else None,
+            "error_permanent": failure.permanent if failure else None,
+            "failing_since": failure.since_wall if failure else None,
+            "file_errors": dict(tailer.errors),
+            "reading_compressed": tailer.reading_compressed(),
+            "checkpoint_recovered": tailer.checkpoints.recovered,
+        }
 
     def status(self) -> dict[str, Any]:
         return {
             "flows": {
-                flow.delivery_stream: {
-                    "lines_read": self.totals[flow.delivery_stream].lines_read,
-                    "records_sent": self.totals[flow.delivery_stream].records_sent,
-                    "bytes_sent": self.totals[flow.delivery_stream].bytes_sent,
-                    "retries": self.totals[flow.delivery_stream].retries,
-                    "lag_bytes": tailer.lag(),
-                }
+                flow.delivery_stream: self.flow_status(flow, tailer)
                 for flow, tailer in self.tailers
             },
             "rejected_lines": self.rejected,
             "quarantine_file": str(self.config.quarantine_file),
+            "quarantine_bucket": self.config.quarantine_bucket,
+            "rejects_pending": len(self.outbox.pending()),
+            "rejects_error": self.reject_error,
             "updated_at": time.time(),
         }
 
@@ -182,7 +292,10 @@ class Shipper:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.status(), indent=1))
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Poll until SIGTERM (exit 0) or until a flow has failed permanently for
+        ``failExitMinutes`` (exit 3, so systemd logs it, restarts and can alert)."""
+
         def stop(signum: int, _frame: Any) -> None:
             log.info("signal %d: finishing the batch in flight, then exiting", signum)
             self.stopping = True
@@ -191,18 +304,19 @@ class Shipper:
         signal.signal(signal.SIGINT, stop)
         last_report = 0.0
         while not self.stopping:
-            try:
-                self.poll_once()
-            except ShippingError as exc:
-                # Unsent lines stay behind their checkpoint: keep trying, lose nothing.
-                log.error("%s; retrying in %.0f s", exc, self.policy.cap_seconds)
-                time.sleep(self.policy.cap_seconds)
-            if time.monotonic() - last_report > 30:
+            self.poll_once()
+            if self.failures or time.monotonic() - last_report > 30:
                 self.write_status()
-                log.info("status: %s", json.dumps(self.status()["flows"]))
                 last_report = time.monotonic()
+                log.info("status: %s", json.dumps(self.status()["flows"]))
+            if failing := self.failing_too_long():
+                log.critical("giving up: %s failed permanently for %.0f minutes; see status",
+                             ", ".join(failing), self.config.fail_exit_minutes)  # fmt: skip
+                self.write_status()
+                return EXIT_FLOW_FAILING
             time.sleep(self.config.poll_seconds)
         self.write_status()
+        return 0
 
 
 def firehose_client(config: ShipperConfig) -> Any:
@@ -213,6 +327,18 @@ def firehose_client(config: ShipperConfig) -> Any:
     region = (match and match[1]) or os.environ.get("AWS_REGION") or \
         os.environ.get("AWS_DEFAULT_REGION")  # fmt: skip
     return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region)
+
+
+def s3_client(config: ShipperConfig) -> Any:
+    """For rejected lines, when ``quarantine.bucket`` is set (same region as Firehose)."""
+    if not config.quarantine_bucket:
+        log.warning("no quarantine.bucket: lines over 1,000 KiB stay in %s only",
+                    config.quarantine_file)  # fmt: skip
+        return None
+    import boto3
+
+    region = firehose_client(config).meta.region_name
+    return boto3.client("s3", region_name=region)
 
 
 def lag_report(config: ShipperConfig) -> dict[str, dict[str, int]]:
@@ -244,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         last = json.loads(config.status_file.read_text()) if config.status_file.exists() else {}
         print(json.dumps({"lag_bytes": lag_report(config), "last_run": last}, indent=2))
     else:
-        Shipper(config, firehose_client(config)).run()
+        return Shipper(config, firehose_client(config), s3=s3_client(config)).run()
     return 0
 
 

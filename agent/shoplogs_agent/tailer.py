@@ -5,28 +5,42 @@ restart resumes exactly where the last acknowledged batch ended, and rotation is
 
 - rename-and-create (logrotate's default): the old inode keeps its checkpoint under its new
   name (``access.log.1``) and is read to its end; the new ``access.log`` is a new inode,
-  read from its start.
+  read from its start. Its last line, if unterminated, is complete only once the writer has
+  moved on (the live file got newer data) or the file has been quiet for a grace period.
 - copytruncate: the inode stays but the file is rewritten (it shrank below the checkpoint,
-  or its first bytes changed, when it refilled past the old size before we looked); the
-  tail that was copied into ``<name>.1`` before the truncation is read from there, then the
-  live file from 0.
+  or its first bytes changed). A copy is recognised by its first bytes (the fingerprint
+  kept with every checkpoint), so it resumes at the offset of the file it was copied from,
+  whichever generation that was, and a copy seen before the truncation is not sent again.
+- compress without delaycompress: a rotation gzipped and deleted before it was read to its
+  end is found by the same fingerprint in its ``.gz`` and read on from there.
+
+Every file is opened once and its identity taken from the open descriptor, so a rotation
+between listing and reading cannot put lines under another file's checkpoint.
 
 A checkpoint moves only after Firehose acknowledged the lines, so a crash can resend a
-batch (removed downstream by event id) but never skips one.
+batch (removed downstream by event id) but never skips one. Checkpoint files are fsynced
+and the previous generation is kept, so a torn file after power loss falls back to it.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
 import json
+import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 
 HEAD_BYTES = 64
+Source = IO[bytes] | gzip.GzipFile  # a plain log, or a compressed rotation read through gzip
+ROTATION_GRACE_SECONDS = 30.0
+log = logging.getLogger("shoplogs.shipper")
 
 
 @dataclass
@@ -36,34 +50,96 @@ class Position:
     head: str = ""  # hex of the file's first bytes: tells a rewritten file from a grown one
 
 
-def file_head(path: str, limit: int = HEAD_BYTES) -> str:
-    with open(path, "rb") as handle:
-        return handle.read(limit).hex()
-
-
 def identity(stat: os.stat_result) -> str:
     return f"{stat.st_dev}:{stat.st_ino}"
 
 
+def is_compressed(name: str) -> bool:
+    return name.endswith(".gz")
+
+
+def read_head(handle: Source, limit: int = HEAD_BYTES) -> bytes:
+    handle.seek(0)
+    return handle.read(limit)
+
+
+def fsync_folder(folder: Path) -> None:
+    """A rename is durable only once the folder holding it is synced."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, payload: bytes, mode: int = 0o600) -> None:
+    """Write ``payload`` to a temporary file and fsync it: the caller renames it in place."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def parse_positions(text: bytes) -> dict[str, Position]:
+    """Checkpoints from their JSON form; raises ValueError on anything torn or foreign."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    try:
+        positions = {key: Position(**value) for key, value in raw.items()}
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+    if not all(isinstance(p.offset, int) and p.offset >= 0 for p in positions.values()):
+        raise ValueError("an offset is not a non-negative integer")
+    return positions
+
+
 class Checkpoints:
-    """``{"<dev>:<inode>": {"path": ..., "offset": ...}}`` in a JSON file, replaced atomically."""
+    """``{"<dev>:<inode>": {"path": ..., "offset": ..., "head": ...}}`` in a JSON file.
+
+    Saved as the power-loss-safe sequence: write and fsync a temporary file, keep the current
+    file as ``<file>.prev``, rename the new one in place, fsync the folder. Loading falls back
+    to ``.prev`` when the current file is missing, empty or torn, so the worst case is one
+    batch sent again, never every position reset.
+    """
 
     def __init__(self, file: Path) -> None:
         self.file = file
-        self.positions: dict[str, Position] = {}
-        if file.exists():
-            raw = json.loads(file.read_text() or "{}")
-            self.positions = {key: Position(**value) for key, value in raw.items()}
+        self.previous = Path(f"{file}.prev")
+        self.recovered: str | None = None  # why the previous generation was used, for status
+        self.positions: dict[str, Position] = self._load()
+
+    def _load(self) -> dict[str, Position]:
+        for candidate in (self.file, self.previous):
+            try:
+                positions = parse_positions(candidate.read_bytes())
+            except FileNotFoundError:
+                continue
+            except ValueError as exc:
+                self.recovered = f"{candidate} unreadable ({exc}); using the previous generation"
+                log.error("checkpoint %s is unreadable (%s): trying the previous generation",
+                          candidate, exc)  # fmt: skip
+                continue
+            return positions
+        return {}
 
     @property
     def is_new(self) -> bool:
-        return not self.file.exists()
+        return not self.file.exists() and not self.previous.exists()
 
     def save(self) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: asdict(v) for k, v in self.positions.items()}, indent=1))
+        self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        payload = json.dumps({k: asdict(v) for k, v in self.positions.items()}, indent=1)
+        tmp = Path(f"{self.file}.tmp")
+        write_durably(tmp, payload.encode())
+        if self.file.exists():
+            os.replace(self.file, self.previous)
         os.replace(tmp, self.file)  # atomic: a crash leaves the old or the new file, whole
+        fsync_folder(self.file.parent)
 
 
 @dataclass
@@ -74,142 +150,293 @@ class Chunk:
     path: str
     data: bytes
     end: int
-    fingerprint: str  # of the file: where its lines come from (identity.py)
-    head: str  # the file's first bytes, for the checkpoint
+    head: str = ""  # the file's first bytes as read through the same descriptor
+    fingerprint: str = ""  # of the file: where its lines come from (identity.py)
 
     @property
     def start(self) -> int:
         return self.end - len(self.data)
 
 
-def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = False) -> bytes:
-    """Bytes from ``start`` up to the last newline within ``max_bytes``.
+def read_lines_from(
+    handle: Source, start: int, max_bytes: int, final: bool = False, scanned: int = 0
+) -> tuple[bytes, int]:
+    """Bytes from ``start`` up to the last newline within ``max_bytes``, and how far the file
+    was looked at.
 
-    A line still being written (no newline yet) waits for the next poll, unless ``final``:
-    a rotated-away file gets no more writes, so its last line is complete as it is. A single
-    line longer than ``max_bytes`` is read whole (to be set aside), so it cannot stall the
-    file behind it.
+    A line still being written (no newline yet) waits for the next poll, unless ``final``: a
+    file its writer has left gets no more writes, so its last line is complete as it is. A
+    single line longer than ``max_bytes`` is read whole (to be set aside), so it cannot stall
+    the file behind it. ``scanned`` is where an earlier poll stopped finding no newline: the
+    search resumes there, so a long unterminated line costs one read per new byte, not one
+    read of the whole line per poll.
     """
+    pos = max(start, scanned)
+    handle.seek(pos)
+    while (block := handle.read(max_bytes)) and b"\n" not in block:
+        pos += len(block)
+    if not block:  # no newline before the end of the file
+        if final and pos > start:
+            handle.seek(start)
+            return handle.read(pos - start), pos
+        return b"", pos
+    newline = pos + block.index(b"\n")
+    if newline + 1 - start > max_bytes:
+        handle.seek(start)
+        return handle.read(newline + 1 - start), newline + 1
+    if pos != start:
+        handle.seek(start)
+        block = handle.read(max_bytes)
+    if final and len(block) < max_bytes:
+        return block, start + len(block)
+    cut = block.rfind(b"\n") + 1
+    return block[:cut], start + cut
+
+
+def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = False) -> bytes:
+    """``read_lines_from`` on a file by name."""
     with open(path, "rb") as handle:
-        return complete_lines(handle, start, max_bytes, final)
-
-
-def complete_lines(handle: BinaryIO, start: int, max_bytes: int, final: bool = False) -> bytes:
-    """``read_complete_lines`` from a file already open."""
-    handle.seek(start)
-    data = handle.read(max_bytes)
-    while data and b"\n" not in data and len(data) % max_bytes == 0:
-        more = handle.read(max_bytes)
-        if not more:
-            break
-        data += more
-    cut = data.rfind(b"\n")
-    if final and (cut < 0 or len(data) < max_bytes):
-        return data
-    return data[: cut + 1] if cut >= 0 else b""
+        return read_lines_from(handle, start, max_bytes, final)[0]
 
 
 class Tailer:
     """Finds what is new in the files of one pattern (``/var/log/shop/access.log*``)."""
 
-    def __init__(self, pattern: str, checkpoints: Checkpoints, start_at_end: bool = False) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        checkpoints: Checkpoints,
+        start_at_end: bool = False,
+        grace_seconds: float = ROTATION_GRACE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.pattern = pattern
         self.checkpoints = checkpoints
         self.live = pattern.rstrip("*")  # the name the application writes to
         # Only on the very first start may the live file begin at its end (initialPosition
         # END_OF_FILE); any file that appears later is new and is read from its start.
         self.start_at_end = start_at_end and checkpoints.is_new
+        self.grace_seconds = grace_seconds
+        self.clock = clock
+        self.scanned: dict[str, int] = {}  # key -> offset up to which no newline was found
+        self.truncated: dict[str, int] = {}  # head of a rewritten file -> offset sent from it
+        self.vanished: dict[str, int] = {}  # head of a deleted file -> offset sent from it
+        self.done: set[str] = set()  # compressed files read to their end
+        # Compressed files matching no deleted file: looked at again only once a file goes.
+        self.unmatched: set[str] = set()
+        self.errors: dict[str, str] = {}  # file name -> why it could not be read
 
     def files(self) -> list[tuple[str, os.stat_result]]:
-        """Plain files of the pattern, oldest first; compressed rotations were read before
-        they were compressed."""
+        """Files of the pattern, oldest first (compressed rotations before plain ones)."""
         found = []
         for name in glob.glob(self.pattern):
-            if name.endswith(".gz"):
-                continue
             try:
                 found.append((name, os.stat(name)))
             except FileNotFoundError:
                 continue  # rotated away between glob and stat
-        return sorted(found, key=lambda item: (item[1].st_mtime_ns, item[0] == self.live))
-
-    def _handle_truncation(self, key: str, name: str) -> None:
-        """copytruncate: the lines past our offset were copied into ``<name>.1`` before
-        the truncation; read them from there, and the live file again from 0."""
-        sent = self.checkpoints.positions[key].offset
-        self.checkpoints.positions[key] = Position(name, 0)
-        copy = f"{name}.1"
-        if os.path.exists(copy):
-            copied = identity(os.stat(copy))
-            self.checkpoints.positions.setdefault(copied, Position(copy, sent, file_head(copy)))
-
-    def _rewritten(self, name: str, stat: os.stat_result, position: Position) -> bool:
-        if stat.st_size < position.offset:
-            return True
-        head = position.head
-        return bool(head) and file_head(name, len(head) // 2) != head
+        return sorted(
+            found,
+            key=lambda item: (not is_compressed(item[0]), item[1].st_mtime_ns,
+                              item[0] == self.live),
+        )  # fmt: skip
 
     def next_chunk(self, max_bytes: int) -> Chunk | None:
         """The oldest unsent complete lines, or None when every file is caught up."""
         first_start = self.start_at_end
         self.start_at_end = False
-        files = self.files()
-        truncated = False
-        for name, stat in files:
-            position = self.checkpoints.positions.get(identity(stat))
-            if position and position.offset and self._rewritten(name, stat, position):
-                self._handle_truncation(identity(stat), name)
-                truncated = True
-        # Only after a truncation is a second look needed: its copy now has a checkpoint.
-        for name, stat in self.files() if truncated else files:
-            key = identity(stat)
-            position = self.checkpoints.positions.get(key)
-            if position is None:
-                # On the very first start with END_OF_FILE, what exists is history.
-                position = Position(name, stat.st_size if first_start else 0)
-                self.checkpoints.positions[key] = position
-            position.path = name
-            if stat.st_size <= position.offset:
-                continue
-            chunk = self._read(name, key, position.offset, max_bytes)
+        listed = self.files()
+        present = {identity(stat) for _, stat in listed}
+        live = next((stat for name, stat in listed if name == self.live), None)
+        if live is not None:
+            # A truncated live file first: its copy, listed before it, must be recognised.
+            self._check_rewritten(self.live)
+        for name, _stat in listed:
+            chunk = self._read_file(name, max_bytes, first_start, live, present)
             if chunk:
                 return chunk
         return None
 
-    def _read(self, name: str, key: str, offset: int, max_bytes: int) -> Chunk | None:
-        """New lines of the file listed as ``name``, read from one open descriptor that is
-        checked to be that file: a rotation between listing and opening must not read
-        another file's lines under this file's checkpoint."""
+    def _read_file(
+        self,
+        name: str,
+        max_bytes: int,
+        first_start: bool,
+        live: os.stat_result | None,
+        present: set[str],
+    ) -> Chunk | None:
         try:
-            handle = open(name, "rb")  # noqa: SIM115 (closed below, also on every return)
+            with open(name, "rb") as raw:
+                stat = os.fstat(raw.fileno())  # the identity of what is read, not of the name
+                key = identity(stat)
+                if key in self.done or key in self.unmatched:
+                    return None
+                if is_compressed(name):
+                    with gzip.GzipFile(fileobj=raw) as unpacked:
+                        chunk = self._read_compressed(name, key, unpacked, max_bytes, present)
+                else:
+                    chunk = self._read_plain(name, key, raw, stat, max_bytes, first_start, live)
         except FileNotFoundError:
-            return None  # rotated away since the listing; the next poll finds it
-        with handle:
-            if identity(os.fstat(handle.fileno())) != key:
+            return None  # rotated away since the listing: the next poll finds its new name
+        except (OSError, EOFError) as exc:  # permission denied, a folder, a torn .gz, ...
+            self._report(name, exc)
+            return None
+        self.errors.pop(name, None)
+        return chunk
+
+    def _report(self, name: str, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if self.errors.get(name) != message:
+            log.error("%s cannot be read (%s); the other files go on", name, message)
+        self.errors[name] = message
+
+    def _read_plain(
+        self,
+        name: str,
+        key: str,
+        handle: Source,
+        stat: os.stat_result,
+        max_bytes: int,
+        first_start: bool,
+        live: os.stat_result | None,
+    ) -> Chunk | None:
+        position = self.checkpoints.positions.get(key)
+        if position is None:
+            start = stat.st_size if first_start else self._copied_offset(handle, stat)
+            position = self.checkpoints.positions[key] = Position(name, start)
+        elif position.offset and self._rewritten(handle, stat, position):
+            self._restart(key, position)
+        position.path = name
+        if stat.st_size <= position.offset:
+            return None
+        final = name != self.live and self._writer_moved_on(key, stat, live)
+        data, seen = read_lines_from(
+            handle, position.offset, max_bytes, final, self.scanned.get(key, 0)
+        )
+        if not data:
+            self.scanned[key] = seen
+            return None
+        self.scanned.pop(key, None)
+        end = position.offset + len(data)
+        return self._chunk(key, name, data, end, handle)
+
+    def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
+        first = read_head(handle, FINGERPRINT_BYTES)
+        return Chunk(key, name, data, end, first[: min(end, HEAD_BYTES)].hex(), fingerprint(first))
+
+    def _read_compressed(
+        self, name: str, key: str, handle: Source, max_bytes: int, present: set[str]
+    ) -> Chunk | None:
+        position = self.checkpoints.positions.get(key)
+        if position is None:
+            start = self._compressed_offset(handle, present)
+            if start is None:
+                self.unmatched.add(key)  # its lines were sent before it was compressed
                 return None
-            data = complete_lines(handle, offset, max_bytes, final=name != self.live)
-            if not data:
-                return None
-            handle.seek(0)
-            first = handle.read(FINGERPRINT_BYTES)
-        end = offset + len(data)
-        return Chunk(key, name, data, end, fingerprint(first), first[: min(end, HEAD_BYTES)].hex())
+            position = self.checkpoints.positions[key] = Position(name, start)
+        position.path = name
+        data, _ = read_lines_from(handle, position.offset, max_bytes, final=True)
+        if not data:
+            self.done.add(key)
+            return None
+        end = position.offset + len(data)
+        return self._chunk(key, name, data, end, handle)
+
+    def _compressed_offset(self, handle: Source, present: set[str]) -> int | None:
+        """Where a new ``.gz`` resumes: the offset of the deleted file it was compressed from,
+        recognised by its first bytes. None when it matches no such file: its lines were
+        sent before it was compressed."""
+        gone = {
+            p.head: p.offset
+            for key, p in self.checkpoints.positions.items()
+            if key not in present and p.head
+        }
+        candidates = {**self.vanished, **gone}
+        for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
+            if read_head(handle, len(head) // 2).hex() == head:
+                return offset
+        return None
+
+    def _copied_offset(self, handle: Source, stat: os.stat_result) -> int:
+        """Where a new plain file starts: 0, unless its first bytes show it is a copy
+        (copytruncate) of a file we had sent part of; then where that file's lines ended."""
+        candidates = dict(self.truncated)  # any fingerprint: these files were rewritten
+        for position in self.checkpoints.positions.values():
+            if len(position.head) == 2 * HEAD_BYTES:  # a short fingerprint proves too little
+                candidates.setdefault(position.head, position.offset)
+        for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
+            if read_head(handle, len(head) // 2).hex() == head:
+                return min(offset, stat.st_size)
+        return 0
+
+    def _check_rewritten(self, name: str) -> None:
+        try:
+            with open(name, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                position = self.checkpoints.positions.get(identity(stat))
+                if position and position.offset and self._rewritten(handle, stat, position):
+                    self._restart(identity(stat), position)
+        except OSError:
+            return  # reported when the file is read
+
+    def _restart(self, key: str, position: Position) -> None:
+        """copytruncate rewrote the file: read it from 0, and remember what was sent of it
+        so that its copy resumes there."""
+        if position.head:
+            self.truncated[position.head] = position.offset
+        position.offset, position.head = 0, ""
+        self.scanned.pop(key, None)
+
+    def _rewritten(self, handle: Source, stat: os.stat_result, position: Position) -> bool:
+        if stat.st_size < position.offset:
+            return True
+        head = position.head
+        return bool(head) and read_head(handle, len(head) // 2).hex() != head
+
+    def _writer_moved_on(self, key: str, stat: os.stat_result, live: os.stat_result | None) -> bool:
+        """A renamed file may still get the rest of a line from a writer that has not reopened
+        its log yet: it is finished once the live file holds newer data, or after a quiet
+        grace period."""
+        moved_on = (
+            live is not None
+            and identity(live) != key
+            and live.st_size > 0
+            and live.st_mtime_ns >= stat.st_mtime_ns
+        )
+        return moved_on or self.clock() - stat.st_mtime >= self.grace_seconds
 
     def commit(self, chunk: Chunk) -> None:
         self.checkpoints.positions[chunk.key] = Position(chunk.path, chunk.end, chunk.head)
         self.checkpoints.save()
 
     def forget_missing(self) -> None:
-        """Drop checkpoints of files that no longer exist (deleted by logrotate)."""
+        """Drop checkpoints of files that no longer exist (deleted by logrotate), keeping
+        their fingerprints a while: a ``.gz`` made from one resumes where it ended."""
         alive = {identity(stat) for _, stat in self.files()}
         for key in list(self.checkpoints.positions):
             if key not in alive:
-                del self.checkpoints.positions[key]
+                gone = self.checkpoints.positions.pop(key)
+                if gone.head:
+                    self.vanished[gone.head] = gone.offset
+                self.scanned.pop(key, None)
+                self.unmatched.clear()  # a .gz may have been made from it
+        self.done &= alive
+        for memory in (self.vanished, self.truncated):
+            for head in list(memory)[:-64]:  # bounded: only recent rotations matter
+                del memory[head]
 
     def lag(self) -> dict[str, int]:
-        """Bytes not yet sent, per file."""
+        """Bytes not yet sent, per plain file (a ``.gz`` has no comparable size: its reading
+        shows in ``reading_compressed``)."""
         lag = {}
         for name, stat in self.files():
-            position = self.checkpoints.positions.get(identity(stat))
-            lag[name] = stat.st_size - (position.offset if position else 0)
+            if not is_compressed(name):
+                position = self.checkpoints.positions.get(identity(stat))
+                lag[name] = stat.st_size - (position.offset if position else 0)
         return lag
+
+    def reading_compressed(self) -> list[str]:
+        """Compressed rotations being read because they held unsent lines."""
+        return sorted(
+            p.path for key, p in self.checkpoints.positions.items()
+            if is_compressed(p.path) and key not in self.done
+        )  # fmt: skip

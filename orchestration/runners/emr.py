@@ -32,9 +32,9 @@ TAG_RUN = f"{PROJECT}:run"
 TAG_PERSISTENT = f"{PROJECT}:persistent"
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
 SPARK_DIR = REPO_ROOT / "spark"
-# What the job imports besides PySpark: its transforms, and the lake's layout and stats
-# (standard library only).
-LAKE_MODULES = ("__init__.py", "layout.py", "stats.py")
+# What the job imports besides PySpark: its transforms, and the lake's layout, stats and wire
+# format (standard library only).
+LAKE_MODULES = ("__init__.py", "layout.py", "stats.py", "wire.py")
 
 
 @dataclass(frozen=True)

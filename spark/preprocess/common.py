@@ -10,6 +10,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lake import wire
 from lake.stats import StreamStats
 
 LINES_SCHEMA = T.StructType(
@@ -20,10 +21,10 @@ LINES_SCHEMA = T.StructType(
         T.StructField("position_id", T.StringType()),
     ]
 )
-# The shipper's record (agent/shoplogs_agent/identity.py): its lines joined by \x1d after
-# a header naming the host, the file's fingerprint, the record's offset and its line count.
-ENVELOPE = "^\x1eSL1 (\\S+) (\\S+) (\\d+) (\\d+)\x1d"
-SEPARATOR = "\x1d"
+# The shipper's record (lake/wire.py): its lines joined by the separator after a header
+# naming the host, the file's fingerprint, the record's offset and its line count.
+ENVELOPE = wire.HEADER_REGEX
+SEPARATOR = wire.SEPARATOR.decode()
 # Quarantine rows keep the raw line untouched so a person can fix and replay it.
 QUARANTINE_COLUMNS = ["stream", "reason", "detail", "source_file", "raw_line"]
 

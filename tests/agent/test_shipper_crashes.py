@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,12 @@ import pytest
 
 from lake import zones
 from local.aws import provision
+from local.run import default_run_date
 from orchestration import stages
 from orchestration.settings import load_settings
 from shoplogs_agent.shipper import lag_report, load_config
 from tests.agent.records import shipped_lines
+from tests.clock import ARRIVAL_DAY
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +105,8 @@ def test_twenty_sigkills_lose_nothing(
     # Through the pre-processing: every written event exactly once, resends counted.
     settings = replace(load_settings("local"), lake_bucket="crash-lake", work_dir=tmp_path)
     settings = settings.with_endpoint(aws_endpoint)
-    run_date = datetime.now(UTC).date()
+    run_date = default_run_date(zones.list_keys(s3, "crash-lake", "landing/"))
+    assert run_date == ARRIVAL_DAY
     stages.claim_landing(settings, run_date)
     stages.preprocess_locally(settings, run_date)
     web = zones.read_stats(s3, "crash-lake", run_date).streams["web"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from local.demo import generate
 from local.warehouses import load_partition, run_setup_script, running
 from orchestration import stages
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
+from tests.clock import ARRIVAL_DAY
 from tests.dbt_project.engines import query, table_rows
 from tests.expectations import SMALL_DEMO
 
@@ -116,8 +117,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> Lak
     settings = replace(load_settings("local"), work_dir=work, lake_bucket="parity-lake")
     settings = settings.with_endpoint(own_aws_endpoint)
     provision_local(settings)
-    today = datetime.now(UTC).date()
-    return Lake(settings, [today, today + timedelta(days=1)], work)
+    return Lake(settings, [ARRIVAL_DAY, ARRIVAL_DAY + timedelta(days=1)], work)
 
 
 def publish(lake: Lake, day: date, batch: dict[str, list[Path]]) -> None:

@@ -61,3 +61,15 @@ def test_object_problem_judges_every_line() -> None:
     assert zones.object_problem(b"") is None
     two_members = gzip.compress(GOOD[0]) + gzip.compress(GOOD[1])
     assert zones.object_problem(two_members) is None
+
+
+def test_the_shippers_records_are_lines_not_binary() -> None:
+    """Records carry their header and separators as control bytes: the lines inside them
+    are what screening judges."""
+    from shoplogs_agent.firehose import ShipStats, pack_buffer
+    from shoplogs_agent.identity import Origin
+
+    lines = b"".join(b"10.0.0.%d - - line\n" % n for n in range(50))
+    body = b"".join(r.data for r in pack_buffer(lines, ShipStats(), origin=Origin("h", "f", 0)))
+    assert body.count(b"\x1d") and zones.object_problem(body) is None
+    assert zones.object_problem(body.replace(b"line", b"\x00\x01")) == "binary_content"

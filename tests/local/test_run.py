@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from local.run import main, rotated_files
+from local.run import default_run_date, main, rotated_files
 
 
 def test_rotated_logs_are_shipped_oldest_first(tmp_path: Path) -> None:
@@ -49,8 +49,7 @@ def test_a_missing_log_file_is_named(tmp_path: Path, capsys) -> None:
 def test_a_run_date_before_the_arrival_day_is_refused(tmp_path: Path, capsys) -> None:
     log = tmp_path / "access.log"
     log.write_text("x\n")
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    assert main(["--web", str(log), "--run-date", yesterday.isoformat()]) == 1
+    assert main(["--web", str(log), "--run-date", "2000-01-01"]) == 1
     assert "Leave --run-date out" in capsys.readouterr().err
 
 
@@ -58,3 +57,16 @@ def test_a_run_date_before_the_arrival_day_is_refused(tmp_path: Path, capsys) ->
 def test_the_local_runner_refuses_cloud_environments(monkeypatch, env: str) -> None:
     monkeypatch.setenv("SHOPLOGS_ENV", env)
     assert main([]) == 2
+
+
+def test_the_default_run_date_is_the_arrival_day_of_the_newest_landing_object() -> None:
+    # Shipping started at 23:59 on the 21st; its last objects landed after midnight.
+    landed = [
+        "landing/web/2026/11/21/23/shoplogs-local-web-1-2026-11-21-23-59-58-a",
+        "landing/web/2026/11/22/00/shoplogs-local-web-1-2026-11-22-00-00-03-b",
+        "landing/orders/2026/11/21/23/shoplogs-local-orders-1-2026-11-21-23-59-59-c",
+        "landing/web/not-a-firehose-key",
+    ]
+    assert default_run_date(landed) == date(2026, 11, 22)  # claims both days' objects
+    assert default_run_date(landed[:1]) == date(2026, 11, 21)
+    assert default_run_date([]) is None

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
     settings = settings.with_endpoint(own_aws_endpoint)
     files = log_files(tmp_path / "logs")
 
-    report = run_pipeline_in_airflow(settings, files, datetime.now(UTC).date())
+    report = run_pipeline_in_airflow(settings, files)
 
     assert reconcile(report) == []
     for name, expected in truth.streams.items():
