@@ -116,12 +116,15 @@ def test_load_operation_speaks_each_warehouses_bulk_load(tmp_path: Path) -> None
     assert "copy " not in order_lines and "delete from" in order_lines
 
 
-def test_bad_run_date_is_a_clear_error() -> None:
+def test_bad_run_date_is_a_clear_error(tmp_path: Path) -> None:
+    # Its own DuckDB file: the test must not depend on another test having made .local/.
+    duckdb_path = str(tmp_path / "warehouse.duckdb")
     result = subprocess.run(
         [DBT, "run-operation", "load_raw", "--args", '{run_date: "yesterday"}', "--target",
          "duckdb"],
         cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+             "DUCKDB_PATH": duckdb_path},
     )  # fmt: skip
     assert result.returncode != 0
     assert 'run_date "yesterday" is not a date; pass it as YYYY-MM-DD' in result.stdout
