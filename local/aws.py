@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lake import layout, zones
-from local.servers import free_port, wait_until_answers
+from local.servers import free_port, stop, wait_until_answers
 from orchestration.settings import Settings
 from orchestration.stages import aws_client
 from shoplogs_agent.files import ship_file
@@ -65,11 +65,7 @@ def moto_server(
         )  # fmt: skip
         yield endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         if log_file:
             log.close()  # type: ignore[union-attr]
 

@@ -59,3 +59,12 @@ def wait_until_answers(
             raise ServerDidNotStart(f"{what} did not answer at {url} within {timeout:.0f} s; "
                                     f"see {see}")  # fmt: skip
         time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ask a server to stop, and make it if it does not within ten seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -28,7 +28,7 @@ from unittest import mock
 
 from infra.warehouse_setup import execute
 from lake import layout
-from local.servers import free_port, wait_until_answers
+from local.servers import free_port, stop, wait_until_answers
 from orchestration import stages
 from orchestration.settings import Settings
 
@@ -155,11 +155,7 @@ def fakesnow_server(stage_root: Path, timeout: float = 30.0) -> Iterator[dict[st
             "FAKESNOW_STAGE_URL": stage_root.resolve().as_uri() + "/",
         }
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @contextmanager
