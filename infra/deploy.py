@@ -517,6 +517,15 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     return deleted
 
 
+def wait_deleted(cfn: Any, name: str, sleep: Sleep) -> dict[str, Any]:
+    return poll(
+        lambda: describe_stack(cfn, name) or {"StackStatus": "DELETED"},
+        lambda s: not s["StackStatus"].endswith("_IN_PROGRESS"),
+        sleep,
+        f"deleting {name}",
+    )
+
+
 def destroy(env: Environment, clients: Clients, options: Options) -> list[str]:
     """Empty and delete what deploy created for ``env``; returns the stacks deleted."""
     plan = plan_destroy(env, clients)
@@ -524,12 +533,7 @@ def destroy(env: Environment, clients: Clients, options: Options) -> list[str]:
         for bucket in buckets:
             options.say(f"emptying {bucket}: {empty_bucket(clients.s3, bucket)} objects")
         clients.cfn.delete_stack(StackName=name)
-        final = poll(
-            lambda name=name: describe_stack(clients.cfn, name) or {"StackStatus": "DELETED"},
-            lambda s: not s["StackStatus"].endswith("_IN_PROGRESS"),
-            options.sleep,
-            f"deleting {name}",
-        )
+        final = wait_deleted(clients.cfn, name, options.sleep)
         if final["StackStatus"] not in ("DELETED", "DELETE_COMPLETE"):
             raise DeployError(
                 f"{name} ended {final['StackStatus']}: {failure_reasons(clients.cfn, name)}"
