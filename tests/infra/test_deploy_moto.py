@@ -74,3 +74,18 @@ def test_deploy_redeploy_upload_and_destroy_on_the_local_endpoint(
     assert settings.lake_bucket not in buckets
     assert "someone-elses-bucket" in buckets
     assert deploy.describe_stack(clients.cfn, "shoplogs-dev-storage") is None
+
+
+def test_make_deploy_dry_run_goes_through_every_stack_and_creates_nothing(
+    aws_endpoint: str, clients: deploy.Clients, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    before = clients.cfn.describe_stacks()["Stacks"]
+    assert deploy.main(["deploy", "--env", "dev", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for stack in environments.STACKS:
+        assert f"shoplogs-dev-{stack}: would change" in out
+    assert "would upload: spark-job, shipper-wheel, mwaa-bundle" in out
+    assert clients.cfn.describe_stacks()["Stacks"] == before
