@@ -9,11 +9,16 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov pins termcolor<2.4 and Airflow 3.3 needs >=3: it lives in a venv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+TEMPLATES := $(wildcard infra/cloudformation/*.yaml)
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle agent-wheel
+.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle \
+	agent-wheel deploy destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,19 +31,25 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked
 	@touch $@
 
-install: $(STAMP) ## Install uv, the locked environment (bytecode compiled); check Java and PostgreSQL
+$(CHECKOV): | $(UV)
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+
+install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode compiled); check Java and PostgreSQL
 	@bash scripts/check-java.sh
 	@bash scripts/check-postgres.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
 	$(BIN)/python -m local.run $(ARGS)
 
-lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on the dbt models
+lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on the dbt models, cfn-lint and checkov on infra/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PYTHONPATH=spark $(BIN)/lint-imports
 	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+	$(BIN)/cfn-lint $(TEMPLATES)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d infra/cloudformation
 
 unit: install ## Fast unit tests only
 	$(BIN)/pytest -m "not integration"
@@ -60,6 +71,12 @@ mwaa-bundle: manifest ## Build dist/mwaa: DAGs, requirements.txt, startup script
 
 agent-wheel: $(UV) ## Build the EC2 agent's wheel (boto3 its only dependency) into dist/agent
 	$(UV) build --package shoplogs-agent --wheel --out-dir dist/agent
+
+deploy: manifest ## Deploy the stacks and artifacts to AWS (ENV=dev|prod; DRY_RUN=1 prints the change sets only)
+	$(BIN)/python -m infra.deploy deploy --env $(or $(ENV),$(error set ENV=dev or ENV=prod)) $(if $(DRY_RUN),--dry-run)
+
+destroy: install ## Empty and delete what deploy created for ENV (refuses anything without the project's tags)
+	$(BIN)/python -m infra.deploy destroy --env $(or $(ENV),$(error set ENV=dev or ENV=prod))
 
 docs: install ## Serve the dbt docs site of the last run on a free port
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')

@@ -2,19 +2,29 @@
 
     python -m infra.warehouse_setup snowflake        # print, ${...} filled from the env
     python -m infra.warehouse_setup redshift
+    python -m infra.warehouse_setup apply redshift --secret shoplogs/dev/connections/redshift_admin
 
-An administrator runs the printed script once per account (snowsql, psql, the console).
+An administrator runs the printed script once per account (snowsql, psql, the console), or
+``apply`` runs it with a connection read from AWS Secrets Manager, in the shape the
+pipeline's Airflow secrets backend reads (``conn_type``, ``host``, ``login``, ``extra``...).
 CI runs the same scripts against the local stand-ins (``execute``), statement by statement,
 skipping only what the stand-in cannot do at all (``EMULATOR_GAPS``).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from lake import layout
 
 INFRA = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -96,10 +106,166 @@ def execute(
     return skipped
 
 
+@dataclass(frozen=True)
+class Connection:
+    """An Airflow connection as stored in Secrets Manager (JSON or URI form)."""
+
+    conn_type: str
+    host: str = ""
+    port: int | None = None
+    login: str = ""
+    password: str = field(default="", repr=False)
+    schema: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_connection(secret: str) -> Connection:
+    """Read a connection secret; a shape Airflow would not read is an error that says so."""
+    if secret.lstrip().startswith("{"):
+        raw = json.loads(secret)
+        if "conn_type" not in raw:
+            raise ValueError("the connection secret has no conn_type; see orchestration/README")
+        extra = raw.get("extra") or {}
+        return Connection(
+            conn_type=raw["conn_type"], host=raw.get("host") or "", port=raw.get("port"),
+            login=raw.get("login") or "", password=raw.get("password") or "",
+            schema=raw.get("schema") or "",
+            extra=json.loads(extra) if isinstance(extra, str) else dict(extra),
+        )  # fmt: skip
+    uri = urlsplit(secret)
+    if not uri.scheme:
+        raise ValueError("the connection secret is neither JSON nor a connection URI")
+    return Connection(
+        conn_type=uri.scheme.replace("-", "_"), host=uri.hostname or "", port=uri.port,
+        login=unquote(uri.username or ""), password=unquote(uri.password or ""),
+        schema=uri.path.lstrip("/"), extra=dict(parse_qsl(uri.query)),
+    )  # fmt: skip
+
+
+def derived_variables(secret_arn: str) -> dict[str, str]:
+    """``${...}`` values follow from the secret's account and environment
+    (``arn:...:<account>:secret:shoplogs/<env>/connections/...``), named as infra/ names them.
+    """
+    from orchestration.settings import PROJECT, resource_names
+
+    account = secret_arn.split(":")[4]
+    name = secret_arn.split(":secret:", 1)[-1]
+    env = name.split("/")[1] if name.startswith(f"{PROJECT}/") and name.count("/") >= 2 else ""
+    if not env:
+        return {}
+    bucket, _ = resource_names(env, account)
+    role = f"arn:aws:iam::{account}:role/{PROJECT}-{env}"
+    return {
+        "LAKE_BUCKET": bucket,
+        "SNOWFLAKE_STAGE_URL": layout.uri(bucket, layout.PROCESSED),
+        "GLUE_DATABASE": f"{PROJECT}_{env}",
+        "REDSHIFT_SPECTRUM_ROLE_ARN": f"{role}-redshift-copy",
+        "SNOWFLAKE_STORAGE_ROLE_ARN": f"{role}-snowflake-storage",
+    }
+
+
+def _connect_redshift(conn: Connection) -> Any:
+    import redshift_connector
+
+    options: dict[str, Any] = {"host": conn.host, "port": conn.port or 5439,
+                               "database": conn.schema, "user": conn.login}  # fmt: skip
+    if conn.extra.get("auth_method", "database" if conn.password else "iam") == "iam":
+        # Redshift Serverless: temporary credentials for the caller's IAM identity.
+        region = conn.extra.get("region_name", os.environ.get("AWS_REGION"))
+        options |= {"iam": True, "is_serverless": True, "region": region,
+                    "serverless_work_group": conn.extra.get("workgroup_name", "")}  # fmt: skip
+    else:
+        options["password"] = conn.password
+    connection = redshift_connector.connect(**options)
+    connection.autocommit = True
+    return connection
+
+
+def _connect_postgres(conn: Connection) -> Any:
+    """The Redshift stand-in; also how CI runs ``apply`` end to end."""
+    import psycopg2
+
+    connection = psycopg2.connect(host=conn.host, port=conn.port or 5432, user=conn.login,
+                                  password=conn.password or None, dbname=conn.schema)  # fmt: skip
+    connection.autocommit = True
+    return connection
+
+
+def _connect_snowflake(conn: Connection) -> Any:
+    import snowflake.connector
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(
+        conn.extra["private_key_content"].encode(), password=None
+    ).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )  # fmt: skip
+    return snowflake.connector.connect(
+        account=conn.extra["account"], user=conn.login, private_key=key,
+        role=conn.extra.get("role"), warehouse=conn.extra.get("warehouse"),
+    )  # fmt: skip
+
+
+CONNECTORS: dict[str, Callable[[Connection], Any]] = {
+    "redshift": _connect_redshift,
+    "postgres": _connect_postgres,
+    "snowflake": _connect_snowflake,
+}
+
+
+def apply(
+    warehouse: str,
+    secret_id: str,
+    secrets: Any,
+    environ: Mapping[str, str] = os.environ,
+    connectors: Mapping[str, Callable[[Connection], Any]] = CONNECTORS,
+) -> list[str]:
+    """Run ``warehouse``'s setup script on the connection in ``secret_id``; returns what the
+    engine had to skip (only a stand-in skips anything)."""
+    found = secrets.get_secret_value(SecretId=secret_id)
+    conn = parse_connection(found["SecretString"])
+    if conn.conn_type not in connectors:
+        raise ValueError(
+            f"secret {secret_id} holds a {conn.conn_type!r} connection; "
+            f"apply knows {', '.join(connectors)}"
+        )
+    variables = {**derived_variables(found["ARN"]), **environ}
+    connection = connectors[conn.conn_type](conn)
+    try:
+        cursor = connection.cursor()
+        return execute(warehouse, conn.conn_type, variables, cursor.execute)
+    finally:
+        connection.close()
+
+
+def apply_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.warehouse_setup apply")
+    parser.add_argument("warehouse", choices=["snowflake", "redshift"])
+    parser.add_argument("--secret", required=True, help="e.g. shoplogs/dev/connections/...")
+    args = parser.parse_args(argv)
+    import boto3
+
+    try:
+        skipped = apply(args.warehouse, args.secret, boto3.client("secretsmanager"))
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"warehouse_setup: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"{args.warehouse} setup applied from {args.secret}" + (
+        f"; skipped {len(skipped)} statements the engine lacks" if skipped else ""))  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["apply"]:
+        return apply_main(args[1:])
     if len(args) != 1:
-        print("usage: python -m infra.warehouse_setup snowflake|redshift", file=sys.stderr)
+        print(
+            "usage: python -m infra.warehouse_setup snowflake|redshift\n"
+            "       python -m infra.warehouse_setup apply snowflake|redshift --secret ID",
+            file=sys.stderr,
+        )
         return 2
     try:
         variables = dict(os.environ)

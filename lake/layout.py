@@ -15,6 +15,7 @@
     state/web_sessions/dt=<run>/*.parquet            sessions a run left open, continued by the next
     docs/                                            the published dbt docs site
     artifacts/spark/<version>/                       the Spark job as EMR runs it
+    artifacts/agent/                                 the shipper's wheel and systemd unit
     emr-logs/, emr-serverless-logs/                  Spark logs on EMR
 
 A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
@@ -184,6 +185,10 @@ def shipper_rejects(stream: str, file_name: str, digest: str) -> str:
 
 def spark_artifact_prefix(version: str) -> str:
     return f"artifacts/spark/{version}/"
+
+
+# Where the hosts' install document (infra/cloudformation/ingestion.yaml) fetches the shipper.
+AGENT_ARTIFACTS = "artifacts/agent/"
 
 
 def run_partitions(run_date: date) -> list[str]:

@@ -1,0 +1,91 @@
+"""``python -m infra.warehouse_setup apply``: the setup script run on a connection read from
+Secrets Manager (moto server), here the PostgreSQL stand-in of Redshift."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from infra import warehouse_setup
+from local.warehouses import postgres_server
+from tests.infra.templates import load, resolve, resource
+
+ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shoplogs/dev/connections/pg-AbCdEf"
+
+
+def test_a_json_connection_secret_is_read_as_airflow_stores_it() -> None:
+    secret = json.dumps(
+        {"conn_type": "redshift", "host": "wg.example", "port": 5439, "login": "admin",
+         "schema": "shoplogs", "extra": {"auth_method": "iam", "workgroup_name": "shoplogs-dev"}}
+    )  # fmt: skip
+    conn = warehouse_setup.parse_connection(secret)
+    assert (conn.conn_type, conn.host, conn.port, conn.schema) == (
+        "redshift", "wg.example", 5439, "shoplogs",
+    )  # fmt: skip
+    assert conn.extra["workgroup_name"] == "shoplogs-dev"
+
+
+def test_a_uri_connection_secret_is_read_too() -> None:
+    conn = warehouse_setup.parse_connection("postgres://me:p%40ss@db.example:6543/shoplogs?a=1")
+    assert (conn.login, conn.password, conn.port, conn.schema) == ("me", "p@ss", 6543, "shoplogs")
+    assert conn.extra == {"a": "1"}
+
+
+def test_a_secret_without_conn_type_is_named() -> None:
+    with pytest.raises(ValueError, match="no conn_type"):
+        warehouse_setup.parse_connection('{"host": "x"}')
+
+
+def test_variables_follow_from_the_secret_and_match_the_templates() -> None:
+    variables = warehouse_setup.derived_variables(ARN)
+    assert variables["LAKE_BUCKET"] == "shoplogs-dev-lake-123456789012"
+    assert variables["GLUE_DATABASE"] == "shoplogs_dev"
+    names = {"Env": "dev", "AWS::AccountId": "123456789012"}
+    template = load("warehouses")
+    for variable, role in (("REDSHIFT_SPECTRUM_ROLE_ARN", "RedshiftCopyRole"),
+                           ("SNOWFLAKE_STORAGE_ROLE_ARN", "SnowflakeStorageRole")):  # fmt: skip
+        role_name = resolve(resource(template, role)["RoleName"], names)
+        assert variables[variable] == f"arn:aws:iam::123456789012:role/{role_name}"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[dict[str, str]]:
+    with postgres_server() as variables:
+        yield variables
+
+
+@pytest.mark.integration
+def test_apply_runs_the_script_from_a_secret_twice_without_harm(
+    aws_endpoint: str, postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    connection = {"conn_type": "postgres", "host": postgres["POSTGRES_HOST"],
+                  "port": int(postgres["POSTGRES_PORT"]), "login": postgres["POSTGRES_USER"],
+                  "schema": postgres["POSTGRES_DATABASE"]}  # fmt: skip
+    name = "shoplogs/dev/connections/redshift_admin"
+    secrets.create_secret(Name=name, SecretString=json.dumps(connection))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for _ in range(2):
+        assert warehouse_setup.main(["apply", "redshift", "--secret", name]) == 0
+    conn = warehouse_setup.CONNECTORS["postgres"](
+        warehouse_setup.parse_connection(json.dumps(connection))
+    )
+    try:
+        cursor = conn.cursor()
+        cursor.execute("select nspname from pg_namespace where nspname in ('raw_data', 'marts')")
+        assert sorted(row[0] for row in cursor.fetchall()) == ["marts", "raw_data"]
+    finally:
+        conn.close()
+
+
+@pytest.mark.integration
+def test_apply_names_a_secret_of_the_wrong_kind(aws_endpoint: str) -> None:
+    secrets = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    name = "shoplogs/dev/connections/aws_default"
+    secrets.create_secret(Name=name, SecretString=json.dumps({"conn_type": "aws"}))
+    with pytest.raises(ValueError, match="holds a 'aws' connection"):
+        warehouse_setup.apply("redshift", name, secrets)
