@@ -39,6 +39,7 @@ class EmrSettings:
     release_label: str
     service_role: str
     instance_profile: str
+    security_configuration: str  # at-rest encryption with the lake's key (infra/processing)
     subnet_ids: tuple[str, ...]
     idle_timeout_seconds: int
     serverless_application_id: str
@@ -138,6 +139,9 @@ def load_settings(env: str | None = None) -> Settings:
             release_label=os.environ.get("EMR_RELEASE_LABEL", "emr-7.5.0"),
             service_role=os.environ.get("EMR_SERVICE_ROLE", f"{PROJECT}-{env}-emr-service"),
             instance_profile=os.environ.get("EMR_INSTANCE_PROFILE", f"{PROJECT}-{env}-emr-ec2"),
+            security_configuration=os.environ.get(
+                "EMR_SECURITY_CONFIGURATION", f"{PROJECT}-{env}-emr"
+            ),
             subnet_ids=tuple(filter(None, os.environ.get("EMR_SUBNET_IDS", "").split(","))),
             idle_timeout_seconds=int(os.environ.get("EMR_IDLE_TIMEOUT_SECONDS", "1800")),
             serverless_application_id=os.environ.get("EMR_SERVERLESS_APPLICATION_ID", ""),

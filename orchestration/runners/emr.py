@@ -164,6 +164,7 @@ def job_flow_config(settings: Settings, key: str, artifact: Artifact) -> dict[st
         ],
         "ServiceRole": emr.service_role,
         "JobFlowRole": emr.instance_profile,
+        "SecurityConfiguration": emr.security_configuration,
         "VisibleToAllUsers": True,
         "Tags": cluster_tags(settings, key),
     }

@@ -109,6 +109,8 @@ def test_emr_names_match_the_settings(env_settings: Settings) -> None:
     )
     profile = name_of(env_settings, "processing", "EmrEc2InstanceProfile", "InstanceProfileName")
     assert profile == expected.instance_profile
+    security = name_of(env_settings, "processing", "SecurityConfiguration", "Name")
+    assert security == expected.security_configuration
     serverless = name_of(env_settings, "processing", "EmrServerlessRole", "RoleName")
     assert role_arn(env_settings, serverless) == expected.serverless_execution_role_arn
     release = environments.get(env_settings.env).emr_release_label

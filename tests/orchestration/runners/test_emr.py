@@ -59,6 +59,7 @@ def test_cluster_definition_has_the_safeguards(settings: Settings) -> None:
     assert config["AutoTerminationPolicy"]["IdleTimeout"] == 1800
     assert config["BootstrapActions"][0]["ScriptBootstrapAction"]["Path"] == "s3://b/bootstrap.sh"
     assert config["LogUri"] == "s3://emr-tests/emr-logs/"
+    assert config["SecurityConfiguration"] == "shoplogs-dev-emr"  # encryption at rest
     fleets = {f["InstanceFleetType"]: f for f in config["Instances"]["InstanceFleets"]}
     task = fleets["TASK"]
     assert task["TargetSpotCapacity"] > 0 and "TargetOnDemandCapacity" not in task
