@@ -25,7 +25,7 @@ from orchestration.settings import DBT_PROJECT_DIR, REPO_ROOT
 
 PROVIDED_BY_MWAA = ("apache-airflow==", "apache-airflow-core==", "apache-airflow-task-sdk==")
 CODE_DIRS = ["orchestration", "ingestion", "spark", "dbt_project"]
-DBT_PARTS = ["dbt_project.yml", "profiles.yml", "models", "snapshots", "macros", "seeds", "docs",
+DBT_PARTS = ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "docs",
              "target/manifest.json"]  # fmt: skip
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dags", "lint_stubs")
 

@@ -1,16 +1,65 @@
 {{ config(dist='all', sort=['date_day']) }}
 
--- One row per calendar day over the range the shop reports on (vars in dbt_project.yml).
+-- One row per calendar day from the earliest to the latest day the facts hold, widened by
+-- `dim_date_margin_days` on each side: logs from 2015 or from 2035 find their day, and the
+-- range follows the data on every rebuild.
 with
+
+orders as (
+
+    select * from {{ ref('int_orders_statuses_pivoted') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('int_web_sessions_aggregated') }}
+
+),
+
+fact_days as (
+
+    select cast(ordered_at as date) as fact_day from orders
+    union all
+    select cast(started_at as date) as fact_day from sessions
+
+),
+
+bounds as (
+
+    -- With no facts yet the range is centred on a fixed day, never on the clock.
+    select
+        {{ dbt.dateadd('day', -1 * var('dim_date_margin_days') | int,
+            "coalesce(min(fact_day), cast('" ~ var('dim_date_empty_day') ~ "' as date))") }}
+            as first_day,
+        {{ dbt.dateadd('day', var('dim_date_margin_days') | int,
+            "coalesce(max(fact_day), cast('" ~ var('dim_date_empty_day') ~ "' as date))") }}
+            as last_day
+
+    from fact_days
+
+),
+
+numbers as (
+
+    -- A fixed-size series (2^16 days, about 179 years) cut to the bounds below: its size is
+    -- known while compiling, so the project still compiles offline for every warehouse.
+    {{ dbt.generate_series(65536) }}
+
+),
 
 days as (
 
-    -- A spine without a query: dbt.date_spine asks the warehouse for the number of days,
-    -- which would stop the project compiling offline for Snowflake and Redshift.
-    {%- set first_day = "cast('" ~ var('dim_date_start') ~ "' as date)" %}
-    {%- set day_count = shoplogs.days_between(var('dim_date_start'), var('dim_date_end')) %}
-    select {{ dbt.dateadd('day', 'generated_number - 1', first_day) }} as date_day
-    from ({{ dbt.generate_series(day_count) }}) as series
+    select
+        cast(
+            {{ dbt.dateadd('day', 'numbers.generated_number - 1', 'bounds.first_day') }} as date
+        ) as date_day
+
+    from numbers
+    cross join bounds
+    where
+        numbers.generated_number - 1
+        <= {{ dbt.datediff('bounds.first_day', 'bounds.last_day', 'day') }}
 
 ),
 
