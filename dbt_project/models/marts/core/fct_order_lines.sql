@@ -40,6 +40,16 @@ final as (
         cast(unit_price as numeric(12, 2)) as unit_price,
         cast(line_amount as numeric(18, 2)) as line_amount,
         cast(line_amount_usd as numeric(18, 2)) as line_amount_usd,
+        cancelled_at is not null as is_cancelled,
+        refunded_at is not null as is_refunded,
+        {{ shoplogs.is_net_revenue() }} as is_revenue,
+        cast(
+            case
+                when {{ shoplogs.is_net_revenue() }} then line_amount_usd
+                else 0
+            end
+            as numeric(18, 2)
+        ) as net_revenue_usd,
         cast(last_run_date as date) as last_run_date
 
     from order_lines

@@ -63,7 +63,18 @@ final as (
         cast(orders.shipped_at as {{ dbt.type_timestamp() }}) as shipped_at,
         cast(orders.cancelled_at as {{ dbt.type_timestamp() }}) as cancelled_at,
         cast(orders.refunded_at as {{ dbt.type_timestamp() }}) as refunded_at,
-        orders.paid_at is not null and orders.refunded_at is null as is_revenue,
+        orders.cancelled_at is not null as is_cancelled,
+        orders.refunded_at is not null as is_refunded,
+        -- The one revenue definition (docs/overview.md): net revenue is paid, not
+        -- cancelled and not refunded; gross is every order placed.
+        {{ shoplogs.is_net_revenue('orders') }} as is_revenue,
+        cast(
+            case
+                when {{ shoplogs.is_net_revenue('orders') }} then order_totals.order_total_usd
+                else 0
+            end
+            as numeric(18, 2)
+        ) as net_revenue_usd,
         cast(orders.last_run_date as date) as last_run_date
 
     from orders
