@@ -19,8 +19,9 @@ line_totals as (
     select
         order_id,
         count(*) as line_count,
-        sum(line_amount) as order_total,
-        sum(line_amount_usd) as order_total_usd
+        -- Cast as the facts store them: a sum of decimals may come back as a float.
+        cast(sum(line_amount) as numeric(18, 2)) as order_total,
+        cast(sum(line_amount_usd) as numeric(18, 2)) as order_total_usd
 
     from order_lines
     group by order_id
