@@ -2,7 +2,7 @@
 Redshift and on fakesnow standing in for Snowflake.
 
 The demo's logs arrive in two halves on two days. After each day's run every engine loads
-the partition (twice) and builds: once from scratch, once incrementally (the snapshot gains
+the partition (twice) and builds: once from scratch, once incrementally (customers gain
 versions, facts take late events); then the first day's partition is rewritten, as a re-run
 does, and loaded again.
 """
