@@ -32,7 +32,7 @@ PROVIDED_BY_MWAA = ("apache-airflow==", "apache-airflow-core==", "apache-airflow
 CODE = ["orchestration", "lake"]
 # What the Spark tasks upload to S3 for EMR (orchestration.runners.emr.package_job).
 SPARK = ["spark/job.py", "spark/preprocess", "spark/emr/bootstrap.sh"]
-DBT_PARTS = ["dbt_project.yml", "profiles.yml", "models", "snapshots", "macros", "seeds", "docs",
+DBT_PARTS = ["dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "docs",
              "target/manifest.json"]  # fmt: skip
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "dags")
 

@@ -110,7 +110,7 @@ def load_warehouse(
 
 
 def build_warehouse(settings: Settings, *extra: str) -> None:
-    """Seeds, snapshot, models and tests: ``dbt build`` against the configured warehouse."""
+    """Seeds, models and tests: ``dbt build`` against the configured warehouse."""
     args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *extra]
     run_dbt(settings, args, log_path(settings, "dbt.log"))
 

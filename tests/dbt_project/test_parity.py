@@ -2,7 +2,7 @@
 Redshift and on fakesnow standing in for Snowflake.
 
 The demo's logs arrive in two halves on two days. After each day's run every engine loads
-the partition (twice) and builds: once from scratch, once incrementally (the snapshot gains
+the partition (twice) and builds: once from scratch, once incrementally (customers gain
 versions, facts take late events); then the first day's partition is rewritten, as a re-run
 does, and loaded again.
 """
@@ -211,10 +211,17 @@ def test_dim_customers_keeps_every_profile_version(builds: dict[str, Build]) -> 
             assert earlier["valid_to"] == later["valid_from"]
 
 
-def test_orders_point_at_the_profile_version_of_their_time(builds: dict[str, Build]) -> None:
-    columns, rows = builds["duckdb"].marts["fct_orders"]
+@pytest.mark.parametrize("fact", ["fct_orders", "fct_order_lines"])
+def test_orders_point_at_the_profile_version_of_their_time(
+    builds: dict[str, Build], fact: str
+) -> None:
+    """Once every customer has arrived, no order is left on the unknown customer."""
+    columns, rows = builds["duckdb"].marts[fact]
     keys = [row[columns.index("customer_key")] for row in rows]
     assert all(keys), "an order without its customer's profile version"
+    assert "-1" not in keys, "an order left on the unknown customer after its customer arrived"
+    _, customers = builds["duckdb"].marts["dim_customers"]
+    assert set(keys) <= {row[0] for row in customers}
 
 
 def test_setup_scripts_run_on_the_stand_ins_but_for_account_objects(

@@ -3,3 +3,11 @@
 
 def type_long_string() -> str:
     return "varchar"
+
+
+def is_net_revenue(relation: str | None = None) -> str:
+    prefix = f"{relation}." if relation else ""
+    return (
+        f"({prefix}paid_at is not null and {prefix}cancelled_at is null"
+        f" and {prefix}refunded_at is null)"
+    )

@@ -9,7 +9,7 @@ order_lines as (
 
 orders as (
 
-    select * from {{ ref('int_orders_statuses_pivoted') }}
+    select * from {{ ref('int_orders_customer_versions_joined') }}
 
 ),
 
@@ -27,9 +27,13 @@ priced as (
         order_lines.line_number,
         order_lines.product_id,
         orders.customer_id,
+        orders.customer_key,
         orders.ordered_at,
         orders.currency_code,
         orders.last_run_date,
+        orders.paid_at,
+        orders.cancelled_at,
+        orders.refunded_at,
         order_lines.quantity,
         order_lines.unit_price,
         order_lines.quantity * order_lines.unit_price as line_amount,

@@ -1,35 +1,75 @@
 {{ config(dist='all', sort=['customer_id']) }}
 
--- One row per version of a customer's profile (type 2, from the snp_customers snapshot).
--- Facts join the version valid when the event happened through customer_key; filter
--- `is_current` for today's profile.
+-- One row per version of a customer's profile (type 2), from the profile events; plus the
+-- unknown member that orders point at while their customer has not arrived.
 with
 
-profile_snapshots as (
+customer_versions as (
 
-    select * from {{ ref('snp_customers') }}
+    select * from {{ ref('int_customer_profiles_versioned') }}
 
 ),
 
-versioned as (
+unknown_customer as (
 
     select
-        *,
-        row_number() over (
-            partition by customer_id order by dbt_valid_from
-        ) as profile_version
+        '{{ var("unknown_customer_key") }}' as customer_key,
+        '{{ var("unknown_customer_key") }}' as customer_id,
+        0 as profile_version,
+        cast(null as {{ dbt.type_string() }}) as email,
+        cast(null as {{ dbt.type_string() }}) as first_name,
+        cast(null as {{ dbt.type_string() }}) as last_name,
+        cast(null as {{ dbt.type_string() }}) as country_code,
+        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ dbt.type_timestamp() }}) as signed_up_at,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_from,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
+        true as is_current
 
-    from profile_snapshots
+),
+
+unioned as (
+
+    select
+        customer_key,
+        customer_id,
+        profile_version,
+        email,
+        first_name,
+        last_name,
+        country_code,
+        city,
+        signed_up_at,
+        valid_from,
+        valid_to,
+        is_current
+
+    from customer_versions
+
+    union all
+
+    select
+        customer_key,
+        customer_id,
+        profile_version,
+        email,
+        first_name,
+        last_name,
+        country_code,
+        city,
+        signed_up_at,
+        valid_from,
+        valid_to,
+        is_current
+
+    from unknown_customer
 
 ),
 
 final as (
 
     select
-        {%- set version_text = "cast(profile_version as " ~ dbt.type_string() ~ ")" %}
-        cast(
-            {{ dbt.concat(["customer_id", "'-'", version_text]) }} as {{ dbt.type_string() }}
-        ) as customer_key,
+        cast(customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(customer_id as {{ dbt.type_string() }}) as customer_id,
         cast(profile_version as integer) as profile_version,
         cast(email as {{ dbt.type_string() }}) as email,
@@ -38,19 +78,11 @@ final as (
         cast(country_code as {{ dbt.type_string() }}) as country_code,
         cast(city as {{ dbt.type_string() }}) as city,
         cast(signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
-        -- The first version stands for everything before it, so that an order placed
-        -- before the customer's first snapshot still finds its customer.
-        cast(
-            case
-                when profile_version = 1 then cast('1900-01-01' as {{ dbt.type_timestamp() }})
-                else dbt_valid_from
-            end
-            as {{ dbt.type_timestamp() }}
-        ) as valid_from,
-        cast(dbt_valid_to as {{ dbt.type_timestamp() }}) as valid_to,
-        dbt_valid_to is null as is_current
+        cast(valid_from as {{ dbt.type_timestamp() }}) as valid_from,
+        cast(valid_to as {{ dbt.type_timestamp() }}) as valid_to,
+        is_current
 
-    from versioned
+    from unioned
 
 )
 

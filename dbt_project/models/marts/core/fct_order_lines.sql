@@ -10,13 +10,16 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_shop__customer_events') }}
 with
 
 order_lines as (
 
     select * from {{ ref('int_order_lines_priced') }}
     {% if is_incremental() %}
-        where {{ within_lookback('last_run_date') }}
+        where
+            {{ within_lookback('last_run_date') }}
+            or {{ customer_rekeyed('last_run_date') }}
     {% endif %}
 
 ),
@@ -28,6 +31,8 @@ final as (
         cast(order_id as {{ dbt.type_string() }}) as order_id,
         cast(product_id as {{ dbt.type_string() }}) as product_id,
         cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        -- The customer's profile as it was when the order was placed.
+        cast(customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(ordered_at as date) as order_date,
         cast(line_number as integer) as line_number,
         cast(currency_code as {{ dbt.type_string() }}) as currency_code,
@@ -35,6 +40,16 @@ final as (
         cast(unit_price as numeric(12, 2)) as unit_price,
         cast(line_amount as numeric(18, 2)) as line_amount,
         cast(line_amount_usd as numeric(18, 2)) as line_amount_usd,
+        cancelled_at is not null as is_cancelled,
+        refunded_at is not null as is_refunded,
+        {{ shoplogs.is_net_revenue() }} as is_revenue,
+        cast(
+            case
+                when {{ shoplogs.is_net_revenue() }} then line_amount_usd
+                else 0
+            end
+            as numeric(18, 2)
+        ) as net_revenue_usd,
         cast(last_run_date as date) as last_run_date
 
     from order_lines

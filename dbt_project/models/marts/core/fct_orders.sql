@@ -10,20 +10,16 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_shop__customer_events') }}
 with
 
 orders as (
 
-    select * from {{ ref('int_orders_statuses_pivoted') }}
+    select * from {{ ref('int_orders_customer_versions_joined') }}
     {% if is_incremental() %}
         where
             {{ within_lookback('last_run_date') }}
-            -- An order that reached an earlier run before its customer did gets its
-            -- customer_key once the customer has arrived.
-            or order_id in (
-                select order_id from {{ this }}
-                where customer_key is null
-            )
+            or {{ customer_rekeyed('last_run_date') }}
     {% endif %}
 
 ),
@@ -31,12 +27,6 @@ orders as (
 order_lines as (
 
     select * from {{ ref('int_order_lines_priced') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('dim_customers') }}
 
 ),
 
@@ -60,7 +50,7 @@ final as (
         cast(orders.order_id as {{ dbt.type_string() }}) as order_id,
         cast(orders.customer_id as {{ dbt.type_string() }}) as customer_id,
         -- The customer's profile as it was when the order was placed.
-        cast(customers.customer_key as {{ dbt.type_string() }}) as customer_key,
+        cast(orders.customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(orders.ordered_at as date) as order_date,
         cast(orders.order_status as {{ dbt.type_string() }}) as order_status,
         cast(orders.currency_code as {{ dbt.type_string() }}) as currency_code,
@@ -73,17 +63,23 @@ final as (
         cast(orders.shipped_at as {{ dbt.type_timestamp() }}) as shipped_at,
         cast(orders.cancelled_at as {{ dbt.type_timestamp() }}) as cancelled_at,
         cast(orders.refunded_at as {{ dbt.type_timestamp() }}) as refunded_at,
-        orders.paid_at is not null and orders.refunded_at is null as is_revenue,
+        orders.cancelled_at is not null as is_cancelled,
+        orders.refunded_at is not null as is_refunded,
+        -- The one revenue definition (docs/overview.md): net revenue is paid, not
+        -- cancelled and not refunded; gross is every order placed.
+        {{ shoplogs.is_net_revenue('orders') }} as is_revenue,
+        cast(
+            case
+                when {{ shoplogs.is_net_revenue('orders') }} then order_totals.order_total_usd
+                else 0
+            end
+            as numeric(18, 2)
+        ) as net_revenue_usd,
         cast(orders.last_run_date as date) as last_run_date
 
     from orders
     left join order_totals
         on orders.order_id = order_totals.order_id
-    left join customers
-        on
-            orders.customer_id = customers.customer_id
-            and orders.ordered_at >= customers.valid_from
-            and (orders.ordered_at < customers.valid_to or customers.valid_to is null)
 
 )
 
