@@ -56,8 +56,11 @@ create storage integration if not exists shoplogs_lake
     storage_allowed_locations = ('s3://${LAKE_BUCKET}/processed/');
 grant usage on integration shoplogs_lake to role shoplogs_transformer;
 
+-- use_logical_type: Spark writes timestamps as Parquet logical types; without it they
+-- load as raw integers.
 create file format if not exists shoplogs.raw_data.parquet_files
-    type = parquet;
+    type = parquet
+    use_logical_type = true;
 
 create stage if not exists shoplogs.raw_data.processed_zone
     url = '${SNOWFLAKE_STAGE_URL}'

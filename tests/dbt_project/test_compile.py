@@ -107,6 +107,15 @@ def test_load_operation_speaks_each_warehouses_bulk_load(tmp_path: Path) -> None
     snowflake = "\n".join(load_operation("snowflake").values())
     assert "copy into" in snowflake and "match_by_column_name = case_insensitive" in snowflake
     assert "@raw_data.processed_zone/customers/dt=2026-11-21/" in snowflake
+    # Exactly the manifest's files, forced, after the partition's delete in one transaction:
+    # the load never relies on Snowflake's load metadata, which expires after 64 days.
+    customers = load_operation("snowflake")["load_raw customers"]
+    load = customers[customers.index("begin;") : customers.index("commit;")]
+    assert "files = ('part-00000-a.snappy.parquet')" in load and "force = true" in load
+    assert load.index("delete from") < load.index("copy into")
+    # ... and the staged files' columns are checked before it (INFER_SCHEMA on those files).
+    check = customers[: customers.index("begin;")]
+    assert "infer_schema(" in check and "files => ('part-00000-a.snappy.parquet')" in check
     redshift = "\n".join(load_operation("redshift").values())
     assert "format as parquet" in redshift
     assert "iam_role 'arn:aws:iam::123456789012:role/shoplogs-prod-redshift-copy'" in redshift
@@ -128,3 +137,38 @@ def test_bad_run_date_is_a_clear_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert 'run_date "yesterday" is not a date; pass it as YYYY-MM-DD' in result.stdout
+
+
+def test_a_column_missing_from_the_staged_files_stops_the_snowflake_load() -> None:
+    columns = "[{'name': 'customer_id'}, {'name': 'email'}, {'name': 'dt'}]"
+    call = (
+        "{% do shoplogs.check_staged_columns('raw_data.customers', " + columns
+        + ", ['CUSTOMER_ID', 'e_mail'], '@stage/customers/dt=2026-11-21/') %}"
+    )
+    result = subprocess.run(
+        [DBT, "compile", "--no-introspect", "--no-populate-cache", "--target", "snowflake",
+         "--inline", call],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "lack the column(s) email (found: customer_id, e_mail)" in result.stdout
+
+
+def test_real_snowflake_runs_dbt_snowflakes_own_macros(tmp_path: Path) -> None:
+    """The fakesnow workarounds (macros/emulator/fakesnow.sql) stay off a real Snowflake
+    target: its incremental merge and temporary tables are dbt-snowflake's own SQL."""
+    calls = {
+        "merge": "{{ get_merge_sql(api.Relation.create(database='d', schema='s', identifier='t'),"
+        " 'select 1', 'id', [api.Column('id', 'integer'), api.Column('v', 'integer')], []) }}",
+        "temporary": "{{ snowflake__create_table_temporary_sql("
+        "api.Relation.create(database='d', schema='s', identifier='t'), 'select 1') }}",
+    }
+    compiled = {name: dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache",
+                          "--quiet", "--inline", call).lower() for name, call in calls.items()}  # fmt: skip
+    merge = " ".join(compiled["merge"].split())
+    # dbt-snowflake's own merge: in a transaction, with unqualified insert values (the
+    # fakesnow variant drops the transaction and qualifies the values).
+    assert merge.startswith("-- back compat for old kwarg name begin;"), merge
+    assert 'when not matched then insert ("id", "v") values ("id", "v")' in merge, merge
+    assert "create or replace temporary table" in compiled["temporary"], compiled["temporary"]

@@ -63,45 +63,94 @@
 
 
 {#- Snowflake: COPY INTO from the external stage on the processed zone (infra/snowflake).
-    The load log remembers which files each partition was loaded from: the same files again
-    is a no-op; other files (a re-run rewrote the partition under new names, which
-    Snowflake's load metadata cannot tell from new data) delete the old rows and load the
-    new files, in one transaction. A first load relies on the load metadata, which skips
-    any file an earlier, interrupted attempt already loaded. -#}
+    The partition is replaced whole, in one transaction: delete the day's rows, then COPY
+    exactly the run's files (`files = (...)`, from the run manifest) with `force = true`.
+    Neither step leans on Snowflake's load metadata, which forgets a file after 64 days:
+    re-loading a day, however old, gives the same rows. MATCH_BY_COLUMN_NAME fills a column
+    missing from the files with NULL, so the staged files' columns are checked first
+    (INFER_SCHEMA) and a missing or renamed column stops the load. -#}
 {% macro snowflake__load_raw_partition(relation, columns, run_date, files, dry_run, location) %}
     {%- set log_relation = shoplogs.load_log_relation(relation) -%}
-    {%- set fingerprint = local_md5(files | join(',')) -%}
-    {%- set previous = none if dry_run else shoplogs.loaded_fingerprint(
-        log_relation, relation, run_date) -%}
-    {%- if previous == fingerprint -%}
-        {%- do log(relation ~ " dt=" ~ run_date ~ " is loaded from these files already",
-            info=True) -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set rewritten = dry_run or previous is not none -%}
+    {%- set stage_location = '@' ~ var('snowflake_stage') ~ '/' ~ location.stage_path
+        if location else none -%}
     {%- set setup_sql -%}
         create schema if not exists {{ relation.schema }};
         {{ shoplogs.create_raw_table_sql(relation, columns) }};
         {{ shoplogs.create_load_log_sql(log_relation) }};
     {%- endset -%}
+    {%- set check_sql = shoplogs.staged_columns_sql(stage_location, files) if files else '' -%}
     {%- set load_sql -%}
         begin;
-        {% if rewritten -%}
         delete from {{ relation }} where dt = '{{ run_date }}';
-        {% endif -%}
+        {% if files -%}
         copy into {{ relation }}
-            from @{{ var('snowflake_stage') }}/{{ location.stage_path }}
+            from {{ stage_location }}
+            files = ({% for file in files %}'{{ file }}'{{ ", " if not loop.last }}{% endfor %})
             file_format = (format_name = '{{ var("snowflake_file_format") }}')
             match_by_column_name = case_insensitive
-            {%- if rewritten %}
-            force = true
-            {%- endif %};
+            force = true;
         -- The partition lives in the path, not in the files.
         update {{ relation }} set dt = '{{ run_date }}' where dt is null;
-        {{ shoplogs.record_load_sql(log_relation, relation, run_date, fingerprint, files) }};
+        {% endif -%}
+        {{ shoplogs.record_load_sql(log_relation, relation, run_date, local_md5(files | join(',')), files) }};
         commit;
     {%- endset -%}
-    {%- do shoplogs.run_or_print(relation, setup_sql ~ '\n' ~ load_sql, dry_run) -%}
+    {%- if dry_run -%}
+        {%- do shoplogs.run_or_print(relation, setup_sql ~ '\n' ~ check_sql ~ (';\n' if check_sql else '') ~ load_sql, true) -%}
+    {%- else -%}
+        {%- do run_query(setup_sql) -%}
+        {%- if files -%}
+            {%- do shoplogs.check_staged_columns(
+                relation, columns, shoplogs.staged_columns(check_sql), stage_location) -%}
+        {%- endif -%}
+        {%- do shoplogs.run_or_print(relation, load_sql, false) -%}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#- The columns of the staged files, one row per column (INFER_SCHEMA reads the Parquet
+    footers of exactly these files). -#}
+{% macro staged_columns_sql(stage_location, files) %}
+    {%- set file_list -%}
+        {% for file in files %}'{{ file }}'{{ ", " if not loop.last }}{% endfor %}
+    {%- endset -%}
+    select column_name
+    from table(infer_schema(
+        location => '{{ stage_location }}',
+        file_format => '{{ var("snowflake_file_format") }}',
+        files => ({{ file_list }})
+    ))
+{%- endmacro %}
+
+
+{% macro staged_columns(check_sql) %}
+    {{ return(adapter.dispatch('staged_columns', 'shoplogs')(check_sql)) }}
+{% endmacro %}
+
+
+{% macro default__staged_columns(check_sql) %}
+    {{ return(run_query(check_sql).columns[0].values() | list) }}
+{% endmacro %}
+
+
+{#- Every column the source declares must be in the files; a missing or renamed one would
+    load as NULL. Names compare case-insensitively, as MATCH_BY_COLUMN_NAME does. -#}
+{% macro check_staged_columns(relation, columns, staged, where) %}
+    {%- if staged is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = staged | map('lower') | list -%}
+    {%- set missing = [] -%}
+    {%- for column in shoplogs.file_columns(columns) if column.name | lower not in found -%}
+        {%- do missing.append(column.name | lower) -%}
+    {%- endfor -%}
+    {%- if missing -%}
+        {{ exceptions.raise_compiler_error(
+            "load_raw: " ~ relation ~ ": the files in " ~ where ~ " lack the column(s) "
+            ~ missing | join(', ') ~ " (found: " ~ found | sort | join(', ') ~ "); a renamed "
+            ~ "or dropped column would load as NULL. Fix the Spark job's output or the "
+            ~ "source's columns in models/staging/") }}
+    {%- endif -%}
 {% endmacro %}
 
 
@@ -228,18 +277,6 @@
         values ('{{ relation.identifier | lower }}', '{{ run_date }}', '{{ fingerprint }}',
                 {{ files | length }}, {{ dbt.current_timestamp() }})
 {%- endmacro %}
-
-
-{#- The file fingerprint the partition was last loaded from, or none. -#}
-{% macro loaded_fingerprint(log_relation, relation, run_date) %}
-    {%- if load_relation(log_relation) is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set previous = run_query(
-        "select files_md5 from " ~ log_relation ~ " where table_name = '"
-        ~ (relation.identifier | lower) ~ "' and dt = '" ~ run_date ~ "'") -%}
-    {{ return(previous.rows[0][0] if previous.rows | length > 0 else none) }}
-{% endmacro %}
 
 
 {% macro run_or_print(relation, sql, dry_run) %}
