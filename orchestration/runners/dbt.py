@@ -44,6 +44,8 @@ def profile_env(settings: Settings) -> dict[str, str]:
     env = {
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_TARGET": settings.dbt_target,
+        # generate_schema_name: only prod writes the unprefixed marts of a real warehouse.
+        "SHOPLOGS_ENV": settings.env,
         "DUCKDB_PATH": str(settings.duckdb_path),
         "LAKE_BUCKET": settings.lake_bucket,
         # DuckDB reads the processed zone in place (the sources' external_location).

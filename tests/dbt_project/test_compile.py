@@ -172,3 +172,27 @@ def test_real_snowflake_runs_dbt_snowflakes_own_macros(tmp_path: Path) -> None:
     assert merge.startswith("-- back compat for old kwarg name begin;"), merge
     assert 'when not matched then insert ("id", "v") values ("id", "v")' in merge, merge
     assert "create or replace temporary table" in compiled["temporary"], compiled["temporary"]
+
+
+@pytest.mark.parametrize(
+    ("target", "env", "schema"),
+    [
+        ("snowflake", "prod", "marts"),
+        ("snowflake", "dev", "analytics_marts"),
+        ("snowflake", "", "analytics_marts"),
+        ("redshift", "dev", "analytics_marts"),
+        ("duckdb", "local", "marts"),
+    ],
+)
+def test_only_prod_writes_the_unprefixed_marts_of_a_real_warehouse(
+    target: str, env: str, schema: str
+) -> None:
+    result = subprocess.run(
+        [DBT, "compile", "--no-introspect", "--no-populate-cache", "--quiet", "--target", target,
+         "--inline", "{{ ref('fct_orders').schema }}"],
+        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+             "SHOPLOGS_ENV": env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.stdout.split()[-1].lower() == schema
