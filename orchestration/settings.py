@@ -61,6 +61,9 @@ class Settings:
     emr: EmrSettings | None = None
     emr_poke_seconds: int = 60
     landing_queue_name: str = ""
+    # A source past its freshness error threshold fails the run. Off locally: the demo's
+    # events carry the dates the demo generator gave them, not today's.
+    freshness_fails_run: bool = True
 
     @property
     def dbt_target(self) -> str:
@@ -131,6 +134,7 @@ def load_settings(env: str | None = None) -> Settings:
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         spark_runner=os.environ.get("SPARK_RUNNER", "local" if local else "emr"),
         warehouse=warehouse_setting(local),
+        freshness_fails_run=not local,
         work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR", REPO_ROOT / ".local")),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),

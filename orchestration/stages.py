@@ -5,6 +5,7 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from datetime import date
@@ -19,6 +20,7 @@ from lake.manifest import read_manifest as read_manifest_from
 from orchestration import warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
+from orchestration.tools import ToolFailed
 from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 MARTS = [
@@ -107,6 +109,28 @@ def load_warehouse(
     manifest = read_manifest(settings, run_date)
     warehouse_load.load_raw(settings, manifest, log_path(settings, "dbt.log"), connection_env)
     return {table: len(names) for table, names in manifest.partition_files().items()}
+
+
+def check_freshness(
+    settings: Settings, connection_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """``dbt source freshness``: how far each source's newest event lags behind now, against
+    the thresholds in the sources' YAML. Returns ``{source.table: pass|warn|error}``; a
+    source past its error threshold fails the run where ``settings.freshness_fails_run``."""
+    try:
+        run_dbt(settings, ["source", "freshness"], log_path(settings, "dbt.log"), connection_env)
+    except ToolFailed:
+        if settings.freshness_fails_run:
+            raise
+    return freshness_statuses(DBT_PROJECT_DIR / "target" / "sources.json")
+
+
+def freshness_statuses(sources_json: Path) -> dict[str, str]:
+    """``{source.table: status}`` from the results dbt source freshness writes."""
+    results = json.loads(sources_json.read_text())["results"]
+    return {
+        ".".join(result["unique_id"].split(".")[-2:]): result["status"] for result in results
+    }
 
 
 def build_warehouse(settings: Settings, *extra: str) -> None:

@@ -70,6 +70,22 @@ def load_raw(run_date: str, connection_env: dict[str, str]) -> dict[str, int]:
     return stages.load_warehouse(load_settings(), date.fromisoformat(run_date), connection_env)
 
 
+@task(task_id="source_freshness")
+def source_freshness(connection_env: dict[str, str]) -> dict[str, str]:
+    """dbt source freshness on event time: fails the run when a source is past its error
+    threshold, warns (in the task log) past the warn threshold."""
+    from orchestration import stages
+
+    return stages.check_freshness(load_settings(), connection_env)
+
+
+def freshness(settings: Settings) -> Any:
+    """The freshness task; credentials rendered from the Airflow connection, as for load."""
+    return source_freshness.override(**writer_pool(settings))(
+        CONNECTION_ENV.get(settings.warehouse, {})
+    )
+
+
 def writer_pool(settings: Settings) -> dict[str, Any]:
     """DuckDB allows one writer: every task that opens the file shares a one-slot pool."""
     return {"pool": DUCKDB_POOL} if settings.warehouse == "duckdb" else {}
