@@ -20,8 +20,8 @@ from lake.manifest import read_manifest as read_manifest_from
 from orchestration import warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
-from orchestration.tools import ToolFailed
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.tools import ToolFailed
 
 MARTS = [
     "dim_customers",
@@ -128,9 +128,7 @@ def check_freshness(
 def freshness_statuses(sources_json: Path) -> dict[str, str]:
     """``{source.table: status}`` from the results dbt source freshness writes."""
     results = json.loads(sources_json.read_text())["results"]
-    return {
-        ".".join(result["unique_id"].split(".")[-2:]): result["status"] for result in results
-    }
+    return {".".join(result["unique_id"].split(".")[-2:]): result["status"] for result in results}
 
 
 def build_warehouse(settings: Settings, *extra: str) -> None:

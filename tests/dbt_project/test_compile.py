@@ -142,7 +142,8 @@ def test_bad_run_date_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_column_missing_from_the_staged_files_stops_the_snowflake_load() -> None:
     columns = "[{'name': 'customer_id'}, {'name': 'email'}, {'name': 'dt'}]"
     call = (
-        "{% do shoplogs.check_staged_columns('raw_data.customers', " + columns
+        "{% do shoplogs.check_staged_columns('raw_data.customers', "
+        + columns
         + ", ['CUSTOMER_ID', 'e_mail'], '@stage/customers/dt=2026-11-21/') %}"
     )
     result = subprocess.run(
@@ -164,8 +165,11 @@ def test_real_snowflake_runs_dbt_snowflakes_own_macros(tmp_path: Path) -> None:
         "temporary": "{{ snowflake__create_table_temporary_sql("
         "api.Relation.create(database='d', schema='s', identifier='t'), 'select 1') }}",
     }
-    compiled = {name: dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache",
-                          "--quiet", "--inline", call).lower() for name, call in calls.items()}  # fmt: skip
+    offline = ["--no-introspect", "--no-populate-cache", "--quiet"]
+    compiled = {
+        name: dbt("snowflake", "compile", *offline, "--inline", call).lower()
+        for name, call in calls.items()
+    }
     merge = " ".join(compiled["merge"].split())
     # dbt-snowflake's own merge: in a transaction, with unqualified insert values (the
     # fakesnow variant drops the transaction and qualifies the values).
