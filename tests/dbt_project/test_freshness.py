@@ -28,8 +28,9 @@ TABLES = [*EVENT_TIME, "order_lines"]
 
 
 def write_zone(root: Path, newest_event: datetime) -> str:
-    """A processed zone with one file per table whose newest event is ``newest_event``."""
-    run_date = newest_event.date()
+    """A processed zone with one file per table whose newest event is ``newest_event``, in
+    today's partition: a run date says nothing of how old the events it brought are."""
+    run_date = datetime.now(UTC).date()
     for table in TABLES:
         folder = root / table / f"dt={run_date.isoformat()}"
         folder.mkdir(parents=True)
