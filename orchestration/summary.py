@@ -32,6 +32,7 @@ class RunReport:
     run_date: str
     streams: dict[str, StreamCounts] = field(default_factory=dict)
     marts: dict[str, int] = field(default_factory=dict)
+    freshness: dict[str, str] = field(default_factory=dict)  # source.table -> pass|warn|error
     seconds: dict[str, float] = field(default_factory=dict)
     duckdb_path: Path | None = None
     docs_path: Path | None = None
@@ -99,6 +100,9 @@ def format_summary(report: RunReport) -> str:
         + ("OK, read = processed + quarantined + duplicates" if not problems else "FAILED"),
     ]
     lines += [f"  {p}" for p in problems]
+    if report.freshness:
+        lines += ["", "Source freshness (event time):"]
+        lines += [f"  {name:<20}{status:>9}" for name, status in report.freshness.items()]
     if report.marts:
         lines += ["", "Rows per mart:"]
         lines += [f"  {mart:<20}{rows:>9}" for mart, rows in report.marts.items()]

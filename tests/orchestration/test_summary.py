@@ -49,3 +49,10 @@ def test_run_stats_travel_through_json_unchanged() -> None:
     assert parse_stream_stats_line(stream_stats_line("web", web)) == ("web", web)
     run = RunStats("2026-11-21", {"web": web})
     assert RunStats.from_dict(run.to_dict()) == run
+
+
+def test_summary_reports_source_freshness() -> None:
+    report = RunReport(run_date="2026-11-21", freshness={"shop.customers": "error"})
+    assert "Source freshness (event time):\n  shop.customers          error" in format_summary(
+        report
+    )
