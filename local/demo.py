@@ -204,9 +204,19 @@ def _lifecycle(
     return events
 
 
+def _rate(rates: list[dict[str, str]], currency: str, at: datetime) -> Decimal:
+    """US dollars per unit of ``currency`` on ``at``'s day: the newest rate in effect."""
+    day = at.date().isoformat()
+    return next(
+        Decimal(r["usd_per_unit"])
+        for r in rates
+        if r["currency_code"] == currency and r["valid_from"] <= day
+    )
+
+
 def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dict) -> list[Line]:
     products = _read_seed(PRODUCTS_SEED)
-    rates = {row["currency_code"]: Decimal(row["usd_per_unit"]) for row in _read_seed(RATES_SEED)}
+    rates = sorted(_read_seed(RATES_SEED), key=lambda r: r["valid_from"], reverse=True)
     start = datetime.combine(spec.start, datetime.min.time(), UTC)
     end = start + timedelta(days=spec.days)
     customer_ids = sorted(profiles)
@@ -221,9 +231,9 @@ def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dic
             order_id = f"O{len(truth.orders) + 1:07d}"
             order_lines: list[dict[str, Any]] = []
             for number, product in enumerate(rng.sample(products, rng.randint(1, 4)), start=1):
-                price = (Decimal(product["list_price_usd"]) / rates[currency]).quantize(
-                    Decimal("0.01")
-                )
+                price = (
+                    Decimal(product["list_price_usd"]) / _rate(rates, currency, placed_at)
+                ).quantize(Decimal("0.01"))
                 order_lines.append(
                     {
                         "line_number": number,

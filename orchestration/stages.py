@@ -5,6 +5,8 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
+import json
+
 import os
 import socket
 from datetime import date
@@ -97,6 +99,11 @@ def read_manifest(settings: Settings, run_date: date) -> Manifest:
 
 # fakesnow cannot create the temporary tables dbt unit tests compare through; the unit tests
 # run on DuckDB and PostgreSQL, and they test model logic, not the warehouse.
+def dbt_vars(run_date: date | None) -> list[str]:
+    """The run date the incremental facts replace (dbt_project/macros/incremental_facts.sql)."""
+    return ["--vars", json.dumps({"run_date": run_date.isoformat()})] if run_date else []
+
+
 BUILD_ARGS = {"fakesnow": ["--exclude-resource-type", "unit_test"]}
 
 
@@ -109,9 +116,10 @@ def load_warehouse(
     return {table: len(names) for table, names in manifest.partition_files().items()}
 
 
-def build_warehouse(settings: Settings, *extra: str) -> None:
-    """Seeds, models and tests: ``dbt build`` against the configured warehouse."""
-    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *extra]
+def build_warehouse(settings: Settings, *extra: str, run_date: date | None = None) -> None:
+    """Seeds, models and tests: ``dbt build`` against the configured warehouse. With a run
+    date the incremental facts replace exactly that run's rows (``dbt_vars``)."""
+    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *dbt_vars(run_date), *extra]
     run_dbt(settings, args, log_path(settings, "dbt.log"))
 
 

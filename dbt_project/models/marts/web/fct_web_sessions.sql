@@ -7,6 +7,7 @@
         cluster_by=['session_date'],
         dist='session_id',
         sort=['session_date'],
+        post_hook="{{ shoplogs.delete_vanished_sessions() }}",
     )
 }}
 
@@ -16,7 +17,7 @@ sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
     {% if is_incremental() %}
-        where {{ within_lookback('run_date') }}
+        where {{ shoplogs.in_run_window('run_date') }}
     {% endif %}
 
 ),
