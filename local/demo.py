@@ -104,6 +104,8 @@ class Truth:
     order_lines: int = 0
     page_views: int = 0
     sessions: Counter[str] = field(default_factory=Counter)
+    # order id -> when it was placed: the shopper's visit ends on its confirmation page.
+    checkouts: dict[str, datetime] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -121,6 +123,7 @@ class Truth:
             "order_lines": self.order_lines,
             "page_views": self.page_views,
             "sessions": dict(self.sessions),
+            "converted_sessions": len(self.checkouts),
         }
 
 
@@ -265,10 +268,14 @@ def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dic
                 "lines": len(order_lines),
             }
             truth.order_lines += len(order_lines)
+            truth.checkouts[order_id] = placed_at
     return lines
 
 
 # --- web -------------------------------------------------------------------------------
+
+# The shop's order confirmation page; the web sessions link to the order through it.
+CONFIRMATION_PATH = "/checkout/confirmation?order_id="
 
 
 def _clf(ip: str, at: datetime, request: str, status: int, size: str, ref: str, ua: str) -> bytes:
@@ -361,6 +368,27 @@ def web_events(spec: DemoSpec, rng: random.Random, truth: Truth) -> list[Line]:
             lines.extend(visit)
             truth.page_views += page_views
             truth.sessions["bot" if is_bot else "human"] += 1
+    for order_id, placed_at in sorted(truth.checkouts.items()):
+        lines.extend(_checkout(rng, order_id, placed_at))
+        truth.page_views += 3
+        truth.sessions["human"] += 1
+    return lines
+
+
+def _checkout(rng: random.Random, order_id: str, placed_at: datetime) -> list[Line]:
+    """The visit that placed an order, from a visitor of its own: cart, checkout, and the
+    confirmation page that carries the order id (docs/data-contract.md)."""
+    ip = ".".join(str(rng.randint(low, high)) for low, high in IP_OCTETS)
+    ua, steps = rng.choice(BROWSERS), ["/cart", "/checkout"]
+    lines, referrer = [], rng.choice(REFERRERS)
+    for minutes, path in zip((4, 2), steps, strict=True):
+        at = placed_at - timedelta(minutes=minutes)
+        lines.append(Line(at, _clf(ip, at, f"GET {path} HTTP/1.1", 200, "5120", referrer, ua),
+                          page_view=True))  # fmt: skip
+        referrer = f"https://shop.example{path}"
+    confirmation = f"GET {CONFIRMATION_PATH}{order_id} HTTP/1.1"
+    lines.append(Line(placed_at, _clf(ip, placed_at, confirmation, 200, "4096", referrer, ua),
+                      page_view=True))  # fmt: skip
     return lines
 
 

@@ -6,7 +6,6 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 from __future__ import annotations
 
 import json
-
 import os
 import socket
 from datetime import date
@@ -25,11 +24,13 @@ from orchestration.settings import DBT_PROJECT_DIR, Settings
 
 MARTS = [
     "dim_customers",
+    "dim_customers_current",
     "dim_products",
     "dim_date",
     "fct_orders",
     "fct_order_lines",
     "fct_web_sessions",
+    "agg_web_traffic_daily",
 ]
 
 

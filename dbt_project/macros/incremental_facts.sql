@@ -18,14 +18,14 @@
     (`--vars '{run_date: "2026-11-02"}'`) and exactly that run is replaced, however old:
     a re-run or a backfill of any day. Without it (a `dbt build` by hand) the window is
     every run from `fact_lookback_days` before the newest one the fact holds. -#}
-{% macro run_window_start(run_date_column) -%}
+{% macro run_window_start(fact_run_date_column) -%}
     {%- if var('run_date', none) -%}
         cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
     {%- else -%}
         (
             select
                 {{ dbt.dateadd('day', -1 * var('fact_lookback_days'),
-                    'coalesce(max(' ~ run_date_column ~ "), cast('1900-01-01' as date))") }}
+                    'coalesce(max(' ~ fact_run_date_column ~ "), cast('1900-01-01' as date))") }}
             from {{ this }}
         )
     {%- endif -%}
@@ -39,8 +39,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro in_run_window(run_date_column) -%}
-    {{ run_date_column }} between {{ shoplogs.run_window_start(run_date_column) }}
+{#- `column` lies in the window; `fact_run_date_column` is the fact's own run-date column
+    the window falls back on. -#}
+{% macro in_run_window(column, fact_run_date_column) -%}
+    {{ column }} between {{ shoplogs.run_window_start(fact_run_date_column) }}
     and {{ shoplogs.run_window_end() }}
 {%- endmacro %}
 
@@ -54,10 +56,10 @@
 {% macro affected_customers() -%}
     (
         select customer_id from {{ ref('stg_shop__order_events') }}
-        where {{ shoplogs.in_run_window('run_date') }}
+        where {{ shoplogs.in_run_window('run_date', 'last_run_date') }}
         union
         select customer_id from {{ ref('stg_shop__customer_events') }}
-        where {{ shoplogs.in_run_window('run_date') }}
+        where {{ shoplogs.in_run_window('run_date', 'last_run_date') }}
         union
         select customer_id from {{ this }}
         where
@@ -93,10 +95,10 @@
     {%- if shoplogs.is_incremental() -%}
         delete from {{ this }}
         where
-            {{ shoplogs.in_run_window('run_date') }}
+            {{ shoplogs.in_run_window('run_date', 'run_date') }}
             and session_id not in (
                 select session_id from {{ ref('int_web_sessions_aggregated') }}
-                where {{ shoplogs.in_run_window('run_date') }}
+                where {{ shoplogs.in_run_window('run_date', 'run_date') }}
             )
     {%- endif -%}
 {%- endmacro %}

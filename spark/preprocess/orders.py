@@ -87,7 +87,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             F.concat(F.lit(f"event_type must be one of {EVENT_TYPES}: "), F.col("event_type")),
         ),
         (
-            ~F.col("currency").isin(SUPPORTED_CURRENCIES),
+            ~F.col("currency").isin(*SUPPORTED_CURRENCIES),
             "invalid_value",
             F.concat(
                 F.lit(f"currency must be one the exchange rates cover {SUPPORTED_CURRENCIES}: "),

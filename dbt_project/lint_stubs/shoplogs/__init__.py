@@ -13,7 +13,7 @@ def is_net_revenue(relation: str | None = None) -> str:
     )
 
 
-def in_run_window(column: str) -> str:
+def in_run_window(column: str, fact_run_date_column: str) -> str:
     return f"{column} = cast('2026-11-02' as date)"
 
 

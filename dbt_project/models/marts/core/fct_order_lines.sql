@@ -29,15 +29,15 @@ order_lines as (
 final as (
 
     select
-        cast(order_line_id as {{ dbt.type_string() }}) as order_line_id,
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
-        cast(product_id as {{ dbt.type_string() }}) as product_id,
-        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(order_line_id as {{ shoplogs.type_long_string() }}) as order_line_id,
+        cast(order_id as {{ shoplogs.type_long_string() }}) as order_id,
+        cast(product_id as {{ shoplogs.type_long_string() }}) as product_id,
+        cast(customer_id as {{ shoplogs.type_long_string() }}) as customer_id,
         -- The customer's profile as it was when the order was placed.
-        cast(customer_key as {{ dbt.type_string() }}) as customer_key,
+        cast(customer_key as {{ shoplogs.type_long_string() }}) as customer_key,
         cast(ordered_at as date) as order_date,
         cast(line_number as integer) as line_number,
-        cast(currency_code as {{ dbt.type_string() }}) as currency_code,
+        cast(currency_code as varchar(3)) as currency_code,
         cast(quantity as integer) as quantity,
         cast(unit_price as numeric(12, 2)) as unit_price,
         cast(unit_price_usd as numeric(12, 2)) as unit_price_usd,

@@ -61,13 +61,13 @@ order_totals as (
 final as (
 
     select
-        cast(orders.order_id as {{ dbt.type_string() }}) as order_id,
-        cast(orders.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(orders.order_id as {{ shoplogs.type_long_string() }}) as order_id,
+        cast(orders.customer_id as {{ shoplogs.type_long_string() }}) as customer_id,
         -- The customer's profile as it was when the order was placed.
-        cast(orders.customer_key as {{ dbt.type_string() }}) as customer_key,
+        cast(orders.customer_key as {{ shoplogs.type_long_string() }}) as customer_key,
         cast(orders.ordered_at as date) as order_date,
-        cast(orders.order_status as {{ dbt.type_string() }}) as order_status,
-        cast(orders.currency_code as {{ dbt.type_string() }}) as currency_code,
+        cast(orders.order_status as varchar(16)) as order_status,
+        cast(orders.currency_code as varchar(3)) as currency_code,
         cast(coalesce(order_totals.line_count, 0) as integer) as line_count,
         cast(coalesce(order_totals.item_quantity, 0) as integer) as item_quantity,
         -- 0 until the `placed` event, which carries the lines, has arrived.
