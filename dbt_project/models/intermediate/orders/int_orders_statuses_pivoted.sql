@@ -57,6 +57,12 @@ final as (
         shipped_at,
         cancelled_at,
         refunded_at,
+        -- Here, not in the mart: fakesnow cannot translate datediff inside the subquery
+        -- an enforced contract wraps a model in.
+        {{ dbt.datediff('coalesce(placed_at, first_event_at)', 'paid_at', 'second') }}
+            as seconds_to_pay,
+        {{ dbt.datediff('coalesce(placed_at, first_event_at)', 'shipped_at', 'second') }}
+            as seconds_to_ship,
         first_run_date,
         last_run_date
 

@@ -93,14 +93,8 @@ final as (
             end
             as numeric(18, 2)
         ) as net_revenue_usd,
-        cast(
-            {{ dbt.datediff('orders.ordered_at', 'orders.paid_at', 'second') }} / 3600.0
-            as numeric(12, 2)
-        ) as hours_to_pay,
-        cast(
-            {{ dbt.datediff('orders.ordered_at', 'orders.shipped_at', 'second') }} / 3600.0
-            as numeric(12, 2)
-        ) as hours_to_ship,
+        cast(orders.seconds_to_pay / 3600.0 as numeric(12, 2)) as hours_to_pay,
+        cast(orders.seconds_to_ship / 3600.0 as numeric(12, 2)) as hours_to_ship,
         cast(orders.first_run_date as date) as first_run_date,
         cast(orders.last_run_date as date) as last_run_date
 
