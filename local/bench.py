@@ -133,7 +133,7 @@ def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, 
             started = time.perf_counter()
             load_partition(engine_settings, run_date)
             loaded = time.perf_counter()
-            stages.build_warehouse(engine_settings)
+            stages.build_warehouse(engine_settings, run_date=run_date)
             built = time.perf_counter()
         timings[engine] = {
             "load_seconds": round(loaded - started, 2),

@@ -104,6 +104,8 @@ class Truth:
     order_lines: int = 0
     page_views: int = 0
     sessions: Counter[str] = field(default_factory=Counter)
+    # order id -> when it was placed: the shopper's visit ends on its confirmation page.
+    checkouts: dict[str, datetime] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -121,6 +123,7 @@ class Truth:
             "order_lines": self.order_lines,
             "page_views": self.page_views,
             "sessions": dict(self.sessions),
+            "converted_sessions": len(self.checkouts),
         }
 
 
@@ -204,9 +207,19 @@ def _lifecycle(
     return events
 
 
+def _rate(rates: list[dict[str, str]], currency: str, at: datetime) -> Decimal:
+    """US dollars per unit of ``currency`` on ``at``'s day: the newest rate in effect."""
+    day = at.date().isoformat()
+    return next(
+        Decimal(r["usd_per_unit"])
+        for r in rates
+        if r["currency_code"] == currency and r["valid_from"] <= day
+    )
+
+
 def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dict) -> list[Line]:
     products = _read_seed(PRODUCTS_SEED)
-    rates = {row["currency_code"]: Decimal(row["usd_per_unit"]) for row in _read_seed(RATES_SEED)}
+    rates = sorted(_read_seed(RATES_SEED), key=lambda r: r["valid_from"], reverse=True)
     start = datetime.combine(spec.start, datetime.min.time(), UTC)
     end = start + timedelta(days=spec.days)
     customer_ids = sorted(profiles)
@@ -221,9 +234,9 @@ def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dic
             order_id = f"O{len(truth.orders) + 1:07d}"
             order_lines: list[dict[str, Any]] = []
             for number, product in enumerate(rng.sample(products, rng.randint(1, 4)), start=1):
-                price = (Decimal(product["list_price_usd"]) / rates[currency]).quantize(
-                    Decimal("0.01")
-                )
+                price = (
+                    Decimal(product["list_price_usd"]) / _rate(rates, currency, placed_at)
+                ).quantize(Decimal("0.01"))
                 order_lines.append(
                     {
                         "line_number": number,
@@ -255,10 +268,14 @@ def order_events(spec: DemoSpec, rng: random.Random, truth: Truth, profiles: dic
                 "lines": len(order_lines),
             }
             truth.order_lines += len(order_lines)
+            truth.checkouts[order_id] = placed_at
     return lines
 
 
 # --- web -------------------------------------------------------------------------------
+
+# The shop's order confirmation page; the web sessions link to the order through it.
+CONFIRMATION_PATH = "/checkout/confirmation?order_id="
 
 
 def _clf(ip: str, at: datetime, request: str, status: int, size: str, ref: str, ua: str) -> bytes:
@@ -351,6 +368,27 @@ def web_events(spec: DemoSpec, rng: random.Random, truth: Truth) -> list[Line]:
             lines.extend(visit)
             truth.page_views += page_views
             truth.sessions["bot" if is_bot else "human"] += 1
+    for order_id, placed_at in sorted(truth.checkouts.items()):
+        lines.extend(_checkout(rng, order_id, placed_at))
+        truth.page_views += 3
+        truth.sessions["human"] += 1
+    return lines
+
+
+def _checkout(rng: random.Random, order_id: str, placed_at: datetime) -> list[Line]:
+    """The visit that placed an order, from a visitor of its own: cart, checkout, and the
+    confirmation page that carries the order id (docs/data-contract.md)."""
+    ip = ".".join(str(rng.randint(low, high)) for low, high in IP_OCTETS)
+    ua, steps = rng.choice(BROWSERS), ["/cart", "/checkout"]
+    lines, referrer = [], rng.choice(REFERRERS)
+    for minutes, path in zip((4, 2), steps, strict=True):
+        at = placed_at - timedelta(minutes=minutes)
+        lines.append(Line(at, _clf(ip, at, f"GET {path} HTTP/1.1", 200, "5120", referrer, ua),
+                          page_view=True))  # fmt: skip
+        referrer = f"https://shop.example{path}"
+    confirmation = f"GET {CONFIRMATION_PATH}{order_id} HTTP/1.1"
+    lines.append(Line(placed_at, _clf(ip, placed_at, confirmation, 200, "4096", referrer, ua),
+                      page_view=True))  # fmt: skip
     return lines
 
 

@@ -133,7 +133,7 @@ def run_pipeline(
     manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
     run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
     report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
-    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings))
+    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
     run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
     return _finish(report, settings, shipped, manifest)
 

@@ -25,11 +25,13 @@ from orchestration.tools import ToolFailed
 
 MARTS = [
     "dim_customers",
+    "dim_customers_current",
     "dim_products",
     "dim_date",
     "fct_orders",
     "fct_order_lines",
     "fct_web_sessions",
+    "agg_web_traffic_daily",
 ]
 
 
@@ -99,6 +101,11 @@ def read_manifest(settings: Settings, run_date: date) -> Manifest:
 
 # fakesnow cannot create the temporary tables dbt unit tests compare through; the unit tests
 # run on DuckDB and PostgreSQL, and they test model logic, not the warehouse.
+def dbt_vars(run_date: date | None) -> list[str]:
+    """The run date the incremental facts replace (dbt_project/macros/incremental_facts.sql)."""
+    return ["--vars", json.dumps({"run_date": run_date.isoformat()})] if run_date else []
+
+
 BUILD_ARGS = {"fakesnow": ["--exclude-resource-type", "unit_test"]}
 
 
@@ -131,9 +138,10 @@ def freshness_statuses(sources_json: Path) -> dict[str, str]:
     return {".".join(result["unique_id"].split(".")[-2:]): result["status"] for result in results}
 
 
-def build_warehouse(settings: Settings, *extra: str) -> None:
-    """Seeds, models and tests: ``dbt build`` against the configured warehouse."""
-    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *extra]
+def build_warehouse(settings: Settings, *extra: str, run_date: date | None = None) -> None:
+    """Seeds, models and tests: ``dbt build`` against the configured warehouse. With a run
+    date the incremental facts replace exactly that run's rows (``dbt_vars``)."""
+    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *dbt_vars(run_date), *extra]
     run_dbt(settings, args, log_path(settings, "dbt.log"))
 
 

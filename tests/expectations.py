@@ -54,6 +54,16 @@ def assert_marts_hold_the_demo(duckdb_path: Path, truth: Truth) -> None:
         assert sessions == expected["sessions"]
         page_views = con.execute("select sum(page_view_count) from marts.fct_web_sessions")
         assert page_views.fetchone() == (expected["page_views"],)
+        # Every placed order's visit ends on its confirmation page: one session per order.
+        converted = con.execute(
+            "select count(*), count(distinct web.order_id) from marts.fct_web_sessions as web"
+            " inner join marts.fct_orders as orders on web.order_id = orders.order_id"
+        ).fetchone()
+        assert converted == (expected["converted_sessions"], expected["converted_sessions"])
+        daily = con.execute(
+            "select sum(converted_sessions), sum(sessions) from marts.agg_web_traffic_daily"
+        ).fetchone()
+        assert daily == (expected["converted_sessions"], sum(expected["sessions"].values()))
         # Every request line, the same request written twice in one second included.
         requests = con.execute("select sum(request_count) from marts.fct_web_sessions")
         assert requests.fetchone() == (expected["streams"]["web"]["valid"],)

@@ -14,39 +14,91 @@
 {%- endmacro %}
 
 
-{#- On an incremental run, keep the rows whose `run_date_column` falls within
-    `fact_lookback_days` of the newest run the fact already holds: late events and
-    re-runs of recent days are picked up again, and their keys replaced. -#}
-{% macro within_lookback(run_date_column) -%}
-    {{ run_date_column }} >= {{ shoplogs.lookback_start(run_date_column) }}
+{#- The run dates an incremental build replaces. The pipeline passes its run date
+    (`--vars '{run_date: "2026-11-02"}'`) and exactly that run is replaced, however old:
+    a re-run or a backfill of any day. Without it (a `dbt build` by hand) the window is
+    every run from `fact_lookback_days` before the newest one the fact holds. -#}
+{% macro run_window_start(fact_run_date_column) -%}
+    {%- if var('run_date', none) -%}
+        cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
+    {%- else -%}
+        (
+            select
+                {{ dbt.dateadd('day', -1 * var('fact_lookback_days'),
+                    'coalesce(max(' ~ fact_run_date_column ~ "), cast('1900-01-01' as date))") }}
+            from {{ this }}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro run_window_end() -%}
+    {%- if var('run_date', none) -%}
+        cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
+    {%- else -%}
+        cast('9999-12-31' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `column` lies in the window; `fact_run_date_column` is the fact's own run-date column
+    the window falls back on. -#}
+{% macro in_run_window(column, fact_run_date_column) -%}
+    {{ column }} between {{ shoplogs.run_window_start(fact_run_date_column) }}
+    and {{ shoplogs.run_window_end() }}
 {%- endmacro %}
 
 
-{#- The first run date an incremental run re-reads: `fact_lookback_days` before the newest
-    `run_date_column` the fact holds. -#}
-{% macro lookback_start(run_date_column) -%}
+{#- The customers whose orders an incremental build recomputes: the unit of work is the
+    customer, because an order's customer version and its number among the customer's
+    orders depend on the customer's other events. A customer is affected when a run in
+    the window brought (or, rewritten, took away) one of their order or profile events,
+    or an order of theirs still waits on the unknown member, or points at a version that
+    no longer exists. Models name both staging models in `depends_on` comments. -#}
+{% macro affected_customers() -%}
     (
-        select
-            {{ dbt.dateadd('day', -1 * var('fact_lookback_days'),
-                'coalesce(max(' ~ run_date_column ~ "), cast('1900-01-01' as date))") }}
-        from {{ this }}
+        select customer_id from {{ ref('stg_shop__order_events') }}
+        where {{ shoplogs.in_run_window('run_date', 'last_run_date') }}
+        union
+        select customer_id from {{ ref('stg_shop__customer_events') }}
+        where {{ shoplogs.in_run_window('run_date', 'last_run_date') }}
+        union
+        select customer_id from {{ this }}
+        where
+            first_run_date <= {{ shoplogs.run_window_end() }}
+            and last_run_date >= {{ shoplogs.run_window_start('last_run_date') }}
+        union
+        select customer_id from {{ this }}
+        where
+            customer_key = '{{ var("unknown_customer_key") }}'
+            or customer_key not in (
+                select customer_key from {{ ref('int_customer_profiles_versioned') }}
+            )
     )
 {%- endmacro %}
 
 
-{#- Rows of a fact whose customer key may have changed since it was written: the fact
-    holds the customer as the unknown member, or a run in the lookback window brought a
-    profile event of theirs (a late event can move the version boundary across an
-    order). The model names `stg_shop__customer_events` in a `depends_on` comment. -#}
-{% macro customer_rekeyed(run_date_column) -%}
-    (
-        customer_id in (
-            select customer_id from {{ ref('stg_shop__customer_events') }}
-            where run_date >= {{ shoplogs.lookback_start(run_date_column) }}
-        )
-        or customer_id in (
-            select customer_id from {{ this }}
-            where customer_key = '{{ var("unknown_customer_key") }}'
-        )
-    )
+{#- Post-hook of a fact recomputed by customer: delete the rows of affected customers whose
+    key no longer exists upstream (a rewritten run dropped the order or the line); the
+    merge only replaces keys that still exist. -#}
+{% macro delete_vanished(key, upstream) -%}
+    {%- if shoplogs.is_incremental() -%}
+        delete from {{ this }}
+        where
+            customer_id in {{ shoplogs.affected_customers() }}
+            and {{ key }} not in (select {{ key }} from {{ upstream }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of fct_web_sessions: a session belongs to the run that closed it, so the
+    sessions of the runs in the window that the rebuilt runs no longer hold go. -#}
+{% macro delete_vanished_sessions() -%}
+    {%- if shoplogs.is_incremental() -%}
+        delete from {{ this }}
+        where
+            {{ shoplogs.in_run_window('run_date', 'run_date') }}
+            and session_id not in (
+                select session_id from {{ ref('int_web_sessions_aggregated') }}
+                where {{ shoplogs.in_run_window('run_date', 'run_date') }}
+            )
+    {%- endif -%}
 {%- endmacro %}

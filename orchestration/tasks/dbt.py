@@ -17,6 +17,8 @@ from orchestration.tasks.pipeline import writer_pool
 
 log = logging.getLogger(__name__)
 
+RUN_DATE = "{{ ti.xcom_pull(task_ids='run_date') }}"
+
 
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:
     return DbtTaskGroup(
@@ -40,7 +42,9 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             # with the first of them (it would fail on a fresh warehouse).
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args=writer_pool(settings),
+        # The incremental facts replace exactly this run's rows (a re-run or backfill of any
+        # day); `vars` is a templated field of Cosmos's operators.
+        operator_args={**writer_pool(settings), "vars": {"run_date": RUN_DATE}},
         default_args={"retries": 1},
     )
 

@@ -5,6 +5,7 @@ the setup scripts) parses in that warehouse's SQL dialect."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlfluff
+import yaml
 from sqlfluff.api.simple import APIParsingError
 
 from infra.warehouse_setup import render, script_path, statements
@@ -200,3 +202,18 @@ def test_only_prod_writes_the_unprefixed_marts_of_a_real_warehouse(
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert result.stdout.split()[-1].lower() == schema
+
+
+def test_every_mart_string_has_a_length_that_holds_its_data_on_redshift(tmp_path: Path) -> None:
+    """Redshift makes a bare `varchar` varchar(256): an enforced contract would create
+    such columns and a cast would cut URLs and user agents short."""
+    bare = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
+    contracts = [DBT_PROJECT_DIR / "models" / "marts" / d / f"_{d}__models.yml"
+                 for d in ("core", "web")]  # fmt: skip
+    for path in contracts:
+        for model in yaml.safe_load(path.read_text())["models"]:
+            types = {c["name"]: c.get("data_type", "") for c in model["columns"]}
+            assert not [n for n, t in types.items() if bare.fullmatch(t)], model["name"]
+    marts = {name: sql for name, sql in compiled_models("redshift", tmp_path).items()
+             if "/marts/" in name}  # fmt: skip
+    assert marts and not {name for name, sql in marts.items() if bare.search(sql)}

@@ -154,7 +154,7 @@ def builds(lake: Lake) -> dict[str, Build]:
                 if engine in STAND_INS:
                     rows = raw_rows(engine, settings[engine], day)
                     results[engine].raw_rows.setdefault(str(day), {})["twice"] = rows
-                stages.build_warehouse(settings[engine])
+                stages.build_warehouse(settings[engine], run_date=day)
         first = lake.days[0]
         rewrite_partition(lake.settings, first)
         for engine in ENGINES:
@@ -162,7 +162,7 @@ def builds(lake: Lake) -> dict[str, Build]:
             if engine in STAND_INS:
                 rows = raw_rows(engine, settings[engine], first)
                 results[engine].raw_rows[str(first)]["rewritten"] = rows
-            stages.build_warehouse(settings[engine])
+            stages.build_warehouse(settings[engine], run_date=first)
             for mart in stages.MARTS:
                 results[engine].marts[mart] = table_rows(engine, settings[engine], f"marts.{mart}")
         stages.build_warehouse(settings["duckdb"], "--full-refresh")

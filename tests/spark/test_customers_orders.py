@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
+from orchestration.settings import REPO_ROOT
 from preprocess import customers, orders
 
 pytestmark = pytest.mark.integration
@@ -96,3 +98,18 @@ def test_bad_order_lines_get_reasons(lines) -> None:
         "unparseable",
     ]
     assert result.stats.processed == 0
+
+
+def test_an_order_in_a_currency_without_rates_is_quarantined_with_the_reason(lines) -> None:
+    result = orders.transform(lines([order("x1", currency="JPY"), order("x2")]))
+    [bad] = result.quarantine.collect()
+    assert bad["reason"] == "invalid_value"
+    assert "exchange rates cover ('EUR', 'GBP', 'USD'): JPY" in bad["detail"]
+    assert result.stats.processed == 1
+
+
+def test_the_accepted_currencies_are_the_ones_the_exchange_rates_cover() -> None:
+    seed = REPO_ROOT / "dbt_project" / "seeds" / "exchange_rates.csv"
+    with seed.open(newline="") as rates:
+        covered = {row["currency_code"] for row in csv.DictReader(rates)}
+    assert covered == set(orders.SUPPORTED_CURRENCIES)

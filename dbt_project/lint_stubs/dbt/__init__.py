@@ -46,3 +46,7 @@ def generate_series(upper_bound: int) -> str:
 
 def type_int() -> str:
     return "integer"
+
+
+def split_part(string_text: str, delimiter_text: str, part_number: int) -> str:
+    return f"split_part({string_text}, {delimiter_text}, {part_number})"

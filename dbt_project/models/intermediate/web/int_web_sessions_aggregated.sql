@@ -71,6 +71,17 @@ aggregated as (
         sum(case when is_page_view then 1 else 0 end) as page_view_count,
         sum(bytes_sent) as bytes_sent,
         {{ dbt.bool_or('is_bot') }} as is_bot,
+        -- The order the visit placed: the shop's confirmation page carries its id
+        -- (docs/data-contract.md); the latest one if a visit placed several.
+        max(
+            case
+                when
+                    status_code = 200
+                    and request_path like '{{ var("order_confirmation_path") }}%'
+                    then {{ dbt.split_part(
+                        dbt.split_part('request_path', "'order_id='", 2), "'&'", 1) }}
+            end
+        ) as order_id,
         max(run_date) as run_date
 
     from requests
@@ -91,6 +102,7 @@ final as (
         aggregated.page_view_count,
         aggregated.bytes_sent,
         aggregated.is_bot,
+        aggregated.order_id,
         entry_referrers.entry_referrer,
         entry_and_exit.landing_page,
         entry_and_exit.exit_page,

@@ -10,17 +10,23 @@ customer_versions as (
 
 ),
 
+order_summaries as (
+
+    select * from {{ ref('int_customers_orders_summarized') }}
+
+),
+
 unknown_customer as (
 
     select
         '{{ var("unknown_customer_key") }}' as customer_key,
         '{{ var("unknown_customer_key") }}' as customer_id,
         0 as profile_version,
-        cast(null as {{ dbt.type_string() }}) as email,
-        cast(null as {{ dbt.type_string() }}) as first_name,
-        cast(null as {{ dbt.type_string() }}) as last_name,
-        cast(null as {{ dbt.type_string() }}) as country_code,
-        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ shoplogs.type_long_string() }}) as email,
+        cast(null as {{ shoplogs.type_long_string() }}) as first_name,
+        cast(null as {{ shoplogs.type_long_string() }}) as last_name,
+        cast(null as varchar(2)) as country_code,
+        cast(null as {{ shoplogs.type_long_string() }}) as city,
         cast(null as {{ dbt.type_timestamp() }}) as signed_up_at,
         cast(null as {{ dbt.type_timestamp() }}) as valid_from,
         cast(null as {{ dbt.type_timestamp() }}) as valid_to,
@@ -69,20 +75,27 @@ unioned as (
 final as (
 
     select
-        cast(customer_key as {{ dbt.type_string() }}) as customer_key,
-        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(customer_key as {{ shoplogs.type_long_string() }}) as customer_key,
+        cast(unioned.customer_id as {{ shoplogs.type_long_string() }}) as customer_id,
         cast(profile_version as integer) as profile_version,
-        cast(email as {{ dbt.type_string() }}) as email,
-        cast(first_name as {{ dbt.type_string() }}) as first_name,
-        cast(last_name as {{ dbt.type_string() }}) as last_name,
-        cast(country_code as {{ dbt.type_string() }}) as country_code,
-        cast(city as {{ dbt.type_string() }}) as city,
+        cast(email as {{ shoplogs.type_long_string() }}) as email,
+        cast(first_name as {{ shoplogs.type_long_string() }}) as first_name,
+        cast(last_name as {{ shoplogs.type_long_string() }}) as last_name,
+        cast(country_code as varchar(2)) as country_code,
+        cast(city as {{ shoplogs.type_long_string() }}) as city,
         cast(signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
         cast(valid_from as {{ dbt.type_timestamp() }}) as valid_from,
         cast(valid_to as {{ dbt.type_timestamp() }}) as valid_to,
-        is_current
+        is_current,
+        cast(order_summaries.first_order_date as date) as first_order_date,
+        cast(coalesce(order_summaries.order_count, 0) as integer) as order_count,
+        cast(
+            coalesce(order_summaries.lifetime_value_usd, 0) as numeric(18, 2)
+        ) as lifetime_value_usd
 
     from unioned
+    left join order_summaries
+        on unioned.customer_id = order_summaries.customer_id
 
 )
 

@@ -7,6 +7,7 @@
         cluster_by=['session_date'],
         dist='session_id',
         sort=['session_date'],
+        post_hook="{{ shoplogs.delete_vanished_sessions() }}",
     )
 }}
 
@@ -16,7 +17,7 @@ sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
     {% if is_incremental() %}
-        where {{ within_lookback('run_date') }}
+        where {{ shoplogs.in_run_window('run_date', 'run_date') }}
     {% endif %}
 
 ),
@@ -24,8 +25,8 @@ sessions as (
 final as (
 
     select
-        cast(session_id as {{ dbt.type_string() }}) as session_id,
-        cast(visitor_id as {{ dbt.type_string() }}) as visitor_id,
+        cast(session_id as {{ shoplogs.type_long_string() }}) as session_id,
+        cast(visitor_id as {{ shoplogs.type_long_string() }}) as visitor_id,
         cast(started_at as date) as session_date,
         cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
         cast(ended_at as {{ dbt.type_timestamp() }}) as ended_at,
@@ -35,6 +36,8 @@ final as (
         cast(bytes_sent as {{ dbt.type_bigint() }}) as bytes_sent,
         is_bot,
         page_view_count = 1 as is_bounce,
+        cast(order_id as {{ shoplogs.type_long_string() }}) as order_id,
+        order_id is not null as is_converted,
         cast(entry_referrer as {{ shoplogs.type_long_string() }}) as entry_referrer,
         cast(landing_page as {{ shoplogs.type_long_string() }}) as landing_page,
         cast(exit_page as {{ shoplogs.type_long_string() }}) as exit_page,
