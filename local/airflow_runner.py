@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from local.servers import free_port, wait_until_answers
-from orchestration.runners.dbt import build_manifest
+from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, build_manifest
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 from orchestration.tasks.pipeline import DUCKDB_POOL
 from orchestration.tools import ToolFailed, run_tool
@@ -25,6 +25,12 @@ DAG_ID = "shoplogs_pipeline"
 
 def airflow_home(settings: Settings) -> Path:
     return settings.work_dir / "airflow"
+
+
+def config_env_var(option: str) -> str:
+    """``section.key`` as the environment variable Airflow reads it from."""
+    section, key = option.split(".", 1)
+    return f"AIRFLOW__{section.upper()}__{key.upper()}"
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
@@ -42,6 +48,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         # No phoning home: this machine (and many a VPC) has no route out, and each
         # attempt costs a DNS timeout per task.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        **{config_env_var(option): value for option, value in AIRFLOW_CONFIGURATION.items()},
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "SCARF_NO_ANALYTICS": "true",
         "DO_NOT_TRACK": "1",
