@@ -23,6 +23,13 @@ PROFILE = "shoplogs"
 AIRFLOW_CONFIGURATION = {"cosmos.enable_watcher_reliable_retry": "False"}
 
 
+def dbt_executable() -> str:
+    """dbt beside this interpreter (the project's venv), or else the one on PATH (MWAA
+    installs requirements with ``pip --user``, away from its interpreter)."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def profile_args(settings: Settings) -> list[str]:
     """``--profile``/``--target`` as Cosmos passes them. dbt keys its partial-parse state on
     these flags as given: the same flags everywhere let every dbt run after ``dbt parse``
@@ -93,7 +100,7 @@ def run_dbt(
     # A stuck warehouse connection must not hang a run forever (unset: no limit).
     timeout = float(os.environ.get("SHOPLOGS_DBT_TIMEOUT_SECONDS", "0")) or None
     run_tool(
-        [str(Path(sys.executable).with_name("dbt")), *args, *profile_args(settings)],
+        [dbt_executable(), *args, *profile_args(settings)],
         what=f"`dbt {' '.join(args)}`", log_file=log_file, env=dbt_env(settings, extra_env),
         cwd=DBT_PROJECT_DIR, timeout=timeout, append=True, telling=failing_lines,
     )  # fmt: skip
