@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.runners.dbt import MANIFEST
+from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, MANIFEST
 from orchestration.settings import REPO_ROOT
 
 PROVIDED_BY_MWAA = ("apache-airflow==", "apache-airflow-core==", "apache-airflow-task-sdk==")
@@ -66,7 +66,8 @@ def requirements(repo: Path = REPO_ROOT) -> str:
 
 
 def airflow_configuration(env: str) -> dict[str, str]:
-    """Connections and variables come from AWS Secrets Manager (see orchestration/README)."""
+    """Connections and variables come from AWS Secrets Manager (see orchestration/README);
+    the dbt task group's options come from ``orchestration.runners.dbt``."""
     return {
         "secrets.backend": (
             "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
@@ -78,6 +79,7 @@ def airflow_configuration(env: str) -> dict[str, str]:
             }
         ),
         "core.parallelism": "16",
+        **AIRFLOW_CONFIGURATION,
     }
 
 

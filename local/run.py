@@ -24,7 +24,7 @@ from lake import layout, zones
 from lake.manifest import Manifest
 from lake.stats import StreamStats
 from local import demo
-from local.airflow_runner import dags_test
+from local.airflow_runner import dag_seconds, dags_test
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
 from orchestration import stages
 from orchestration.runners.dbt import build_manifest
@@ -146,6 +146,7 @@ def run_pipeline_in_airflow(
     logs = settings.work_dir / "logs"
     run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
     run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    report.dag_seconds = dag_seconds(logs / "airflow.log", report.seconds["airflow dag"])
     manifest = stages.read_manifest(settings, day)
     return _finish(report, settings, shipped, manifest)
 

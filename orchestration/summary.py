@@ -34,6 +34,8 @@ class RunReport:
     marts: dict[str, int] = field(default_factory=dict)
     freshness: dict[str, str] = field(default_factory=dict)  # source.table -> pass|warn|error
     seconds: dict[str, float] = field(default_factory=dict)
+    # Where the "airflow dag" stage went: each task (a task group as one), and Airflow's own.
+    dag_seconds: dict[str, float] = field(default_factory=dict)
     duckdb_path: Path | None = None
     docs_path: Path | None = None
 
@@ -109,6 +111,9 @@ def format_summary(report: RunReport) -> str:
     lines += ["", "Seconds per stage:"]
     lines += [f"  {stage:<20}{secs:>9.1f}" for stage, secs in report.seconds.items()]
     lines.append(f"  {'total':<20}{sum(report.seconds.values()):>9.1f}")
+    if report.dag_seconds:
+        lines += ["", "Seconds per task of the airflow dag:"]
+        lines += [f"  {task:<20}{secs:>9.1f}" for task, secs in report.dag_seconds.items()]
     if report.duckdb_path:
         lines += ["", f"DuckDB warehouse: {report.duckdb_path}"]
     if report.docs_path:

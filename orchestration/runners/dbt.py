@@ -12,6 +12,29 @@ from orchestration.settings import DBT_PROJECT_DIR, Settings
 from orchestration.tools import run_tool
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+PROFILE = "shoplogs"
+
+# Airflow options the dbt task group (Cosmos watcher mode) wants, as ``section.key``: MWAA
+# sets them through infra/mwaa_bundle.py, local Airflow through the environment. Cosmos
+# otherwise copies every node's outcome into an Airflow Variable as it happens, so that a
+# killed producer's retry can restore them: a write per node, and on MWAA every Variable read
+# asks Secrets Manager first. Without it the outcomes are saved once, when the producer fails;
+# a producer killed outright (OOM) leaves its per-model tasks to build their own node.
+AIRFLOW_CONFIGURATION = {"cosmos.enable_watcher_reliable_retry": "False"}
+
+
+def dbt_executable() -> str:
+    """dbt beside this interpreter (the project's venv), or else the one on PATH (MWAA
+    installs requirements with ``pip --user``, away from its interpreter)."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
+def profile_args(settings: Settings) -> list[str]:
+    """``--profile``/``--target`` as Cosmos passes them. dbt keys its partial-parse state on
+    these flags as given: the same flags everywhere let every dbt run after ``dbt parse``
+    reuse its parse (~5 s each) instead of parsing the whole project again."""
+    return ["--profile", PROFILE, "--target", settings.dbt_target]
 
 
 # Airflow renders these templates when a dbt task runs, from the connection that the
@@ -79,7 +102,7 @@ def run_dbt(
     # A stuck warehouse connection must not hang a run forever (unset: no limit).
     timeout = float(os.environ.get("SHOPLOGS_DBT_TIMEOUT_SECONDS", "0")) or None
     run_tool(
-        [str(Path(sys.executable).with_name("dbt")), *args],
+        [dbt_executable(), *args, *profile_args(settings)],
         what=f"`dbt {' '.join(args)}`", log_file=log_file, env=dbt_env(settings, extra_env),
         cwd=DBT_PROJECT_DIR, timeout=timeout, append=True, telling=failing_lines,
     )  # fmt: skip

@@ -13,6 +13,7 @@ from orchestration.runners.dbt import build_manifest
 from orchestration.settings import REPO_ROOT, load_settings
 
 DAGS = REPO_ROOT / "orchestration" / "dags"
+PRODUCER = "dbt.dbt_producer_watcher"  # the task that runs the group's one `dbt build`
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,12 @@ def test_dags_import_without_errors_or_work(
         assert dag.tags and dag.catchup is False
         for task in dag.tasks:
             assert task.owner == "data-platform", task.task_id
-            assert task.retries >= 1, task.task_id
+            if task.task_id == PRODUCER:
+                # Its retry would never build again (Cosmos skips it): it fails at once and
+                # the per-model tasks after it carry the retries.
+                assert task.retries == 0
+            else:
+                assert task.retries >= 1, task.task_id
 
 
 def upstream_ids(dag: Any, task_id: str) -> set[str]:
@@ -71,9 +77,29 @@ def test_pipeline_shape_local(manifest: Path, monkeypatch: pytest.MonkeyPatch) -
     assert {"claim", "spark_local"} <= upstream_ids(dag, "promote")
     assert "promote" in upstream_ids(dag, "load_raw")
     assert "dbt.fct_orders.test" in upstream_ids(dag, "dbt_docs")
-    # DuckDB has one writer: every dbt task shares the one-slot pool.
-    assert {dag.get_task(t).pool for t in ids if t.startswith("dbt")} == {"duckdb_writer"}
+    # DuckDB has one writer: every dbt task that can open it shares the one-slot pool.
+    dbt_tasks = [dag.get_task(t) for t in ids if t.startswith("dbt")]
+    opens_duckdb = [t for t in dbt_tasks if type(t).__name__ != "EmptyOperator"]
+    assert {t.pool for t in opens_duckdb} == {"duckdb_writer"}
     assert dag.get_task("load_raw").pool == "duckdb_writer"
+
+
+def test_one_dbt_build_then_a_task_per_model_that_starts_after_it(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `airflow dags test` (make run) tasks run one at a time in no set order: a
+    per-model task that ran before the build would wait for it for ever."""
+    dag = load_dagbag(monkeypatch, "local").dags["shoplogs_pipeline"]
+    group = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    per_model = [t for t in group if t.task_id.endswith((".run", ".seed", ".test", "_snapshot"))]
+    assert len(per_model) >= 30
+    assert upstream_ids(dag, PRODUCER) >= {"load_raw"}
+    for task in per_model:
+        assert PRODUCER in upstream_ids(dag, task.task_id), task.task_id
+    # The first ones report after a failed build too, each model its own outcome.
+    first = [t for t in per_model if PRODUCER in t.upstream_task_ids]
+    assert {t.trigger_rule for t in first} == {"one_done"}
+    assert {t.task_id for t in first} >= {"dbt.stg_web__requests.run", "dbt.products.seed"}
 
 
 def test_load_task_gets_warehouse_credentials_from_the_connection_at_run_time(

@@ -1,0 +1,149 @@
+"""The DAG's dbt task group when a model fails: one ``dbt build`` (the producer), then one
+task per model and per model's tests. The failing model's task fails, the models dbt built
+succeed, and what dbt skipped because of the failure is not run; the run under
+``airflow dags test`` (``make run``) ends instead of waiting for ever.
+
+The project is a small copy of the real one's shape (a seed, staging, an intermediate model
+that breaks, marts on either side), so the group runs without the lake behind it."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from local.airflow_runner import airflow_env, airflow_home, prepare
+from orchestration.runners.dbt import PROFILE, profile_args
+from orchestration.settings import REPO_ROOT, Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "dbt_group_failure"
+
+PROJECT = {
+    "dbt_project.yml": f"""
+        name: shoplogs
+        version: "1.0.0"
+        profile: {PROFILE}
+        models:
+          shoplogs:
+            +materialized: table
+    """,
+    "profiles.yml": f"""
+        {PROFILE}:
+          target: duckdb
+          outputs:
+            duckdb:
+              type: duckdb
+              path: "{{{{ env_var('DUCKDB_PATH') }}}}"
+              threads: 4
+              keep_open: false
+    """,
+    "seeds/products.csv": "product_id,name\n1,mug\n2,cap\n",
+    "models/stg_products.sql": "select product_id, name from {{ ref('products') }}\n",
+    "models/int_products_broken.sql": "select product_id from missing_table\n",
+    "models/dim_products.sql": "select * from {{ ref('stg_products') }}\n",
+    "models/fct_broken.sql": "select * from {{ ref('int_products_broken') }}\n",
+    "models/_models.yml": """
+        version: 2
+        seeds:
+          - name: products
+            columns:
+              - name: product_id
+                data_tests: [not_null]
+        models:
+          - name: stg_products
+            columns:
+              - name: product_id
+                data_tests: [not_null, unique]
+          - name: dim_products
+            columns:
+              - name: product_id
+                data_tests: [not_null]
+          - name: int_products_broken
+            columns:
+              - name: product_id
+                data_tests: [not_null]
+          - name: fct_broken
+            columns:
+              - name: product_id
+                data_tests: [not_null]
+    """,
+}
+
+DAG_FILE = """
+from datetime import UTC, datetime
+from pathlib import Path
+
+from airflow.sdk import DAG
+
+from orchestration.settings import load_settings
+from orchestration.tasks.dbt import dbt_task_group
+
+with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False):
+    dbt_task_group(load_settings(), project_dir=Path("{project}"), retries=0)
+"""
+
+
+def write_project(root: Path) -> Path:
+    for name, text in PROJECT.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+def dbt_parse(project: Path, settings: Settings) -> None:
+    """The manifest Cosmos renders the group from, as ``make manifest`` builds it."""
+    dbt = Path(sys.executable).with_name("dbt")
+    subprocess.run(
+        [str(dbt), "parse", "--project-dir", str(project), "--profiles-dir", str(project),
+         *profile_args(settings)],
+        env={**airflow_env(settings), "DUCKDB_PATH": str(settings.duckdb_path)},
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def task_states(settings: Settings) -> dict[str, str]:
+    with sqlite3.connect(airflow_home(settings) / "airflow.db") as db:
+        rows = db.execute(
+            "select task_id, state from task_instance where dag_id = ?", (DAG_ID,)
+        ).fetchall()
+    return {task_id: state for task_id, state in rows}
+
+
+def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
+    tmp_path: Path,
+) -> None:
+    settings = replace(load_settings("local"), work_dir=tmp_path / "work")
+    project = write_project(tmp_path / "project")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / f"{DAG_ID}.py").write_text(DAG_FILE.format(dag_id=DAG_ID, project=project))
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    dbt_parse(project, settings)
+    env = {**prepare(settings), "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    # A time limit turns the old failure (a per-model task waiting for ever) into an error.
+    run = subprocess.run(
+        [airflow, "dags", "test", DAG_ID, "2026-11-02"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+    states = task_states(settings)
+    assert states, run.stdout[-3000:] + run.stderr[-3000:]
+    assert states["dbt.dbt_producer_watcher"] == "failed"
+    assert states["dbt.int_products_broken.run"] == "failed"
+    # Built by the same dbt build, reported by their own tasks.
+    for task_id in ["products.seed", "products.test", "stg_products.run", "stg_products.test",
+                    "dim_products.run", "dim_products.test"]:  # fmt: skip
+        assert states[f"dbt.{task_id}"] == "success", (task_id, states)
+    # dbt skipped what depends on the failed model; Airflow does not run it either.
+    assert states["dbt.int_products_broken.test"] == "upstream_failed"
+    assert states["dbt.fct_broken.run"] == "upstream_failed"
