@@ -66,3 +66,12 @@ def s3(aws_endpoint: str) -> Any:
 @pytest.fixture
 def firehose(aws_endpoint: str) -> Any:
     return boto3.client("firehose", endpoint_url=aws_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session's page checks (local/browser.py)."""
+    from local.browser import chromium
+
+    with chromium() as launched:
+        yield launched
