@@ -49,6 +49,7 @@ STATE_DATASETS = ("web_sessions",)
 CLAIMS = "processing/_claims/"
 RUN_LOCKS = "processing/_locks/"
 DOCS = "docs/"
+REPORTS = "reports/"  # the run report: one page per run date, and the latest
 EMR_LOGS = "emr-logs/"
 EMR_SERVERLESS_LOGS = "emr-serverless-logs/"
 MANIFEST = "manifest.json"

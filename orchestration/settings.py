@@ -74,6 +74,12 @@ class Settings:
         return self.work_dir / "warehouse" / f"{PROJECT}.duckdb"
 
     @property
+    def site_dir(self) -> Path:
+        """Where the local run publishes what the lake's ``docs/`` and ``reports/`` prefixes
+        hold in AWS: ``docs/`` (the dbt docs site) and ``report/`` (the run report)."""
+        return self.work_dir / "site"
+
+    @property
     def glue_database(self) -> str:
         return f"{PROJECT}_{self.env}"
 
