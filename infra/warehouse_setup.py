@@ -146,7 +146,7 @@ def derived_variables(secret_arn: str) -> dict[str, str]:
     """``${...}`` values follow from the secret's account and environment
     (``arn:...:<account>:secret:shoplogs/<env>/connections/...``), named as infra/ names them.
     """
-    from orchestration.settings import PROJECT, resource_names
+    from orchestration.settings import PROJECT, resource_names, snowflake_database
 
     account = secret_arn.split(":")[4]
     name = secret_arn.split(":secret:", 1)[-1]
@@ -157,6 +157,7 @@ def derived_variables(secret_arn: str) -> dict[str, str]:
     role = f"arn:aws:iam::{account}:role/{PROJECT}-{env}"
     return {
         "LAKE_BUCKET": bucket,
+        "SNOWFLAKE_DATABASE": snowflake_database(env),
         "SNOWFLAKE_STAGE_URL": layout.uri(bucket, layout.PROCESSED),
         "GLUE_DATABASE": f"{PROJECT}_{env}",
         "REDSHIFT_SPECTRUM_ROLE_ARN": f"{role}-redshift-copy",

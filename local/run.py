@@ -132,7 +132,10 @@ def run_pipeline(
     run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
     manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
     run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
-    report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
+    today = datetime.now(UTC).date()
+    report.freshness = run_stage(
+        report, "freshness", lambda: stages.check_freshness(settings, day, today)
+    )
     run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
     run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
     return _finish(report, settings, shipped, manifest)

@@ -189,8 +189,8 @@ def connect(engine: str, settings: Settings) -> Any:
         return connection
     return snowflake.connector.connect(
         user="fakesnow", password="fakesnow", account="fakesnow", host="127.0.0.1",
-        port=int(os.environ["FAKESNOW_PORT"]), protocol="http", database="SHOPLOGS",
-        login_timeout=20, network_timeout=60,
+        port=int(os.environ["FAKESNOW_PORT"]), protocol="http",
+        database=settings.snowflake_database, login_timeout=20, network_timeout=60,
     )  # fmt: skip
 
 
@@ -198,6 +198,7 @@ def run_setup_script(engine: str, settings: Settings) -> list[str]:
     """Run infra/<warehouse>/setup.sql on the stand-in; returns what it had to skip."""
     variables = {
         "LAKE_BUCKET": settings.lake_bucket,
+        "SNOWFLAKE_DATABASE": settings.snowflake_database,
         "SNOWFLAKE_STORAGE_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-snowflake",
         "SNOWFLAKE_STAGE_URL": os.environ.get("FAKESNOW_STAGE_URL", ""),
         "GLUE_DATABASE": settings.glue_database,

@@ -80,6 +80,10 @@ class Settings:
         return self.work_dir / "site"
 
     @property
+    def snowflake_database(self) -> str:
+        return snowflake_database(self.env)
+
+    @property
     def glue_database(self) -> str:
         return f"{PROJECT}_{self.env}"
 
@@ -110,6 +114,14 @@ def resource_names(env: str, account_id: str) -> tuple[str, dict[str, str]]:
     bucket = f"{PROJECT}-{env}-lake-{account_id}"
     streams = {name: f"{PROJECT}-{env}-{name}" for name in layout.STREAMS}
     return bucket, streams
+
+
+def snowflake_database(env: str) -> str:
+    """One Snowflake database per environment, so dev and CI builds never load into or build
+    over prod's schemas (``raw_data`` included, which the sources name). The local stand-in
+    stands for prod, as generate_schema_name has it. Redshift needs no such rule: each
+    environment has its own Redshift Serverless namespace (infra/environments.py)."""
+    return PROJECT.upper() if env in ("prod", "local") else f"{PROJECT}_{env}".upper()
 
 
 def warehouse_setting(local: bool) -> str:

@@ -118,16 +118,30 @@ def load_warehouse(
     return {table: len(names) for table, names in manifest.partition_files().items()}
 
 
+# The newest run date is yesterday's (the nightly run) or today's (an asset-triggered run);
+# anything older is a backfill.
+CURRENT_RUN_DAYS = 1
+
+
+def freshness_enforced(settings: Settings, run_date: date, today: date) -> bool:
+    """Whether a stale source fails this run. Freshness compares the newest event with the
+    clock, so a backfill of an old date is stale by design: it reports, never fails."""
+    return settings.freshness_fails_run and (today - run_date).days <= CURRENT_RUN_DAYS
+
+
 def check_freshness(
-    settings: Settings, connection_env: dict[str, str] | None = None
+    settings: Settings,
+    run_date: date,
+    today: date,
+    connection_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """``dbt source freshness``: how far each source's newest event lags behind now, against
     the thresholds in the sources' YAML. Returns ``{source.table: pass|warn|error}``; a
-    source past its error threshold fails the run where ``settings.freshness_fails_run``."""
+    source past its error threshold fails the run where ``freshness_enforced``."""
     try:
         run_dbt(settings, ["source", "freshness"], log_path(settings, "dbt.log"), connection_env)
     except ToolFailed:
-        if settings.freshness_fails_run:
+        if freshness_enforced(settings, run_date, today):
             raise
     return freshness_statuses(DBT_PROJECT_DIR / "target" / "sources.json")
 

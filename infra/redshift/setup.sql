@@ -27,6 +27,8 @@ create schema if not exists snapshots;
 create schema if not exists audit;
 create schema if not exists analytics;
 
+-- Builds outside prod (dbt's "<target schema>_<layer>" schemas) create their own schemas.
+grant create on database shoplogs to group shoplogs_transformers;
 grant usage, create on schema raw_data to group shoplogs_transformers;
 grant usage, create on schema staging to group shoplogs_transformers;
 grant usage, create on schema intermediate to group shoplogs_transformers;

@@ -1,8 +1,10 @@
--- One-time setup of Snowflake for shoplogs. Idempotent: run it again after any change.
+-- One-time setup of Snowflake for shoplogs, once per environment. Idempotent: run it again
+-- after any change.
 -- Run as a role that may create roles, warehouses, databases and integrations
 -- (ACCOUNTADMIN, or SECURITYADMIN + SYSADMIN). Render it with
 --   python -m infra.warehouse_setup snowflake > setup.rendered.sql
--- which fills ${...} from the environment (LAKE_BUCKET, SNOWFLAKE_STORAGE_ROLE_ARN).
+-- which fills ${...} from the environment (SNOWFLAKE_DATABASE, LAKE_BUCKET,
+-- SNOWFLAKE_STORAGE_ROLE_ARN).
 
 -- Roles: the pipeline loads and transforms; analysts read the marts.
 create role if not exists shoplogs_transformer;
@@ -19,55 +21,60 @@ create warehouse if not exists shoplogs_transform_wh
 grant usage on warehouse shoplogs_transform_wh to role shoplogs_transformer;
 grant usage on warehouse shoplogs_transform_wh to role shoplogs_reporter;
 
--- Storage: one database, a schema per layer (dbt_project/macros/generate_schema_name.sql).
-create database if not exists shoplogs;
-create schema if not exists shoplogs.raw_data;
-create schema if not exists shoplogs.staging;
-create schema if not exists shoplogs.intermediate;
-create schema if not exists shoplogs.marts;
-create schema if not exists shoplogs.reference;
-create schema if not exists shoplogs.snapshots;
-create schema if not exists shoplogs.audit;
-create schema if not exists shoplogs.analytics;
-grant usage on database shoplogs to role shoplogs_transformer;
-grant usage on database shoplogs to role shoplogs_reporter;
-grant all privileges on schema shoplogs.raw_data to role shoplogs_transformer;
-grant all privileges on schema shoplogs.staging to role shoplogs_transformer;
-grant all privileges on schema shoplogs.intermediate to role shoplogs_transformer;
-grant all privileges on schema shoplogs.marts to role shoplogs_transformer;
-grant all privileges on schema shoplogs.reference to role shoplogs_transformer;
-grant all privileges on schema shoplogs.snapshots to role shoplogs_transformer;
-grant all privileges on schema shoplogs.audit to role shoplogs_transformer;
-grant all privileges on schema shoplogs.analytics to role shoplogs_transformer;
-grant usage on schema shoplogs.marts to role shoplogs_reporter;
-grant select on all tables in schema shoplogs.marts to role shoplogs_reporter;
-grant select on future tables in schema shoplogs.marts to role shoplogs_reporter;
-grant usage on schema shoplogs.audit to role shoplogs_reporter;
-grant select on future tables in schema shoplogs.audit to role shoplogs_reporter;
+-- Storage: a database per environment (SHOPLOGS for prod, SHOPLOGS_DEV for dev:
+-- orchestration/settings.snowflake_database), a schema per layer
+-- (dbt_project/macros/generate_schema_name.sql). The integration is per environment too:
+-- each environment has its own lake bucket.
+create database if not exists ${SNOWFLAKE_DATABASE};
+create schema if not exists ${SNOWFLAKE_DATABASE}.raw_data;
+create schema if not exists ${SNOWFLAKE_DATABASE}.staging;
+create schema if not exists ${SNOWFLAKE_DATABASE}.intermediate;
+create schema if not exists ${SNOWFLAKE_DATABASE}.marts;
+create schema if not exists ${SNOWFLAKE_DATABASE}.reference;
+create schema if not exists ${SNOWFLAKE_DATABASE}.snapshots;
+create schema if not exists ${SNOWFLAKE_DATABASE}.audit;
+create schema if not exists ${SNOWFLAKE_DATABASE}.analytics;
+grant usage on database ${SNOWFLAKE_DATABASE} to role shoplogs_transformer;
+-- Builds outside prod (dbt's "<target schema>_<layer>" schemas) create their own schemas.
+grant create schema on database ${SNOWFLAKE_DATABASE} to role shoplogs_transformer;
+grant usage on database ${SNOWFLAKE_DATABASE} to role shoplogs_reporter;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.raw_data to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.staging to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.intermediate to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.reference to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.snapshots to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_transformer;
+grant all privileges on schema ${SNOWFLAKE_DATABASE}.analytics to role shoplogs_transformer;
+grant usage on schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
+grant select on all tables in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
+grant select on future tables in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
+grant usage on schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_reporter;
+grant select on future tables in schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_reporter;
 
 -- The lake: a storage integration (its IAM role trusts Snowflake's user; see infra/README.md),
 -- the Parquet file format, and the external stage on the processed zone that load_raw
 -- copies from.
-create storage integration if not exists shoplogs_lake
+create storage integration if not exists ${SNOWFLAKE_DATABASE}_lake
     type = external_stage
     storage_provider = 's3'
     enabled = true
     storage_aws_role_arn = '${SNOWFLAKE_STORAGE_ROLE_ARN}'
     storage_allowed_locations = ('s3://${LAKE_BUCKET}/processed/');
-grant usage on integration shoplogs_lake to role shoplogs_transformer;
+grant usage on integration ${SNOWFLAKE_DATABASE}_lake to role shoplogs_transformer;
 
 -- use_logical_type: Spark writes timestamps as Parquet logical types; without it they
 -- load as raw integers.
-create file format if not exists shoplogs.raw_data.parquet_files
+create file format if not exists ${SNOWFLAKE_DATABASE}.raw_data.parquet_files
     type = parquet
     use_logical_type = true;
 
-create stage if not exists shoplogs.raw_data.processed_zone
+create stage if not exists ${SNOWFLAKE_DATABASE}.raw_data.processed_zone
     url = '${SNOWFLAKE_STAGE_URL}'
-    storage_integration = shoplogs_lake
-    file_format = shoplogs.raw_data.parquet_files;
-grant usage on stage shoplogs.raw_data.processed_zone to role shoplogs_transformer;
-grant usage on file format shoplogs.raw_data.parquet_files to role shoplogs_transformer;
+    storage_integration = ${SNOWFLAKE_DATABASE}_lake
+    file_format = ${SNOWFLAKE_DATABASE}.raw_data.parquet_files;
+grant usage on stage ${SNOWFLAKE_DATABASE}.raw_data.processed_zone to role shoplogs_transformer;
+grant usage on file format ${SNOWFLAKE_DATABASE}.raw_data.parquet_files to role shoplogs_transformer;
 
 -- The user the pipeline connects as (key-pair auth; set RSA_PUBLIC_KEY once by hand).
 create user if not exists shoplogs_pipeline

@@ -72,7 +72,7 @@ with DAG(
         pipeline.spark_stage(settings, run_date),
         pipeline.promote(run_date),
         pipeline.load(settings, run_date),
-        pipeline.freshness(settings),
+        pipeline.freshness(settings, run_date),
         dbt_task_group(settings),
         docs_task(settings),
         summary_task(settings)(run_date),

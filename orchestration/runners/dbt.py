@@ -48,7 +48,6 @@ CONNECTION_ENV = {
         ),
         "SNOWFLAKE_ROLE": "{{ conn.snowflake_default.extra_dejson.role }}",
         "SNOWFLAKE_WAREHOUSE": "{{ conn.snowflake_default.extra_dejson.warehouse }}",
-        "SNOWFLAKE_DATABASE": "{{ conn.snowflake_default.extra_dejson.database }}",
     },
     "redshift": {
         "REDSHIFT_HOST": "{{ conn.redshift_default.host }}",
@@ -69,6 +68,8 @@ def profile_env(settings: Settings) -> dict[str, str]:
         "DBT_TARGET": settings.dbt_target,
         # generate_schema_name: only prod writes the unprefixed marts of a real warehouse.
         "SHOPLOGS_ENV": settings.env,
+        # Named by the environment, not by the connection a person typed in.
+        "SNOWFLAKE_DATABASE": settings.snowflake_database,
         "DUCKDB_PATH": str(settings.duckdb_path),
         "LAKE_BUCKET": settings.lake_bucket,
         # DuckDB reads the processed zone in place (the sources' external_location).

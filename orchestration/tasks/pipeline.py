@@ -8,7 +8,7 @@ runs. Nothing here calls AWS, dbt or Spark while a DAG file is parsed.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from airflow.sdk import TaskGroup, task
@@ -71,18 +71,21 @@ def load_raw(run_date: str, connection_env: dict[str, str]) -> dict[str, int]:
 
 
 @task(task_id="source_freshness")
-def source_freshness(connection_env: dict[str, str]) -> dict[str, str]:
+def source_freshness(run_date: str, connection_env: dict[str, str]) -> dict[str, str]:
     """dbt source freshness on event time: fails the run when a source is past its error
-    threshold, warns (in the task log) past the warn threshold."""
+    threshold (a backfill of an old date only reports it), warns past the warn threshold."""
     from orchestration import stages
 
-    return stages.check_freshness(load_settings(), connection_env)
+    today = datetime.now(UTC).date()
+    return stages.check_freshness(
+        load_settings(), date.fromisoformat(run_date), today, connection_env
+    )
 
 
-def freshness(settings: Settings) -> Any:
+def freshness(settings: Settings, run_date: Any) -> Any:
     """The freshness task; credentials rendered from the Airflow connection, as for load."""
     return source_freshness.override(**writer_pool(settings))(
-        CONNECTION_ENV.get(settings.warehouse, {})
+        run_date, CONNECTION_ENV.get(settings.warehouse, {})
     )
 
 

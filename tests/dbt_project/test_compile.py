@@ -36,6 +36,7 @@ OFFLINE_ENV = {
 }
 SETUP_VARIABLES = {
     "LAKE_BUCKET": "shoplogs-prod-lake-123456789012",
+    "SNOWFLAKE_DATABASE": "SHOPLOGS",
     "SNOWFLAKE_STORAGE_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-prod-snowflake",
     "SNOWFLAKE_STAGE_URL": "s3://shoplogs-prod-lake-123456789012/processed/",
     "GLUE_DATABASE": "shoplogs_prod",

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -75,9 +75,25 @@ def failing_dbt(*_args: object, **_kwargs: object) -> None:
     raise ToolFailed("`dbt source freshness` failed")
 
 
-@pytest.mark.parametrize(("fails_run", "raises"), [(True, True), (False, False)])
-def test_a_stale_source_fails_the_run_where_the_environment_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_run: bool, raises: bool
+TODAY = date(2026, 11, 23)
+
+
+@pytest.mark.parametrize(
+    ("fails_run", "run_date", "raises"),
+    [
+        (True, TODAY, True),  # an asset-triggered run of today
+        (True, TODAY - timedelta(days=1), True),  # the nightly run of yesterday
+        (True, TODAY - timedelta(days=2), False),  # a backfill reports, never fails
+        (True, date(2026, 1, 5), False),
+        (False, TODAY, False),  # local: the demo's events carry fixed dates
+    ],
+)
+def test_a_stale_source_fails_the_current_run_where_the_environment_says_so(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fails_run: bool,
+    run_date: date,
+    raises: bool,
 ) -> None:
     (tmp_path / "target").mkdir()
     results = [{"unique_id": "source.shoplogs.shop.customers", "status": "error"}]
@@ -89,9 +105,9 @@ def test_a_stale_source_fails_the_run_where_the_environment_says_so(
     settings = replace(settings, freshness_fails_run=fails_run)
     if raises:
         with pytest.raises(ToolFailed):
-            stages.check_freshness(settings)
+            stages.check_freshness(settings, run_date, TODAY)
     else:
-        assert stages.check_freshness(settings) == {"shop.customers": "error"}
+        assert stages.check_freshness(settings, run_date, TODAY) == {"shop.customers": "error"}
 
 
 def test_only_local_runs_carry_on_past_a_stale_source() -> None:

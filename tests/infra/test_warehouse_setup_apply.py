@@ -4,13 +4,17 @@ Secrets Manager (moto server), here the PostgreSQL stand-in of Redshift."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import boto3
 import pytest
 
 from infra import warehouse_setup
+from infra.warehouse_setup import render, script_path
 from local.warehouses import postgres_server
+from orchestration.runners.dbt import CONNECTION_ENV, profile_env
+from orchestration.settings import load_settings
 from tests.infra.templates import load, resolve, resource
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shoplogs/dev/connections/pg-AbCdEf"
@@ -43,12 +47,32 @@ def test_variables_follow_from_the_secret_and_match_the_templates() -> None:
     variables = warehouse_setup.derived_variables(ARN)
     assert variables["LAKE_BUCKET"] == "shoplogs-dev-lake-123456789012"
     assert variables["GLUE_DATABASE"] == "shoplogs_dev"
+    assert variables["SNOWFLAKE_DATABASE"] == "SHOPLOGS_DEV"
     names = {"Env": "dev", "AWS::AccountId": "123456789012"}
     template = load("warehouses")
     for variable, role in (("REDSHIFT_SPECTRUM_ROLE_ARN", "RedshiftCopyRole"),
                            ("SNOWFLAKE_STORAGE_ROLE_ARN", "SnowflakeStorageRole")):  # fmt: skip
         role_name = resolve(resource(template, role)["RoleName"], names)
         assert variables[variable] == f"arn:aws:iam::123456789012:role/{role_name}"
+
+
+def test_dev_setup_creates_and_grants_nothing_in_prods_snowflake_database() -> None:
+    """Sources name `raw_data` whatever the environment: only a database of dev's own keeps
+    a dev load out of prod's raw layer."""
+    sql = render(script_path("snowflake").read_text(), warehouse_setup.derived_variables(ARN))
+    databases = set(re.findall(r"\b(SHOPLOGS\w*)\.", sql, re.IGNORECASE))
+    assert databases == {"SHOPLOGS_DEV"}
+    assert "create database if not exists SHOPLOGS_DEV;" in sql
+    assert "storage integration if not exists SHOPLOGS_DEV_lake" in sql
+
+
+def test_each_environment_builds_in_its_own_snowflake_database() -> None:
+    databases = {
+        env: profile_env(load_settings(env))["SNOWFLAKE_DATABASE"] for env in ("prod", "dev")
+    }
+    assert databases == {"prod": "SHOPLOGS", "dev": "SHOPLOGS_DEV"}
+    # The connection a person typed in cannot point a dev build at prod's database.
+    assert "SNOWFLAKE_DATABASE" not in CONNECTION_ENV["snowflake"]
 
 
 @pytest.fixture(scope="module")
