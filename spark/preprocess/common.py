@@ -173,6 +173,23 @@ def missing_check(columns: list[str]) -> tuple[Column, str, Column]:
     )
 
 
+# The longest string every warehouse loads: Redshift's varchar(65535), counted in bytes.
+# One limit on every engine keeps the marts identical; the line itself is kept in quarantine.
+MAX_FIELD_BYTES = 65535
+
+
+def field_length_check(columns: list[str]) -> tuple[Column, str, Column]:
+    """Fails when a field is longer than a warehouse column holds (Redshift's COPY would
+    reject the whole file it came in); the detail names the first such field."""
+    too_long = [F.when(F.octet_length(F.col(c)) > MAX_FIELD_BYTES, F.lit(c)) for c in columns]
+    first_too_long = F.coalesce(*too_long)
+    return (
+        first_too_long.isNotNull(),
+        "field_too_long",
+        F.concat(first_too_long, F.lit(f" is longer than {MAX_FIELD_BYTES} bytes")),
+    )
+
+
 def parse_utc(text: Column) -> Column:
     """ISO-8601 text with an offset (or none, meaning UTC) -> UTC wall-clock timestamp.
 

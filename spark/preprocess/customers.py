@@ -10,6 +10,7 @@ from preprocess.common import (
     StreamResult,
     binary_check,
     encoding_check,
+    field_length_check,
     first_failure,
     missing_check,
     parse_utc,
@@ -77,6 +78,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             "invalid_value",
             F.concat(F.lit("country_code must be ISO 3166 alpha-2: "), F.col("country_code")),
         ),
+        field_length_check(FIELDS),
     )
     return typed.withColumn("reason", reason).withColumn("detail", detail)
 

@@ -15,6 +15,7 @@ from preprocess.common import (
     StreamResult,
     binary_check,
     encoding_check,
+    field_length_check,
     first_failure,
     missing_check,
     parse_utc,
@@ -65,7 +66,16 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             "value", EVENT_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
         ),
     ).select("value", "source_file", "_event.*")
-    parsed = parsed.withColumn("event_at_utc", parse_utc(F.col("event_at")))
+    parsed = parsed.withColumn("event_at_utc", parse_utc(F.col("event_at"))).withColumn(
+        "line_product_id",  # the longest of the event's lines, for the length check
+        F.aggregate(
+            F.coalesce("lines", F.array()),
+            F.lit(""),
+            lambda longest, line: F.when(
+                F.octet_length(line["product_id"]) > F.octet_length(longest), line["product_id"]
+            ).otherwise(longest),
+        ),
+    )
     reason, detail = first_failure(
         encoding_check(),
         binary_check(),
@@ -104,6 +114,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             "invalid_value",
             "an order line lacks product_id/line_number or has quantity <= 0 or price < 0",
         ),
+        field_length_check(["event_id", "order_id", "customer_id", "line_product_id"]),
     )
     return parsed.withColumn("reason", reason).withColumn("detail", detail)
 

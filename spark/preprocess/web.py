@@ -18,6 +18,7 @@ from preprocess.common import (
     StreamResult,
     binary_check,
     encoding_check,
+    field_length_check,
     first_failure,
     split_and_dedupe,
     time_window_check,
@@ -53,6 +54,19 @@ SESSION_TIMEOUT_SECONDS = 30 * 60
 # How long an idle session is carried from run to run: long enough for a visit that spans
 # the midnight between two runs, short enough that the carried state stays small.
 STATE_RETENTION = "1 DAY"
+
+
+# The string columns web_requests loads into the warehouse.
+LOADED_STRINGS = [
+    "event_id",
+    "client_ip",
+    "remote_user",
+    "method",
+    "path",
+    "protocol",
+    "referrer",
+    "user_agent",
+]
 
 
 def _dash_to_null(column: F.Column) -> F.Column:
@@ -113,6 +127,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             "malformed_request",
             F.concat(F.lit('request is not "METHOD target HTTP/x": '), F.col("request")),
         ),
+        field_length_check(LOADED_STRINGS),
     )
     return parsed.withColumn("reason", reason).withColumn("detail", detail)
 

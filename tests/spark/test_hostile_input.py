@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from preprocess import customers, orders, web
-from preprocess.common import RunContext
+from preprocess.common import MAX_FIELD_BYTES, RunContext
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +27,34 @@ def outcome(result: Any) -> tuple[int, dict[str, int]]:
 
 
 def test_huge_fields_in_an_access_log_are_parsed(lines: Any) -> None:
-    raw = [GOOD, request(agent="A" * 64 * 1024), request(path="/" + "p" * 1024 * 1024),
+    """Every field up to the longest string every warehouse loads (Redshift's 65,535 bytes)
+    loads; a longer one is parsed, then quarantined as field_too_long, never a crash."""
+    fits = "A" * MAX_FIELD_BYTES
+    raw = [GOOD, request(agent=fits), request(path="/ü" + "p" * (MAX_FIELD_BYTES - 3)),
+           request(agent="B" * (MAX_FIELD_BYTES + 1)), request(path="/" + "p" * 1024 * 1024),
            request(agent='x \\"quoted\\" ' * 20_000)]  # fmt: skip
     result = web.transform(lines(raw), RUN)
-    assert outcome(result) == (4, {})
+    assert outcome(result) == (3, {"field_too_long": 3})
     agents = {len(r["user_agent"]) for r in result.datasets["web_requests"].collect()}
-    assert 64 * 1024 in agents
+    assert MAX_FIELD_BYTES in agents
+    details = sorted(r["detail"] for r in result.quarantine.collect())
+    assert details == [f"{field} is longer than 65535 bytes"
+                       for field in ("path", "user_agent", "user_agent")]  # fmt: skip
+
+
+def test_an_overlong_field_is_quarantined_in_customers_and_orders(lines: Any) -> None:
+    line = {"line_number": 1, "product_id": "P1", "quantity": 1, "unit_price": 2.5}
+    event = {"event_id": "e1", "event_type": "placed", "event_at": "2026-11-21T10:00:00Z",
+             "order_id": "O1", "customer_id": "C1", "currency": "EUR", "lines": [line]}  # fmt: skip
+    long_id = {**line, "product_id": "P" * (MAX_FIELD_BYTES + 1)}
+    long_line = {**event, "event_id": "e2", "lines": [long_id]}
+    result = orders.transform(lines([json.dumps(event), json.dumps(long_line)]), RUN)
+    assert outcome(result) == (1, {"field_too_long": 1})
+    [bad] = result.quarantine.collect()
+    assert bad["detail"] == "line_product_id is longer than 65535 bytes"
+    long_email = CUSTOMER.replace("a@example.com", "a" * MAX_FIELD_BYTES + "@x").format(city="X")
+    result = customers.transform(lines([long_email]), RUN)
+    assert outcome(result) == (0, {"field_too_long": 1})
 
 
 def test_a_multi_megabyte_line_is_quarantined_in_every_stream(lines: Any) -> None:
@@ -54,12 +76,16 @@ def test_a_csv_field_of_100k_commas(lines: Any) -> None:
     quoted = CUSTOMER.format(city='"' + "," * 100_000 + '"')
     unquoted = CUSTOMER.replace("c1,", "c2,").format(city="," * 100_000)
     good = CUSTOMER.replace("c1,", "c3,").format(city='"Washington, D.C."')
-    result = customers.transform(lines([quoted, unquoted, good]), RUN)
-    assert outcome(result) == (2, {"wrong_column_count": 1})
+    fits = CUSTOMER.replace("c1,", "c4,").format(city='"' + "," * 60_000 + '"')
+    result = customers.transform(lines([quoted, unquoted, good, fits]), RUN)
+    assert outcome(result) == (2, {"wrong_column_count": 1, "field_too_long": 1})
     cities = {r["event_id"]: r["city"] for r in result.datasets["customers"].collect()}
-    assert cities == {"c1": "," * 100_000, "c3": "Washington, D.C."}
-    [bad] = result.quarantine.collect()
-    assert bad["detail"] == "expected 9 columns, found 100009"
+    assert cities == {"c3": "Washington, D.C.", "c4": "," * 60_000}
+    details = {r["reason"]: r["detail"] for r in result.quarantine.collect()}
+    assert details == {
+        "wrong_column_count": "expected 9 columns, found 100009",
+        "field_too_long": "city is longer than 65535 bytes",
+    }
 
 
 def test_any_real_year_is_valid_and_an_impossible_time_is_not(lines: Any) -> None:
