@@ -36,8 +36,11 @@ from airflow.sdk import DAG
 from cosmos import DbtTaskGroup, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import LoadMode
 from airflow.dag_processing.dagbag import DagBag
+from airflow.dag_processing.processor import _pre_import_airflow_modules
 mode = sys.argv[1]
 project = Path("dbt_project").resolve()
+# As Airflow's DAG processor does before it parses a file (parsing_pre_import_modules).
+_pre_import_airflow_modules("orchestration/dags/shoplogs_pipeline.py", None)
 start = time.perf_counter()
 if mode == "dagbag":
     bag = DagBag(dag_folder="orchestration/dags")

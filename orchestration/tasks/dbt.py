@@ -46,14 +46,20 @@ def dbt_task_group(
 
     ``retries`` applies to the per-model tasks: a retry re-runs that model (or its tests) alone.
     """
+    manifest = project_dir / MANIFEST.relative_to(DBT_PROJECT_DIR)
+    project = ProjectConfig(
+        dbt_project_path=project_dir,
+        manifest_path=manifest,
+        install_dbt_deps=False,
+        env_vars={**CONNECTION_ENV.get(settings.dbt_target, {}), **profile_env(settings)},
+    )
+    # The manifest ships beside the DAGs. Cosmos wraps it in an ObjectStoragePath, whose
+    # first open loads every Airflow plugin (its lineage hook) inside the DAG-file parse;
+    # a plain path reads the same file without that.
+    project.manifest_path = manifest
     group = DbtTaskGroup(
         group_id="dbt",
-        project_config=ProjectConfig(
-            dbt_project_path=project_dir,
-            manifest_path=project_dir / MANIFEST.relative_to(DBT_PROJECT_DIR),
-            install_dbt_deps=False,
-            env_vars={**CONNECTION_ENV.get(settings.dbt_target, {}), **profile_env(settings)},
-        ),
+        project_config=project,
         profile_config=ProfileConfig(
             profile_name=PROFILE,
             target_name=settings.dbt_target,
