@@ -114,6 +114,15 @@ def dags_test(settings: Settings, run_date: date, log_file: Path) -> None:
     _airflow(env, "dags", "test", DAG_ID, run_date.isoformat(), log_file=log_file)
 
 
+_TASK_END = re.compile(r"\[DAG TEST\] end task task_id=(?P<task>\S+)")
+
+
+def finished_task(line: str) -> str | None:
+    """The task an ``airflow dags test`` log line says has just ended, or None."""
+    match = _TASK_END.search(line)
+    return match["task"] if match else None
+
+
 def task_seconds(log_lines: list[str]) -> dict[str, float]:
     """Seconds per task of an ``airflow dags test`` run, from its ``[DAG TEST]`` lines, in
     the order the tasks started; a task group (``dbt.*``) counts as one task, from its first

@@ -11,13 +11,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lake import layout, zones
+from local.progress import Every, say, shipped_line
 from local.servers import free_port, stop, wait_until_answers
 from orchestration.settings import Settings
 from orchestration.stages import aws_client
@@ -148,6 +149,19 @@ def provision_local(settings: Settings) -> None:
     )
 
 
+def shipping_progress(stream: str, earlier_files: ShipStats) -> Callable[[ShipStats], None]:
+    """Prints the stream's running count every few seconds while a file ships."""
+    every = Every(seconds=2.0)
+
+    def progress(this_file: ShipStats) -> None:
+        if every.due():
+            lines = earlier_files.lines_shipped + this_file.lines_shipped
+            megabytes = (earlier_files.bytes_sent + this_file.bytes_sent) / 1e6
+            say(shipped_line(stream, lines, megabytes))
+
+    return progress
+
+
 def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, ShipStats]:
     """Send each stream's log files through its Firehose delivery stream, with the agent's
     own code. Lines too large for a Firehose record go to quarantine with their reason."""
@@ -157,8 +171,9 @@ def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, Shi
     for stream_name, paths in files.items():
         stream = settings.stream(stream_name)
         total = ShipStats()
+        progress = shipping_progress(stream_name, total)
         for path in paths:
-            stats = ship_file(firehose, stream.delivery_stream, path)
+            stats = ship_file(firehose, stream.delivery_stream, path, progress=progress)
             zones.quarantine_lines(
                 s3, settings.lake_bucket, stream.name, path.name, "record_too_large",
                 stats.oversize_lines,

@@ -24,8 +24,9 @@ from lake import layout, zones
 from lake.manifest import Manifest
 from lake.stats import StreamStats
 from local import demo
-from local.airflow_runner import dag_seconds, dags_test
+from local.airflow_runner import dag_seconds, dags_test, finished_task
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
+from local.progress import following, say, task_printer
 from orchestration import stages
 from orchestration.runners.dbt import build_manifest
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
@@ -72,6 +73,7 @@ def resolve_files(args: argparse.Namespace, settings: Settings) -> dict[str, lis
 
 @contextmanager
 def timed(report: RunReport, stage: str) -> Iterator[None]:
+    say(f"> {stage} ...")
     start = time.perf_counter()
     try:
         yield
@@ -79,6 +81,7 @@ def timed(report: RunReport, stage: str) -> Iterator[None]:
         raise StageFailed(stage, exc) from exc
     finally:
         report.seconds[stage] = time.perf_counter() - start
+    say(f"  {stage} done in {report.seconds[stage]:.1f} s")
 
 
 def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
@@ -148,7 +151,8 @@ def run_pipeline_in_airflow(
     report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
     run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
-    run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    with following(logs / "airflow.log", task_printer(finished_task)):
+        run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
     report.dag_seconds = dag_seconds(logs / "airflow.log", report.seconds["airflow dag"])
     manifest = stages.read_manifest(settings, day)
     return _finish(report, settings, shipped, manifest)

@@ -7,7 +7,7 @@ either way travels in the same records.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,10 @@ def ship_file(
     path: Path,
     policy: RetryPolicy = DEFAULT_RETRY,
     host: str | None = None,
+    progress: Callable[[ShipStats], None] | None = None,
 ) -> ShipStats:
-    """Ship a whole log file, each line with its place in the file (``identity.py``)."""
+    """Ship a whole log file, each line with its place in the file (``identity.py``);
+    ``progress`` gets the running totals after each chunk."""
     if not path.is_file():
         raise FileNotFoundError(
             f"log file {path} does not exist; point --logs at a folder holding it"
@@ -72,4 +74,6 @@ def ship_file(
     for offset, chunk in read_chunks(path):
         origin = Origin(host_id(host), fingerprint, offset)
         total.add(ship_buffer(client, delivery_stream, chunk, policy, origin=origin))
+        if progress:
+            progress(total)
     return total

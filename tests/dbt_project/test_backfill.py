@@ -229,3 +229,22 @@ def test_a_rewritten_old_day_rerun_equals_a_full_refresh(tmp_path: Path) -> None
     assert {row[columns.index("order_id")] for row in lines}.isdisjoint({"O1", "Ogone"})
     for mart in stages.MARTS:
         assert after[mart] == expected[mart], mart
+
+
+def test_a_nightly_run_reads_only_its_own_raw_partition(tmp_path: Path) -> None:
+    """Once staged, old raw partitions are never read again: with them gone (expired from the
+    lake, say), the next night's run still leaves every earlier order in the marts."""
+    root = tmp_path / "processed"
+    for index, day in enumerate(DAYS[:-1]):
+        write_day(root, day, day_rows(day, index))
+    settings = replace(load_settings("local"), work_dir=tmp_path / "warehouse")
+    build(settings, root, *stages.dbt_vars(DAYS[-2]))
+
+    for day in DAYS[:-1]:
+        for table in SCHEMAS:
+            (root / table / f"dt={day}" / "part-0.parquet").unlink()
+    write_day(root, DAYS[-1], day_rows(DAYS[-1], len(DAYS) - 1))
+    build(settings, root, *stages.dbt_vars(DAYS[-1]))
+
+    orders = {row[0] for row in marts(settings)["fct_orders"][1]}
+    assert orders == {f"O{index}" for index in range(len(DAYS))} | {"Ogone"}

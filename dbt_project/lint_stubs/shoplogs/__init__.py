@@ -19,3 +19,11 @@ def in_run_window(column: str, fact_run_date_column: str) -> str:
 
 def affected_customers() -> str:
     return "(select customer_id from affected)"
+
+
+def restaged_partitions(partition_column: str = "dt") -> str:
+    return f"where cast({partition_column} as date) >= cast('2026-11-02' as date)"
+
+
+def staged_earlier(key: str) -> str:
+    return f"where {key} not in (select staged.{key} from staged)"

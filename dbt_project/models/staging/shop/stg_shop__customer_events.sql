@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('shop', 'customers') }}
+    {{ shoplogs.restaged_partitions() }}
 
 ),
 
@@ -44,3 +45,4 @@ select
     run_date
 
 from deduplicated
+{{ shoplogs.staged_earlier('customer_event_id') }}

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('shop', 'orders') }}
+    {{ shoplogs.restaged_partitions() }}
 
 ),
 
@@ -39,3 +40,4 @@ select
     run_date
 
 from deduplicated
+{{ shoplogs.staged_earlier('order_event_id') }}

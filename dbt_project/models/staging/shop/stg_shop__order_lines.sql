@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('shop', 'order_lines') }}
+    {{ shoplogs.restaged_partitions() }}
 
 ),
 
@@ -40,3 +41,4 @@ select
     run_date
 
 from deduplicated
+{{ shoplogs.staged_earlier('order_line_id') }}

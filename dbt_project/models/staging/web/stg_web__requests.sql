@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('web', 'web_requests') }}
+    {{ shoplogs.restaged_partitions() }}
 
 ),
 
@@ -55,3 +56,4 @@ select
     run_date
 
 from deduplicated
+{{ shoplogs.staged_earlier('request_id') }}
