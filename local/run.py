@@ -10,6 +10,7 @@ Prints the run summary and exits non-zero, naming the stage, when anything fails
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -26,10 +27,16 @@ from lake.stats import StreamStats
 from local import demo
 from local.airflow_runner import dag_seconds, dags_test
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
-from orchestration import stages
+from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
-from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
+from orchestration.summary import (
+    RunReport,
+    format_summary,
+    quarantine_samples,
+    reconcile,
+    stream_counts,
+)
 
 T = TypeVar("T")
 
@@ -111,16 +118,40 @@ def _ship(
     return report, shipped, day
 
 
+def shipper_samples(shipped: dict) -> dict:
+    """A sample of the lines the shipper could not send, as it quarantined them."""
+    return quarantine_samples(
+        {"stream": name, "reason": "record_too_large", "detail": f"{len(line)} bytes",
+         "raw_line": line.decode("utf-8", "replace")}
+        for name, ship in shipped.items()
+        for line in ship.oversize_lines[:1]
+    )  # fmt: skip
+
+
 def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Manifest) -> RunReport:
     for name, ship in shipped.items():
         report.streams[name] = stream_counts(
             ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
             manifest.stats.streams.get(name, StreamStats()),
         )  # fmt: skip
+    for name, samples in shipper_samples(shipped).items():
+        report.quarantine_samples.setdefault(name, {}).update(samples)
     report.marts = stages.mart_row_counts(settings)
     report.duckdb_path = settings.duckdb_path
     report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
     return report
+
+
+def report_dir(settings: Settings) -> Path:
+    """Where the local run publishes its report (what the lake's reports/ holds in AWS)."""
+    return settings.site_dir / "report"
+
+
+def publish(settings: Settings, report: RunReport) -> str:
+    """The report to the (local) lake's reports/, as the DAG publishes it, and to the site
+    folder ``make report`` serves, where the runs' data outlive the local stack."""
+    stages.publish_report(settings, report)
+    return run_report.publish_report(run_report.DirStore(report_dir(settings)), report)
 
 
 def run_pipeline(
@@ -135,7 +166,10 @@ def run_pipeline(
     report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
     run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
     run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
-    return _finish(report, settings, shipped, manifest)
+    report = _finish(report, settings, shipped, manifest)
+    run_stage(report, "report", lambda: stages.gather_report_details(settings, report, manifest))
+    report.page_path = publish(settings, report)
+    return report
 
 
 def run_pipeline_in_airflow(
@@ -148,7 +182,25 @@ def run_pipeline_in_airflow(
     run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
     report.dag_seconds = dag_seconds(logs / "airflow.log", report.seconds["airflow dag"])
     manifest = stages.read_manifest(settings, day)
-    return _finish(report, settings, shipped, manifest)
+    report = _finish(report, settings, shipped, manifest)
+    take_from_the_dag(report, settings)
+    report.page_path = publish(settings, report)
+    return report
+
+
+def take_from_the_dag(report: RunReport, settings: Settings) -> None:
+    """What the DAG's summary task gathered (dbt tests, quarantine samples, freshness),
+    into this process's report, which knows the shipping and the stages' seconds."""
+    store = run_report.S3Store(stages.aws_client(settings, "s3"), settings.lake_bucket)
+    body = store.read(layout.report_data(date.fromisoformat(report.run_date)))
+    if body is None:
+        raise StageFailed("airflow dag", FileNotFoundError("the summary task published no report"))
+    published = RunReport.from_dict(json.loads(body))
+    for name, samples in published.quarantine_samples.items():
+        report.quarantine_samples.setdefault(name, {}).update(samples)
+    report.quarantined_objects = published.quarantined_objects
+    report.tests = published.tests
+    report.freshness = published.freshness
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -71,6 +71,9 @@ def dbt_task_group(
                 # write happens inside dbt's event callback, under a lock, and holds up
                 # its threads: 23 s against 15 s for the demo's build (plain: 13-14 s).
                 "invocation_mode": InvocationMode.SUBPROCESS,
+                # Called after the build, failed or not, with Cosmos's copy of the project:
+                # its run_results.json is gone when the task ends.
+                "callback": "orchestration.tasks.dbt.keep_build_results",
             },
         ),
         render_config=RenderConfig(
@@ -88,6 +91,14 @@ def dbt_task_group(
     )
     report_after_the_build(group)
     return group
+
+
+def keep_build_results(project_dir: str, context: Any = None, **_: Any) -> None:
+    """Keep the producer's ``run_results.json`` for the run report (the summary task)."""
+    from orchestration import stages
+
+    run_date = date.fromisoformat(str(context["ti"].xcom_pull(task_ids="run_date")))
+    stages.keep_run_results(load_settings(), run_date, Path(project_dir))
 
 
 def report_after_the_build(group: DbtTaskGroup) -> None:
@@ -123,8 +134,9 @@ def docs_task(settings: Settings) -> Any:
 
 def summary_task(settings: Settings) -> Any:
     @task(task_id="summary", **writer_pool(settings))
-    def summary(run_date: str) -> str:
-        """Log the run's counts per stream and rows per mart, and fail if lines were lost."""
+    def summary(run_date: str, ti: Any = None) -> str:
+        """Publish the run report beside the docs (the lake's reports/), log its table, and
+        fail if lines were lost: published first, since a failed run needs it most."""
         from orchestration import stages
         from orchestration.summary import format_summary, reconcile, report_from_manifest
 
@@ -132,6 +144,9 @@ def summary_task(settings: Settings) -> Any:
         manifest = stages.read_manifest(current, date.fromisoformat(run_date))
         marts = stages.mart_row_counts(current) if current.warehouse == "duckdb" else {}
         report = report_from_manifest(manifest.stats, marts)
+        report.freshness = dict(ti.xcom_pull(task_ids="source_freshness") or {})
+        stages.gather_report_details(current, report, manifest)
+        report.page_path = stages.publish_report(current, report)
         text = format_summary(report)
         log.info("\n%s", text)
         problems = reconcile(report)
