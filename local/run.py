@@ -45,6 +45,7 @@ class StageFailed(RuntimeError):
     def __init__(self, stage: str, cause: Exception) -> None:
         super().__init__(f"stage '{stage}' failed: {cause}")
         self.stage = stage
+        self.report: RunReport | None = None  # what the run got to, when it could be told
 
 
 def rotated_files(folder: Path, file_name: str) -> list[Path]:
@@ -128,7 +129,13 @@ def shipper_samples(shipped: dict) -> dict:
     )  # fmt: skip
 
 
-def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Manifest) -> RunReport:
+def _finish(
+    report: RunReport,
+    settings: Settings,
+    shipped: dict,
+    manifest: Manifest,
+    count_marts: bool = True,  # not after a failed build: a mart may be missing
+) -> RunReport:
     for name, ship in shipped.items():
         report.streams[name] = stream_counts(
             ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
@@ -136,7 +143,7 @@ def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Mani
         )  # fmt: skip
     for name, samples in shipper_samples(shipped).items():
         report.quarantine_samples.setdefault(name, {}).update(samples)
-    report.marts = stages.mart_row_counts(settings)
+    report.marts = stages.mart_row_counts(settings) if count_marts else {}
     report.duckdb_path = settings.duckdb_path
     report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
     return report
@@ -162,13 +169,33 @@ def run_pipeline(
     run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
     run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
     manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
-    run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
-    report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
-    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
-    run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    try:
+        run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
+        report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
+        run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
+        run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    except StageFailed as failed:
+        # A failed build is when the report matters most: its failing tests' audit rows.
+        failed.report = report_anyway(report, settings, shipped, manifest)
+        raise
     report = _finish(report, settings, shipped, manifest)
     run_stage(report, "report", lambda: stages.gather_report_details(settings, report, manifest))
     report.page_path = publish(settings, report)
+    return report
+
+
+def report_anyway(
+    report: RunReport, settings: Settings, shipped: dict, manifest: Manifest
+) -> RunReport | None:
+    """The report of a run that failed after promoting its data, published as a complete
+    run's; None, saying why, when even that fails (the stage's failure is the news)."""
+    try:
+        report = _finish(report, settings, shipped, manifest, count_marts=False)
+        stages.gather_report_details(settings, report, manifest)
+        report.page_path = publish(settings, report)
+    except Exception as exc:
+        print(f"No run report for the failed run: {exc}", file=sys.stderr)
+        return None
     return report
 
 
@@ -268,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
             report = run(settings.with_endpoint(endpoint), files, args.run_date)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
+        if isinstance(exc, StageFailed) and exc.report:
+            print(format_summary(exc.report))
         print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
         return 1
     print(format_summary(report))

@@ -16,12 +16,14 @@ from plotly.subplots import make_subplots
 
 from orchestration.summary import (
     COUNT_HEADER,
+    MODEL_TESTS_HEADER,
     QUARANTINE_HEADER,
     TEST_HEADER,
     RunReport,
     count_rows,
     dbt_test_counts,
     failing_test_rows,
+    model_test_counts,
     quarantine_rows,
     reconcile,
     stage_records,
@@ -144,10 +146,14 @@ def _badges(report: RunReport) -> str:
 
 
 def _tests_section(report: RunReport) -> str:
+    if not report.tests:
+        return "<p>No dbt test results.</p>"
     rows = failing_test_rows(report)
-    if not rows:
-        return "<p>Every test passed.</p>" if report.tests else "<p>No dbt test results.</p>"
-    parts = [html_table(TEST_HEADER, rows, "tests")]
+    parts = [
+        html_table(TEST_HEADER, rows, "tests") if rows else "<p>Every test passed.</p>",
+        "<h3>Tests per model</h3>",
+        html_table(MODEL_TESTS_HEADER, model_test_counts(report), "tests-per-model"),
+    ]
     for number, test in enumerate(report.tests):
         if test.audit_rows:
             parts.append(

@@ -314,6 +314,20 @@ def failing_test_rows(report: RunReport) -> list[list[Any]]:
     ]
 
 
+MODEL_TESTS_HEADER = ["model", "pass", "warn", "fail", "error"]
+
+
+def model_test_counts(report: RunReport) -> list[list[Any]]:
+    """How each model's (or source's) tests came out: the marts an analyst relies on, named."""
+    counts: dict[str, Counter[str]] = {}
+    for t in report.tests:
+        counts.setdefault(t.tested or "(unknown)", Counter())[t.status] += 1
+    return [
+        [model, *(c[status] for status in MODEL_TESTS_HEADER[1:])]
+        for model, c in sorted(counts.items())
+    ]
+
+
 def stage_seconds(report: RunReport) -> dict[str, float]:
     """Seconds per stage; a run under Airflow shows the DAG's tasks in place of its one
     ``airflow dag`` stage."""

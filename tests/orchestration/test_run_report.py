@@ -18,6 +18,7 @@ from orchestration.summary import (
     dbt_test_results,
     failing_test_rows,
     format_summary,
+    model_test_counts,
     quarantine_rows,
     quarantine_samples,
     stage_records,
@@ -135,6 +136,10 @@ def test_dbt_results_name_the_failing_tests_what_they_test_and_their_audit_table
         in text
     )
     assert re.search(r"customer_id\s+n\n\s+-+\n\s+C9\s+1", text)
+    assert model_test_counts(report) == [
+        ["fct_orders", 1, 1, 0, 0],
+        ["int_orders_pivoted", 0, 0, 1, 0],
+    ]
 
 
 def test_count_rows_carry_every_stage_and_the_totals() -> None:
