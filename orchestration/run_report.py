@@ -20,6 +20,7 @@ from orchestration.report_page import TREND_RUNS, render_page
 from orchestration.runners.dbt import MANIFEST, run_dbt
 from orchestration.settings import Settings
 from orchestration.summary import (
+    AUDIT_SAMPLE_ROWS,
     DbtTest,
     QuarantineSample,
     RunReport,
@@ -191,7 +192,12 @@ def show_preview(log_file: Path) -> tuple[list[str], list[list[Any]]]:
     return [], []
 
 
-def audit_rows(settings: Settings, test: DbtTest, log_file: Path) -> DbtTest:
+def audit_rows(
+    settings: Settings,
+    test: DbtTest,
+    log_file: Path,
+    connection_env: dict[str, str] | None = None,
+) -> DbtTest:
     """``test`` with the first rows of its audit table, read with ``dbt show`` so every
     warehouse is read the same way; unchanged when the table cannot be read."""
     log_file.unlink(missing_ok=True)
@@ -199,8 +205,9 @@ def audit_rows(settings: Settings, test: DbtTest, log_file: Path) -> DbtTest:
         run_dbt(
             settings,
             ["--log-format", "json", "show", "--inline", f"select * from {test.audit_table}",
-             "--limit", str(5), "--output", "json"],
+             "--limit", str(AUDIT_SAMPLE_ROWS), "--output", "json"],
             log_file,
+            connection_env,
         )  # fmt: skip
         columns, rows = show_preview(log_file)
     except (OSError, RuntimeError, ValueError) as exc:  # ToolFailed is a RuntimeError
@@ -210,11 +217,14 @@ def audit_rows(settings: Settings, test: DbtTest, log_file: Path) -> DbtTest:
 
 
 def dbt_tests_of_run(
-    settings: Settings, run_results: dict[str, Any], log_file: Path
+    settings: Settings,
+    run_results: dict[str, Any],
+    log_file: Path,
+    connection_env: dict[str, str] | None = None,
 ) -> list[DbtTest]:
     """The tests of a run's ``run_results.json``, each failing or warning test with the
     first rows of its audit table."""
     tests = dbt_test_results(run_results, _manifest())
     with_audit = [t for t in tests if t.audit_table][:AUDIT_TABLES_SHOWN]
-    shown = {id(t): audit_rows(settings, t, log_file) for t in with_audit}
+    shown = {id(t): audit_rows(settings, t, log_file, connection_env) for t in with_audit}
     return [shown.get(id(t), t) for t in tests]

@@ -172,7 +172,12 @@ def publish_docs(settings: Settings, target_dir: Path) -> str:
     return layout.uri(settings.lake_bucket, layout.DOCS + "index.html")
 
 
-def gather_report_details(settings: Settings, report: RunReport, manifest: Manifest) -> None:
+def gather_report_details(
+    settings: Settings,
+    report: RunReport,
+    manifest: Manifest,
+    connection_env: dict[str, str] | None = None,
+) -> None:
     """Add to ``report`` what the lake and dbt kept of its run: a sample line per
     quarantine reason, the objects set aside, the dbt tests (failing rows' audit tables)."""
     s3 = aws_client(settings, "s3")

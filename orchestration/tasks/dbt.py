@@ -140,7 +140,7 @@ def docs_task(settings: Settings) -> Any:
 
 def summary_task(settings: Settings) -> Any:
     @task(task_id="summary", **writer_pool(settings))
-    def summary(run_date: str, ti: Any = None) -> str:
+    def summary(run_date: str, connection_env: dict[str, str], ti: Any = None) -> str:
         """Publish the run report beside the docs (the lake's reports/), log its table, and
         fail if lines were lost: published first, since a failed run needs it most."""
         from orchestration import stages
@@ -151,7 +151,7 @@ def summary_task(settings: Settings) -> Any:
         marts = stages.mart_row_counts(current) if current.warehouse == "duckdb" else {}
         report = report_from_manifest(manifest.stats, marts)
         report.freshness = dict(ti.xcom_pull(task_ids="source_freshness") or {})
-        stages.gather_report_details(current, report, manifest)
+        stages.gather_report_details(current, report, manifest, connection_env)
         report.page_path = stages.publish_report(current, report)
         text = format_summary(report)
         log.info("\n%s", text)
@@ -160,4 +160,5 @@ def summary_task(settings: Settings) -> Any:
             raise RuntimeError("counts do not reconcile: " + "; ".join(problems))
         return text
 
-    return summary
+    # dbt reads the failing tests' audit rows with the credentials the load task gets.
+    return lambda run_date: summary(run_date, CONNECTION_ENV.get(settings.warehouse, {}))
