@@ -188,7 +188,7 @@ def gather_report_details(
     report.quarantined_objects = dict(manifest.quarantined_objects)
     results = run_report.kept_run_results(s3, settings.lake_bucket, run_date)
     report.tests = run_report.dbt_tests_of_run(
-        settings, results, log_path(settings, "dbt-show.log")
+        settings, results, log_path(settings, "dbt-show.log"), connection_env
     )
     # Under the DAG no stage is timed by the caller; dbt times its own build.
     if "elapsed_time" in results and "dbt build" not in report.seconds:
