@@ -146,20 +146,22 @@ def _badges(report: RunReport) -> str:
 
 
 def _tests_section(report: RunReport) -> str:
+    """The tests that did not pass, each stored failure's first rows, then every model's
+    tally (the marts an analyst relies on, by name)."""
     if not report.tests:
         return "<p>No dbt test results.</p>"
     rows = failing_test_rows(report)
-    parts = [
-        html_table(TEST_HEADER, rows, "tests") if rows else "<p>Every test passed.</p>",
-        "<h3>Tests per model</h3>",
-        html_table(MODEL_TESTS_HEADER, model_test_counts(report), "tests-per-model"),
-    ]
+    parts = [html_table(TEST_HEADER, rows, "tests") if rows else "<p>Every test passed.</p>"]
     for number, test in enumerate(report.tests):
         if test.audit_rows:
             parts.append(
                 f"<h3>{escape(test.name)}: first rows of <code>{escape(test.audit_table)}"
                 f"</code></h3>" + html_table(test.audit_columns, test.audit_rows, f"audit-{number}")
             )
+    parts += [
+        "<h3>Tests per model</h3>",
+        html_table(MODEL_TESTS_HEADER, model_test_counts(report), "tests-per-model"),
+    ]
     return "".join(parts)
 
 
