@@ -17,8 +17,8 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle \
-	agent-wheel deploy destroy
+.PHONY: help install run test lint unit integration docs report bench clean airflow manifest \
+	mwaa-bundle agent-wheel deploy destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,9 @@ destroy: install ## Empty and delete what deploy created for ENV (refuses anythi
 
 docs: install ## Serve the dbt docs site of the last run on a free port
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')
+
+report: install ## Serve the latest run report (make run publishes it) on a free port
+	$(BIN)/python -m local.report_site
 
 bench: install ## Measure stage timings on a larger demo; writes bench/results.json
 	$(BIN)/python -m local.bench --scale 4 --out bench/results.json

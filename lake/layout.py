@@ -8,12 +8,16 @@
     processing/dt=<run>/output/<zone key>            what Spark wrote, laid out as the zones
     processing/dt=<run>/output/_stats/dt=<run>/...   the Spark job's counts, one file per stream
     processing/dt=<run>/manifest.json                what the run took and produced
+    processing/dt=<run>/dbt/run_results.json         what the run's dbt build did, test by test
     processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
     quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
     quarantine/<stream>/shipper/<file>-<hash>.json   lines the shipper could not send
     quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
     state/web_sessions/dt=<run>/*.parquet            sessions a run left open, continued by the next
     docs/                                            the published dbt docs site
+    reports/index.html                               the run report of the newest run date
+    reports/dt=<run>/index.html                      the run report of a run date
+    reports/runs/dt=<run>.json                       its data, read back for the runs' trend
     artifacts/spark/<version>/                       the Spark job as EMR runs it
     artifacts/agent/                                 the shipper's wheel and systemd unit
     emr-logs/, emr-serverless-logs/                  Spark logs on EMR
@@ -125,6 +129,11 @@ def manifest_key(run_date: date) -> str:
     return run_prefix(run_date) + MANIFEST
 
 
+def dbt_results_key(run_date: date) -> str:
+    """dbt's ``run_results.json`` of the run's build, kept for the run report."""
+    return run_prefix(run_date) + "dbt/run_results.json"
+
+
 def stats_prefix(run_date: date) -> str:
     """Relative to the job's output: the counts the Spark job wrote."""
     return f"_stats/{partition(run_date)}/"
@@ -151,6 +160,19 @@ def processed_glob(bucket: str) -> str:
     """Every Parquet file of a dataset, ``{name}`` standing for the dataset (DuckDB's
     external location for the dbt sources)."""
     return uri(bucket, f"{PROCESSED}{{name}}/dt=*/*.parquet")
+
+
+# The run report, below ``REPORTS`` (the local run mirrors these names in a folder).
+REPORT_INDEX = "index.html"
+REPORT_RUNS = "runs/"
+
+
+def report_page(run_date: date) -> str:
+    return f"{partition(run_date)}/index.html"
+
+
+def report_data(run_date: date) -> str:
+    return f"{REPORT_RUNS}{partition(run_date)}.json"
 
 
 def state_dataset(name: str) -> str:

@@ -10,6 +10,7 @@ Prints the run summary and exits non-zero, naming the stage, when anything fails
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -27,10 +28,16 @@ from local import demo
 from local.airflow_runner import dag_seconds, dags_test, finished_task
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
 from local.progress import following, say, task_printer
-from orchestration import stages
+from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
-from orchestration.summary import RunReport, format_summary, reconcile, stream_counts
+from orchestration.summary import (
+    RunReport,
+    format_summary,
+    quarantine_samples,
+    reconcile,
+    stream_counts,
+)
 
 T = TypeVar("T")
 
@@ -39,6 +46,7 @@ class StageFailed(RuntimeError):
     def __init__(self, stage: str, cause: Exception) -> None:
         super().__init__(f"stage '{stage}' failed: {cause}")
         self.stage = stage
+        self.report: RunReport | None = None  # what the run got to, when it could be told
 
 
 def rotated_files(folder: Path, file_name: str) -> list[Path]:
@@ -114,16 +122,46 @@ def _ship(
     return report, shipped, day
 
 
-def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Manifest) -> RunReport:
+def shipper_samples(shipped: dict) -> dict:
+    """A sample of the lines the shipper could not send, as it quarantined them."""
+    return quarantine_samples(
+        {"stream": name, "reason": "record_too_large", "detail": f"{len(line)} bytes",
+         "raw_line": line.decode("utf-8", "replace")}
+        for name, ship in shipped.items()
+        for line in ship.oversize_lines[:1]
+    )  # fmt: skip
+
+
+def _finish(
+    report: RunReport,
+    settings: Settings,
+    shipped: dict,
+    manifest: Manifest,
+    count_marts: bool = True,  # not after a failed build: a mart may be missing
+) -> RunReport:
     for name, ship in shipped.items():
         report.streams[name] = stream_counts(
             ship.lines_read, ship.lines_shipped, len(ship.oversize_lines),
             manifest.stats.streams.get(name, StreamStats()),
         )  # fmt: skip
-    report.marts = stages.mart_row_counts(settings)
+    for name, samples in shipper_samples(shipped).items():
+        report.quarantine_samples.setdefault(name, {}).update(samples)
+    report.marts = stages.mart_row_counts(settings) if count_marts else {}
     report.duckdb_path = settings.duckdb_path
     report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
     return report
+
+
+def report_dir(settings: Settings) -> Path:
+    """Where the local run publishes its report (what the lake's reports/ holds in AWS)."""
+    return settings.site_dir / "report"
+
+
+def publish(settings: Settings, report: RunReport) -> str:
+    """The report to the (local) lake's reports/, as the DAG publishes it, and to the site
+    folder ``make report`` serves, where the runs' data outlive the local stack."""
+    stages.publish_report(settings, report)
+    return run_report.publish_report(run_report.DirStore(report_dir(settings)), report)
 
 
 def run_pipeline(
@@ -134,14 +172,37 @@ def run_pipeline(
     run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
     run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))
     manifest = run_stage(report, "promote", lambda: stages.promote_zones(settings, day))
-    run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
-    today = datetime.now(UTC).date()
-    report.freshness = run_stage(
-        report, "freshness", lambda: stages.check_freshness(settings, day, today)
-    )
-    run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
-    run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
-    return _finish(report, settings, shipped, manifest)
+    try:
+        run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
+        today = datetime.now(UTC).date()
+        report.freshness = run_stage(
+            report, "freshness", lambda: stages.check_freshness(settings, day, today)
+        )
+        run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
+        run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    except StageFailed as failed:
+        # A failed build is when the report matters most: its failing tests' audit rows.
+        failed.report = report_anyway(report, settings, shipped, manifest)
+        raise
+    report = _finish(report, settings, shipped, manifest)
+    run_stage(report, "report", lambda: stages.gather_report_details(settings, report, manifest))
+    report.page_path = publish(settings, report)
+    return report
+
+
+def report_anyway(
+    report: RunReport, settings: Settings, shipped: dict, manifest: Manifest
+) -> RunReport | None:
+    """The report of a run that failed after promoting its data, published as a complete
+    run's; None, saying why, when even that fails (the stage's failure is the news)."""
+    try:
+        report = _finish(report, settings, shipped, manifest, count_marts=False)
+        stages.gather_report_details(settings, report, manifest)
+        report.page_path = publish(settings, report)
+    except Exception as exc:
+        print(f"No run report for the failed run: {exc}", file=sys.stderr)
+        return None
+    return report
 
 
 def run_pipeline_in_airflow(
@@ -155,7 +216,25 @@ def run_pipeline_in_airflow(
         run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
     report.dag_seconds = dag_seconds(logs / "airflow.log", report.seconds["airflow dag"])
     manifest = stages.read_manifest(settings, day)
-    return _finish(report, settings, shipped, manifest)
+    report = _finish(report, settings, shipped, manifest)
+    take_from_the_dag(report, settings)
+    report.page_path = publish(settings, report)
+    return report
+
+
+def take_from_the_dag(report: RunReport, settings: Settings) -> None:
+    """What the DAG's summary task gathered (dbt tests, quarantine samples, freshness),
+    into this process's report, which knows the shipping and the stages' seconds."""
+    store = run_report.S3Store(stages.aws_client(settings, "s3"), settings.lake_bucket)
+    body = store.read(layout.report_data(date.fromisoformat(report.run_date)))
+    if body is None:
+        raise StageFailed("airflow dag", FileNotFoundError("the summary task published no report"))
+    published = RunReport.from_dict(json.loads(body))
+    for name, samples in published.quarantine_samples.items():
+        report.quarantine_samples.setdefault(name, {}).update(samples)
+    report.quarantined_objects = published.quarantined_objects
+    report.tests = published.tests
+    report.freshness = published.freshness
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -223,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
             report = run(settings.with_endpoint(endpoint), files, args.run_date)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
+        if isinstance(exc, StageFailed) and exc.report:
+            print(format_summary(exc.report))
         print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
         return 1
     print(format_summary(report))

@@ -17,10 +17,11 @@ import boto3
 from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
-from orchestration import warehouse_load
+from orchestration import run_report, warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
 from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.summary import RunReport
 from orchestration.tools import ToolFailed
 
 MARTS = [
@@ -156,7 +157,20 @@ def build_warehouse(settings: Settings, *extra: str, run_date: date | None = Non
     """Seeds, models and tests: ``dbt build`` against the configured warehouse. With a run
     date the incremental facts replace exactly that run's rows (``dbt_vars``)."""
     args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *dbt_vars(run_date), *extra]
-    run_dbt(settings, args, log_path(settings, "dbt.log"))
+    try:
+        run_dbt(settings, args, log_path(settings, "dbt.log"))
+    finally:  # failed tests are what the run report most needs to show
+        if run_date:
+            keep_run_results(settings, run_date, DBT_PROJECT_DIR)
+
+
+def keep_run_results(settings: Settings, run_date: date, project_dir: Path) -> str | None:
+    """Keep the build's ``run_results.json`` (in ``project_dir``'s target) for the report:
+    the next dbt command (docs, a Cosmos task's retry) writes its own over it."""
+    return run_report.keep_run_results(
+        aws_client(settings, "s3"), settings.lake_bucket, run_date,
+        project_dir / "target" / "run_results.json",
+    )  # fmt: skip
 
 
 def generate_docs(settings: Settings) -> Path:
@@ -170,6 +184,35 @@ def publish_docs(settings: Settings, target_dir: Path) -> str:
     for name in ("index.html", "manifest.json", "catalog.json"):
         s3.upload_file(str(target_dir / name), settings.lake_bucket, layout.DOCS + name)
     return layout.uri(settings.lake_bucket, layout.DOCS + "index.html")
+
+
+def gather_report_details(
+    settings: Settings,
+    report: RunReport,
+    manifest: Manifest,
+    connection_env: dict[str, str] | None = None,
+) -> None:
+    """Add to ``report`` what the lake and dbt kept of its run: a sample line per
+    quarantine reason, the objects set aside, the dbt tests (failing rows' audit tables)."""
+    s3 = aws_client(settings, "s3")
+    run_date = date.fromisoformat(report.run_date)
+    samples = run_report.lake_quarantine_samples(s3, settings.lake_bucket, run_date)
+    for stream, by_reason in samples.items():
+        report.quarantine_samples.setdefault(stream, {}).update(by_reason)
+    report.quarantined_objects = dict(manifest.quarantined_objects)
+    results = run_report.kept_run_results(s3, settings.lake_bucket, run_date)
+    report.tests = run_report.dbt_tests_of_run(
+        settings, results, log_path(settings, "dbt-show.log"), connection_env
+    )
+    # Under the DAG no stage is timed by the caller; dbt times its own build.
+    if "elapsed_time" in results and "dbt build" not in report.seconds:
+        report.seconds["dbt build"] = float(results["elapsed_time"])
+
+
+def publish_report(settings: Settings, report: RunReport) -> str:
+    """The run report to the lake's ``reports/`` prefix (beside the docs); its page's URI."""
+    store = run_report.S3Store(aws_client(settings, "s3"), settings.lake_bucket)
+    return run_report.publish_report(store, report)
 
 
 def mart_row_counts(settings: Settings) -> dict[str, int]:

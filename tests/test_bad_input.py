@@ -81,6 +81,16 @@ def test_every_bad_case_is_quarantined_with_its_reason(
                 "record_too_large": 1, "unparseable": 1},
     }  # fmt: skip
     assert report.streams["orders"].duplicates == 1
+    # The run report shows a line of each reason, the shipper's rejects included.
+    samples = report.quarantine_samples
+    assert {name: set(by) for name, by in samples.items()} == {
+        name: set(by) for name, by in quarantined.items()
+    }
+    assert samples["customers"]["wrong_column_count"].line == "c-2,signup,2026-11-01T10:00:00Z,C2"
+    assert "binary garbage" in samples["web"]["binary_content"].line
+    too_large = samples["web"]["record_too_large"]
+    assert too_large.line.startswith("xxx") and len(too_large.line) <= 160
+    assert too_large.detail.endswith(" bytes")
     s3 = boto3.client("s3", endpoint_url=own_aws_endpoint, region_name="us-east-1")
     reasons = {
         json.loads(line)["reason"]

@@ -13,12 +13,13 @@ import boto3
 import duckdb
 import pytest
 
-from lake import zones
+from lake import layout, zones
 from local.demo import generate, log_files
-from local.run import run_pipeline
+from local.report_site import screenshot_report, serving, wait_for_charts
+from local.run import report_dir, run_pipeline
 from orchestration import stages
 from orchestration.settings import load_settings
-from orchestration.summary import reconcile
+from orchestration.summary import RunReport, reconcile
 from tests.clock import ARRIVAL_DAY
 from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
 
@@ -113,6 +114,59 @@ def test_processed_data_is_registered_in_the_glue_catalog(
 
 def test_docs_site_is_generated(pipeline: dict[str, Any]) -> None:
     assert pipeline["report"].docs_path.is_file()
+
+
+def test_the_run_report_is_published_to_the_lake_and_the_site_folder(
+    pipeline: dict[str, Any], own_s3: Any
+) -> None:
+    settings, run_date, report = pipeline["settings"], pipeline["run_date"], pipeline["report"]
+    names = [layout.REPORT_INDEX, layout.report_page(run_date), layout.report_data(run_date)]
+    assert set(zones.list_keys(own_s3, settings.lake_bucket, layout.REPORTS)) >= {
+        layout.REPORTS + name for name in names
+    }
+    assert all((report_dir(settings) / name).is_file() for name in names)
+    body = (report_dir(settings) / layout.report_data(run_date)).read_bytes()
+    published = RunReport.from_dict(json.loads(body))
+    assert published.streams == report.streams and reconcile(published) == []
+    # A sample line for every reason a line was quarantined for, as the lake holds it.
+    expected = {name: set(t.quarantined) for name, t in pipeline["truth"].streams.items()}
+    assert {name: set(s) for name, s in published.quarantine_samples.items()} == {
+        name: reasons for name, reasons in expected.items() if reasons
+    }
+    assert all(s.line for by in published.quarantine_samples.values() for s in by.values())
+    # The build's tests, kept before `dbt docs generate` wrote its own run_results.json.
+    assert len(published.tests) > 50 and {t.status for t in published.tests} == {"pass"}
+    assert {t.tested for t in published.tests} >= set(stages.MARTS)
+    assert published.marts == report.marts and "spark" in published.seconds
+    assert set(published.freshness) == set(report.freshness) != set()
+
+
+def test_the_report_page_shows_the_runs_numbers_in_a_browser(
+    pipeline: dict[str, Any], browser: Any, tmp_path: Path
+) -> None:
+    report, folder = pipeline["report"], report_dir(pipeline["settings"])
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    with serving(folder) as url:
+        page.goto(url)
+        wait_for_charts(page)
+        assert page.title() == f"Run report: {report.run_date}"
+        cells = page.locator("#counts tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        assert cells[: len(report.streams)] == [
+            [name, *map(str, (c.read, c.shipped, c.spark_read, c.processed,
+                              c.quarantined_total, c.duplicates))]
+            for name, c in report.streams.items()
+        ]  # fmt: skip
+        charts = page.locator("svg.main-svg")
+        assert charts.count() >= 3
+        for index in range(charts.count()):
+            box = charts.nth(index).bounding_box()
+            assert box and box["width"] > 300 and box["height"] > 200
+        assert page.locator("#records-chart .trace.bars").count() == len(report.streams)
+    page.close()
+    shot = screenshot_report(folder, tmp_path / "report.png", browser)
+    assert shot.stat().st_size > 20_000
 
 
 def test_rerunning_the_same_date_and_resending_the_logs_change_nothing(

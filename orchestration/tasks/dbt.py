@@ -77,6 +77,9 @@ def dbt_task_group(
                 # write happens inside dbt's event callback, under a lock, and holds up
                 # its threads: 23 s against 15 s for the demo's build (plain: 13-14 s).
                 "invocation_mode": InvocationMode.SUBPROCESS,
+                # Called after the build, failed or not, with Cosmos's copy of the project:
+                # its run_results.json is gone when the task ends.
+                "callback": "orchestration.tasks.dbt.keep_build_results",
             },
         ),
         render_config=RenderConfig(
@@ -94,6 +97,20 @@ def dbt_task_group(
     )
     report_after_the_build(group)
     return group
+
+
+def keep_build_results(project_dir: str, context: Any = None, **_: Any) -> None:
+    """Keep the producer's ``run_results.json`` for the run report (the summary task).
+
+    A failure here is logged, not raised: it would fail the build it reports on, and the
+    report then shows no test results rather than the run no marts."""
+    from orchestration import stages
+
+    try:
+        run_date = date.fromisoformat(str(context["ti"].xcom_pull(task_ids="run_date")))
+        stages.keep_run_results(load_settings(), run_date, Path(project_dir))
+    except Exception:
+        log.exception("could not keep dbt's run_results.json for the run report")
 
 
 def report_after_the_build(group: DbtTaskGroup) -> None:
@@ -129,8 +146,9 @@ def docs_task(settings: Settings) -> Any:
 
 def summary_task(settings: Settings) -> Any:
     @task(task_id="summary", **writer_pool(settings))
-    def summary(run_date: str) -> str:
-        """Log the run's counts per stream and rows per mart, and fail if lines were lost."""
+    def summary(run_date: str, connection_env: dict[str, str], ti: Any = None) -> str:
+        """Publish the run report beside the docs (the lake's reports/), log its table, and
+        fail if lines were lost: published first, since a failed run needs it most."""
         from orchestration import stages
         from orchestration.summary import format_summary, reconcile, report_from_manifest
 
@@ -138,6 +156,9 @@ def summary_task(settings: Settings) -> Any:
         manifest = stages.read_manifest(current, date.fromisoformat(run_date))
         marts = stages.mart_row_counts(current) if current.warehouse == "duckdb" else {}
         report = report_from_manifest(manifest.stats, marts)
+        report.freshness = dict(ti.xcom_pull(task_ids="source_freshness") or {})
+        stages.gather_report_details(current, report, manifest, connection_env)
+        report.page_path = stages.publish_report(current, report)
         text = format_summary(report)
         log.info("\n%s", text)
         problems = reconcile(report)
@@ -145,4 +166,5 @@ def summary_task(settings: Settings) -> Any:
             raise RuntimeError("counts do not reconcile: " + "; ".join(problems))
         return text
 
-    return summary
+    # dbt reads the failing tests' audit rows with the credentials the load task gets.
+    return lambda run_date: summary(run_date, CONNECTION_ENV.get(settings.warehouse, {}))

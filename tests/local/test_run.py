@@ -70,3 +70,50 @@ def test_the_default_run_date_is_the_arrival_day_of_the_newest_landing_object() 
     assert default_run_date(landed) == date(2026, 11, 22)  # claims both days' objects
     assert default_run_date(landed[:1]) == date(2026, 11, 21)
     assert default_run_date([]) is None
+
+
+def test_a_failed_dbt_build_still_publishes_the_runs_report(monkeypatch, tmp_path: Path) -> None:
+    """The stages are stubbed: this is the runner's rule, that a run failing after its data
+    was promoted (a failing dbt test above all) still says what it found."""
+    from dataclasses import replace
+
+    from lake.manifest import Manifest
+    from lake.stats import RunStats
+    from local import run
+    from orchestration import stages
+    from orchestration.settings import load_settings
+    from orchestration.summary import RunReport, dbt_test_results
+    from orchestration.tools import ToolFailed
+
+    day = date(2026, 11, 21)
+    settings = replace(load_settings("local"), work_dir=tmp_path)
+    monkeypatch.setattr(run, "_ship", lambda *_: (RunReport(run_date=day.isoformat()), {}, day))
+    for stage in ("claim_landing", "preprocess_locally", "load_warehouse", "generate_docs"):
+        monkeypatch.setattr(stages, stage, lambda *_, **__: None)
+    monkeypatch.setattr(stages, "check_freshness", lambda *_: {"shop.orders": "pass"})
+    manifest = Manifest(day.isoformat(), [], [], RunStats(day.isoformat()))
+    monkeypatch.setattr(stages, "promote_zones", lambda *_: manifest)
+
+    def failing_build(*_: object, **__: object) -> None:
+        raise ToolFailed("`dbt build` failed (exit 1)")
+
+    def details(_: object, report: RunReport, __: object) -> None:
+        failed = {
+            "unique_id": "test.shoplogs.accepted_values_fct_orders_status.1a",
+            "status": "fail",
+            "failures": 3,
+            "relation_name": '"audit"."accepted_values_fct_1a"',
+        }
+        report.tests = dbt_test_results({"results": [failed]})  # fmt: skip
+
+    monkeypatch.setattr(stages, "build_warehouse", failing_build)
+    monkeypatch.setattr(stages, "gather_report_details", details)
+    monkeypatch.setattr(stages, "publish_report", lambda *_: "s3://lake/reports/")
+
+    with pytest.raises(run.StageFailed) as failed:
+        run.run_pipeline(settings, {})
+    assert failed.value.stage == "dbt build" and failed.value.report
+    [test] = failed.value.report.tests
+    assert (test.status, test.audit_table) == ("fail", "audit.accepted_values_fct_1a")
+    page = (run.report_dir(settings) / "index.html").read_text()
+    assert "audit.accepted_values_fct_1a" in page and "dbt tests: 1 fail" in page
