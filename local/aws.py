@@ -8,7 +8,6 @@ they would to AWS; only the endpoint URL differs.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,14 +28,10 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def _moto_command(port: int, clock_start: datetime | None = None) -> list[str]:
-    if clock_start is not None:  # Firehose's clock pinned: see local/moto_clock.py
-        clock = [sys.executable, "-m", "local.moto_clock", clock_start.isoformat()]
-        return [*clock, "-H", "127.0.0.1", "-p", str(port)]
-    executable = Path(sys.executable).with_name("moto_server")
-    binary = str(executable) if executable.exists() else shutil.which("moto_server")
-    if not binary:
-        raise RuntimeError("moto_server is not installed; run `make install` first")
-    return [binary, "-H", "127.0.0.1", "-p", str(port)]
+    """moto's server through local/moto_stand_in.py (atomic conditional writes; Firehose's
+    clock pinned at ``clock_start`` when given)."""
+    clock = ["--clock-start", clock_start.isoformat()] if clock_start is not None else []
+    return [sys.executable, "-m", "local.moto_stand_in", *clock, "-H", "127.0.0.1", "-p", str(port)]
 
 
 @contextmanager
@@ -51,7 +46,7 @@ def moto_server(
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab") if log_file else subprocess.DEVNULL
-    root = str(Path(__file__).resolve().parents[1])  # for `-m local.moto_clock`
+    root = str(Path(__file__).resolve().parents[1])  # for `-m local.moto_stand_in`
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
