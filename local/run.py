@@ -279,6 +279,14 @@ def demo_files(settings: Settings, args: argparse.Namespace) -> dict[str, list[P
     return demo.log_files(folder)
 
 
+def fresh_warehouse(settings: Settings) -> None:
+    """Each ``make run`` starts a new local lake (moto keeps nothing), so it starts a new
+    local warehouse too: marts built from a lake that is gone, by an older version of the
+    project (a seed with other columns), would be neither this run's nor consistent."""
+    for path in (settings.duckdb_path, settings.duckdb_path.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = load_settings()
@@ -298,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                 "Leave --run-date out, or give today or a later date."
             )
         os.environ.update(LOCAL_CREDENTIALS)
+        fresh_warehouse(settings)
         with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
             run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
             report = run(settings.with_endpoint(endpoint), files, args.run_date)

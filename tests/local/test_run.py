@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.run import default_run_date, main, rotated_files
+from orchestration.settings import load_settings
 
 
 def test_rotated_logs_are_shipped_oldest_first(tmp_path: Path) -> None:
@@ -117,3 +118,21 @@ def test_a_failed_dbt_build_still_publishes_the_runs_report(monkeypatch, tmp_pat
     assert (test.status, test.audit_table) == ("fail", "audit.accepted_values_fct_1a")
     page = (run.report_dir(settings) / "index.html").read_text()
     assert "audit.accepted_values_fct_1a" in page and "dbt tests: 1 fail" in page
+
+
+def test_each_run_starts_a_new_local_warehouse(tmp_path: Path, monkeypatch) -> None:
+    """A warehouse an older version built (here: a seed without today's columns) would
+    break the next build; the local lake is new each run, so the warehouse is too."""
+    import duckdb
+
+    from local.run import fresh_warehouse
+
+    monkeypatch.setenv("SHOPLOGS_WORK_DIR", str(tmp_path))
+    settings = load_settings("local")
+    settings.duckdb_path.parent.mkdir(parents=True)
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("create schema reference")
+        con.execute("create table reference.exchange_rates (currency varchar, usd_per_unit double)")
+    fresh_warehouse(settings)
+    assert not settings.duckdb_path.exists()
+    fresh_warehouse(settings)  # nothing there: still fine
