@@ -123,6 +123,11 @@ def _finish(report: RunReport, settings: Settings, shipped: dict, manifest: Mani
     return report
 
 
+def publish_docs(settings: Settings) -> str:
+    """Build the docs site and publish it, as the DAG's ``dbt_docs`` task does."""
+    return stages.publish_docs(settings, stages.generate_docs(settings).parent)
+
+
 def run_pipeline(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
@@ -134,7 +139,7 @@ def run_pipeline(
     run_stage(report, "load", lambda: stages.load_warehouse(settings, day))
     report.freshness = run_stage(report, "freshness", lambda: stages.check_freshness(settings))
     run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
-    run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+    run_stage(report, "dbt docs", lambda: publish_docs(settings))
     return _finish(report, settings, shipped, manifest)
 
 
