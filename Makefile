@@ -35,10 +35,11 @@ $(CHECKOV): | $(UV)
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode compiled); check Java, PostgreSQL and Chromium
+install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode compiled); check Java, PostgreSQL, Chromium and Graphviz
 	@bash scripts/check-java.sh
 	@bash scripts/check-postgres.sh
 	@bash scripts/check-chromium.sh
+	@bash scripts/check-graphviz.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
 	$(BIN)/python -m local.run $(ARGS)

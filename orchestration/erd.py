@@ -63,7 +63,7 @@ def empty_catalog(manifest: dict) -> dict:
 def canonical(dot: str) -> str:
     """dbterd's DOT with its table and edge statements sorted: the manifest's node order,
     which may change between parses, never changes the hash."""
-    lines = dot.strip().splitlines()
+    lines = [line for line in dot.splitlines() if line.strip()]
     header, body, footer = [], [], []
     block: list[str] = []
     for line in lines:
