@@ -33,9 +33,10 @@ SVG_FILE = DBT_PROJECT_DIR / "docs" / "star_schema.svg"
 # that no fact joins to.
 SELECT = ["model.shoplogs.fct_", "model.shoplogs.dim_"]
 EXCLUDE = ["exact:model.shoplogs.dim_customers_current"]
-BEGIN = "<!-- erd sha256:"
-END = "<!-- /erd -->"
-MARKED = re.compile(re.escape(BEGIN) + r"(?P<sha>[0-9a-f]*) -->\n.*?" + re.escape(END), re.S)
+# Markdown link definitions render as nothing: the markers stay out of the page.
+BEGIN = "[//]: # (erd sha256:"
+END = "[//]: # (/erd)"
+MARKED = re.compile(re.escape(BEGIN) + r"(?P<sha>[0-9a-f]*)\)\n.*?" + re.escape(END), re.S)
 ALT = "The star schema: facts, dimensions and the keys that join them"
 
 
@@ -124,14 +125,14 @@ def recorded_sha(overview: str) -> str | None:
 
 def diagram_block(dot: str, svg: str) -> str:
     encoded = base64.b64encode(svg.encode()).decode()
-    return f"{BEGIN}{sha256(dot)} -->\n![{ALT}](data:image/svg+xml;base64,{encoded})\n{END}"
+    return f"{BEGIN}{sha256(dot)})\n![{ALT}](data:image/svg+xml;base64,{encoded})\n{END}"
 
 
 def with_diagram(overview: str, dot: str, svg: str) -> str:
     """The overview with its diagram block replaced by one drawn from ``dot``."""
     if not MARKED.search(overview):
         raise ErdError(
-            f"{OVERVIEW} has no diagram block: put the lines `{BEGIN} -->` and `{END}` where "
+            f"{OVERVIEW} has no diagram block: put the lines `{BEGIN})` and `{END}` where "
             "the star schema diagram belongs"
         )
     return MARKED.sub(lambda _: diagram_block(dot, svg), overview)
