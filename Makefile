@@ -17,7 +17,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs bench clean airflow manifest mwaa-bundle \
+.PHONY: help install run test lint unit integration docs analyses bench clean airflow manifest mwaa-bundle \
 	agent-wheel deploy destroy
 
 help: ## List the targets
@@ -80,8 +80,11 @@ deploy: manifest ## Deploy the stacks and artifacts to AWS (ENV=dev|prod; DRY_RU
 destroy: install ## Empty and delete what deploy created for ENV (refuses anything without the project's tags)
 	$(BIN)/python -m infra.deploy destroy --env $(or $(ENV),$(error set ENV=dev or ENV=prod))
 
-docs: install ## Serve the dbt docs site of the last run on a free port
-	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')
+docs: install ## Serve the docs site the last run published on a free port, building it if needed (REBUILD=1: build it again)
+	$(BIN)/python -m local.docs_site $(if $(REBUILD),--rebuild)
+
+analyses: install ## Run dbt_project/analyses/ on the current warehouse (the local DuckDB after make run) and print each answer
+	$(BIN)/python -m local.analyses
 
 bench: install ## Measure stage timings on a larger demo; writes bench/results.json
 	$(BIN)/python -m local.bench --scale 4 --out bench/results.json
