@@ -65,18 +65,18 @@ def run_analyses(settings: Settings, names: Sequence[str] = ANALYSES) -> list[An
             *profile_args(settings)]  # fmt: skip
     with dbt_environment(settings):
         outcome = dbtRunner().invoke(args)
-    if not outcome.success or outcome.result is None:
+    results: Any = getattr(outcome.result, "results", None)
+    if not outcome.success or results is None:
         raise AnalysesFailed(f"the analyses did not run on {settings.warehouse}: "
                              f"{outcome.exception or 'see dbt_project/logs/dbt.log'}")  # fmt: skip
-    answers = {
-        result.node.name: Answer(
-            result.node.name,
-            tuple(result.agate_table.column_names),
-            tuple(tuple(row.values()) for row in result.agate_table.rows),
-        )
-        for result in outcome.result.results
-    }
+    # dbt runs them in threads: the answers come back in any order.
+    answers = {result.node.name: answer(result.node.name, result.agate_table) for result in results}
     return [answers[name] for name in names]
+
+
+def answer(name: str, table: Any) -> Answer:
+    """An analysis's result (an agate table, as dbt show returns it)."""
+    return Answer(name, tuple(table.column_names), tuple(tuple(row.values()) for row in table.rows))
 
 
 def cell(value: Any) -> str:
@@ -99,9 +99,8 @@ def format_answer(answer: Answer) -> str:
     ]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
-        ).rstrip()
+        columns = zip(values, widths, numeric, strict=True)
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in columns).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     body = [line(r) for r in cells] or ["(no rows)"]

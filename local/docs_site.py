@@ -35,7 +35,7 @@ PAGE_TIMEOUT_MS = 60_000
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """One line per file fetched would bury the URL ``make docs`` prints."""
 
 
@@ -89,13 +89,11 @@ def _overview(page: Any, url: str, out: Path, shots: DocsShots) -> None:
     page.goto(url + OVERVIEW)
     image = page.wait_for_selector(ERD_IMAGE, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_function(
-        f"document.querySelector(\"{ERD_IMAGE}\").complete", timeout=PAGE_TIMEOUT_MS
+        f'document.querySelector("{ERD_IMAGE}").complete', timeout=PAGE_TIMEOUT_MS
     )
     width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     shots.erd_size = (int(width), int(height))
-    shots.marts_listed = [
-        name for name in stages.MARTS if page.locator(f"text={name}").count() > 0
-    ]
+    shots.marts_listed = [name for name in stages.MARTS if page.locator(f"text={name}").count() > 0]
     _shoot(page, out, "docs-overview", shots)
     image.scroll_into_view_if_needed()
     _shoot(page, out, "docs-erd", shots)

@@ -88,9 +88,7 @@ def test_the_committed_star_schema_diagram_is_current(manifest: dict[str, Any]) 
     assert '"fct_order_lines" -> "dim_products"' in dot
 
 
-def test_a_changed_mart_makes_the_diagram_stale(
-    manifest: dict[str, Any], tmp_path: Path
-) -> None:
+def test_a_changed_mart_makes_the_diagram_stale(manifest: dict[str, Any], tmp_path: Path) -> None:
     changed = json.loads(manifest["path"].read_text())
     columns = changed["nodes"]["model.shoplogs.dim_products"]["columns"]
     columns["launched_on"] = {**columns["product_id"], "name": "launched_on", "data_type": "date"}
