@@ -107,10 +107,10 @@ def test_shares_are_fractions(answers: dict[str, Answer]) -> None:
         for column in columns:
             assert all(Decimal(0) <= v <= Decimal(1) for v in answers[name].column(column))
     bots = answers["bot_share_of_traffic"]
-    assert sum(bots.column("bot_sessions")) > 0  # the demo has bots
-    assert all(
-        b <= s for b, s in zip(bots.column("bot_sessions"), bots.column("sessions"), strict=True)
-    )
+    for part, whole in (("bot_sessions", "sessions"), ("bot_requests", "requests")):
+        pairs = zip(bots.column(part), bots.column(whole), strict=True)
+        assert all(0 <= b <= s for b, s in pairs)
+    assert sum(bots.column("sessions")) > 0
 
 
 def test_top_products_are_ranked_by_net_revenue(answers: dict[str, Answer]) -> None:
