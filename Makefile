@@ -49,7 +49,7 @@ lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on th
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PYTHONPATH=spark $(BIN)/lint-imports
-	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/analyses
 	$(BIN)/cfn-lint $(TEMPLATES)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d infra/cloudformation
 

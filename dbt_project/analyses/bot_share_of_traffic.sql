@@ -22,7 +22,7 @@ final as (
         ) as bot_request_share
 
     from sessions
-    group by 1
+    group by session_date
 
 )
 

@@ -14,25 +14,45 @@ customers as (
         max(customer_order_number) as order_count
 
     from orders
-    group by 1
+    group by customer_id
+
+),
+
+customer_counts as (
+
+    select
+        count(*) as customers,
+        sum(case when order_count >= 2 then 1 else 0 end) as repeat_customers
+
+    from customers
+
+),
+
+order_counts as (
+
+    select
+        count(*) as orders,
+        sum(case when is_first_order then 0 else 1 end) as repeat_orders
+
+    from orders
 
 ),
 
 final as (
 
     select
-        (select count(*) from customers) as customers,
-        (select count(*) from customers where order_count >= 2) as repeat_customers,
+        customer_counts.customers,
+        customer_counts.repeat_customers,
         round(
-            1.0 * (select count(*) from customers where order_count >= 2)
-            / nullif((select count(*) from customers), 0), 4
+            1.0 * customer_counts.repeat_customers / nullif(customer_counts.customers, 0), 4
         ) as repeat_customer_share,
-        (select count(*) from orders) as orders,
-        (select count(*) from orders where not is_first_order) as repeat_orders,
-        round(
-            1.0 * (select count(*) from orders where not is_first_order)
-            / nullif((select count(*) from orders), 0), 4
-        ) as repeat_order_share
+        order_counts.orders,
+        order_counts.repeat_orders,
+        round(1.0 * order_counts.repeat_orders / nullif(order_counts.orders, 0), 4)
+            as repeat_order_share
+
+    from customer_counts
+    cross join order_counts
 
 )
 

@@ -26,7 +26,9 @@ final as (
     from orders
     inner join customers
         on orders.customer_key = customers.customer_key
-    group by 1, 2
+    group by
+        orders.order_date,
+        coalesce(customers.country_code, '??')
 
 )
 

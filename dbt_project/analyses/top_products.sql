@@ -27,10 +27,13 @@ final as (
     from order_lines
     inner join products
         on order_lines.product_id = products.product_id
-    group by 1, 2, 3
+    group by
+        products.product_id,
+        products.product_name,
+        products.category
 
 )
 
 select * from final
-order by net_revenue_usd desc, product_id
+order by net_revenue_usd desc, product_id asc
 limit 10

@@ -19,7 +19,7 @@ final as (
 
     from sessions
     where not is_bot
-    group by 1
+    group by session_date
 
 )
 
