@@ -30,6 +30,7 @@ from orchestration.settings import Settings, load_settings
 OVERVIEW = "#!/overview"
 FCT_ORDERS = "#!/model/model.shoplogs.fct_orders"
 LINEAGE_BUTTON = "[ng-click='onLauncherClick()']"  # "View Lineage Graph", bottom right
+FULL_SCREEN = "[ng-click='showExpanded()']"  # the graph panel's expand control
 ERD_IMAGE = "img[alt^='The star schema']"  # orchestration/erd.py writes it
 PAGE_TIMEOUT_MS = 60_000
 
@@ -113,10 +114,12 @@ def _model(page: Any, url: str, out: Path, shots: DocsShots) -> None:
 def _lineage(page: Any, url: str, out: Path, shots: DocsShots) -> None:
     page.goto(url + FCT_ORDERS)
     page.click(LINEAGE_BUTTON, timeout=PAGE_TIMEOUT_MS)
+    page.click(FULL_SCREEN, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_function(
         "[...document.querySelectorAll('#cy canvas')].some(c => c.width > 0)",
         timeout=PAGE_TIMEOUT_MS,
     )
+    page.mouse.move(700, 600)  # away from the expand control: no tooltip in the picture
     page.wait_for_timeout(1500)  # the graph lays itself out after the canvas appears
     canvas = page.locator("#cy canvas").first
     box = canvas.bounding_box() or {"width": 0, "height": 0}
