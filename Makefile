@@ -17,8 +17,8 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs report bench clean airflow manifest \
-	mwaa-bundle agent-wheel deploy destroy
+.PHONY: help install run test lint unit integration docs analyses report bench clean airflow \
+	manifest mwaa-bundle agent-wheel deploy destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,10 +35,11 @@ $(CHECKOV): | $(UV)
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 
-install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode compiled); check Java, PostgreSQL and Chromium
+install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode compiled); check Java, PostgreSQL, Chromium and Graphviz
 	@bash scripts/check-java.sh
 	@bash scripts/check-postgres.sh
 	@bash scripts/check-chromium.sh
+	@bash scripts/check-graphviz.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
 	$(BIN)/python -m local.run $(ARGS)
@@ -48,7 +49,7 @@ lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on th
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	PYTHONPATH=spark $(BIN)/lint-imports
-	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros
+	$(BIN)/sqlfluff lint dbt_project/models dbt_project/macros dbt_project/analyses
 	$(BIN)/cfn-lint $(TEMPLATES)
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -d infra/cloudformation
 
@@ -79,8 +80,11 @@ deploy: manifest ## Deploy the stacks and artifacts to AWS (ENV=dev|prod; DRY_RU
 destroy: install ## Empty and delete what deploy created for ENV (refuses anything without the project's tags)
 	$(BIN)/python -m infra.deploy destroy --env $(or $(ENV),$(error set ENV=dev or ENV=prod))
 
-docs: install ## Serve the dbt docs site of the last run on a free port
-	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')
+docs: install ## Serve the docs site the last run published on a free port, building it if needed (REBUILD=1: build it again)
+	$(BIN)/python -m local.docs_site $(if $(REBUILD),--rebuild)
+
+analyses: install ## Run dbt_project/analyses/ on the current warehouse (the local DuckDB after make run) and print each answer
+	$(BIN)/python -m local.analyses
 
 report: install ## Serve the latest run report (make run publishes it) on a free port
 	$(BIN)/python -m local.report_site

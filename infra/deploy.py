@@ -353,7 +353,8 @@ def upload_mwaa_bundle(ctx: ArtifactContext) -> dict[str, str]:
     orchestration stack pins, so a new requirements.txt or startup.sh updates MWAA."""
     from infra import mwaa_bundle
 
-    out = mwaa_bundle.build(ctx.options.dist / "mwaa", ctx.env.name, ctx.env.warehouse)
+    out = mwaa_bundle.build(ctx.options.dist / "mwaa", ctx.env.name, ctx.env.warehouse,
+                            ctx.outputs.get("LakeBucketName"))  # fmt: skip
     startup = out / "startup.sh"
     startup.write_text(startup.read_text() + startup_exports(ctx.outputs))
     bucket = ctx.outputs["MwaaBucketName"]

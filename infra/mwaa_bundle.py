@@ -24,8 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, MANIFEST
-from orchestration.settings import REPO_ROOT
+from lake import layout
+from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, MANIFEST, docs_view_configuration
+from orchestration.settings import REPO_ROOT, resource_names
 
 PROVIDED_BY_MWAA = ("apache-airflow==", "apache-airflow-core==", "apache-airflow-task-sdk==")
 # The packages the DAG's tasks import (the DAG file itself goes to the folder's root).
@@ -65,9 +66,14 @@ def requirements(repo: Path = REPO_ROOT) -> str:
     return header + "\n".join(kept) + "\n"
 
 
-def airflow_configuration(env: str) -> dict[str, str]:
+def airflow_configuration(env: str, lake_bucket: str | None = None) -> dict[str, str]:
     """Connections and variables come from AWS Secrets Manager (see orchestration/README);
-    the dbt task group's options come from ``orchestration.runners.dbt``."""
+    the dbt task group's options and the UI's docs view come from
+    ``orchestration.runners.dbt``. The docs view reads the site the pipeline publishes to
+    the lake's ``docs/`` prefix; without ``lake_bucket`` the name is shown as the
+    orchestration stack resolves it (its account id is known there)."""
+    bucket = lake_bucket or resource_names(env, "${AWS::AccountId}")[0]
+    docs_dir = layout.uri(bucket, layout.DOCS)
     return {
         "secrets.backend": (
             "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
@@ -80,6 +86,8 @@ def airflow_configuration(env: str) -> dict[str, str]:
         ),
         "core.parallelism": "16",
         **AIRFLOW_CONFIGURATION,
+        # MWAA's execution role reads the bucket (aws_default: no stored credentials).
+        **docs_view_configuration(docs_dir, conn_id="aws_default"),
     }
 
 
@@ -91,7 +99,7 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def build(out: Path, env: str, warehouse: str) -> Path:
+def build(out: Path, env: str, warehouse: str, lake_bucket: str | None = None) -> Path:
     if not MANIFEST.exists():
         raise FileNotFoundError(f"{MANIFEST} is missing: run `make manifest` first")
     shutil.rmtree(out, ignore_errors=True)
@@ -108,7 +116,7 @@ def build(out: Path, env: str, warehouse: str) -> Path:
     startup.write_text(STARTUP.format(env=env, warehouse=warehouse))
     startup.chmod(0o755)
     (out / "airflow-configuration.json").write_text(
-        json.dumps(airflow_configuration(env), indent=2) + "\n"
+        json.dumps(airflow_configuration(env, lake_bucket), indent=2) + "\n"
     )
     return out
 

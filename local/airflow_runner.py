@@ -16,7 +16,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 from local.servers import free_port, wait_until_answers
-from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, build_manifest
+from orchestration.runners.dbt import (
+    AIRFLOW_CONFIGURATION,
+    build_manifest,
+    docs_view_configuration,
+)
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 from orchestration.tasks.pipeline import DUCKDB_POOL
 from orchestration.tools import ToolFailed, run_tool
@@ -51,6 +55,11 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         # attempt costs a DNS timeout per task.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         **{config_env_var(option): value for option, value in AIRFLOW_CONFIGURATION.items()},
+        # The UI's dbt docs view reads the site each run publishes to this folder.
+        **{
+            config_env_var(option): value
+            for option, value in docs_view_configuration(str(settings.site_dir / "docs")).items()
+        },
         "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
         "SCARF_NO_ANALYTICS": "true",
         "DO_NOT_TRACK": "1",

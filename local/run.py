@@ -164,6 +164,11 @@ def publish(settings: Settings, report: RunReport) -> str:
     return run_report.publish_report(run_report.DirStore(report_dir(settings)), report)
 
 
+def publish_docs(settings: Settings) -> str:
+    """Build the docs site and publish it, as the DAG's ``dbt_docs`` task does."""
+    return stages.publish_docs(settings, stages.generate_docs(settings).parent)
+
+
 def run_pipeline(
     settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
 ) -> RunReport:
@@ -179,7 +184,7 @@ def run_pipeline(
             report, "freshness", lambda: stages.check_freshness(settings, day, today)
         )
         run_stage(report, "dbt build", lambda: stages.build_warehouse(settings, run_date=day))
-        run_stage(report, "dbt docs", lambda: stages.generate_docs(settings))
+        run_stage(report, "dbt docs", lambda: publish_docs(settings))
     except StageFailed as failed:
         # A failed build is when the report matters most: its failing tests' audit rows.
         failed.report = report_anyway(report, settings, shipped, manifest)

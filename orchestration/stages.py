@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ import boto3
 from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
-from orchestration import run_report, warehouse_load
+from orchestration import erd, run_report, warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
 from orchestration.settings import DBT_PROJECT_DIR, Settings
@@ -174,15 +175,37 @@ def keep_run_results(settings: Settings, run_date: date, project_dir: Path) -> s
 
 
 def generate_docs(settings: Settings) -> Path:
-    run_dbt(settings, ["docs", "generate"], log_path(settings, "dbt.log"))
+    """``dbt docs generate``, with the overview's star schema diagram redrawn first if the
+    marts changed since it was drawn (``orchestration.erd``), so it never drifts."""
+    docs_generate = ["docs", "generate"]
+    run_dbt(settings, docs_generate, log_path(settings, "dbt.log"))
+    if erd.refresh(DBT_PROJECT_DIR / "target" / "manifest.json"):
+        run_dbt(settings, docs_generate, log_path(settings, "dbt.log"))
     return DBT_PROJECT_DIR / "target" / "index.html"
 
 
+# The whole docs site: the page, and the two files it reads (the diagram is inside the
+# manifest, in the overview). Nothing else is needed to serve it from anywhere.
+SITE_FILES = {
+    "index.html": "text/html",
+    "manifest.json": "application/json",
+    "catalog.json": "application/json",
+}
+
+
 def publish_docs(settings: Settings, target_dir: Path) -> str:
-    """Copy the static docs site to the lake's docs prefix (served to analysts from there)."""
+    """Copy the static docs site to the lake's ``docs/`` prefix (analysts, and the Airflow
+    UI's dbt docs view, read it there) and to ``settings.site_dir / "docs"``, its local
+    twin (the local Airflow's docs view reads that)."""
     s3 = aws_client(settings, "s3")
-    for name in ("index.html", "manifest.json", "catalog.json"):
-        s3.upload_file(str(target_dir / name), settings.lake_bucket, layout.DOCS + name)
+    local_copy = settings.site_dir / "docs"
+    local_copy.mkdir(parents=True, exist_ok=True)
+    for name, content_type in SITE_FILES.items():
+        s3.upload_file(
+            str(target_dir / name), settings.lake_bucket, layout.DOCS + name,
+            ExtraArgs={"ContentType": content_type},
+        )  # fmt: skip
+        shutil.copy2(target_dir / name, local_copy / name)
     return layout.uri(settings.lake_bucket, layout.DOCS + "index.html")
 
 

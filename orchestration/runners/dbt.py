@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -21,6 +22,21 @@ PROFILE = "shoplogs"
 # asks Secrets Manager first. Without it the outcomes are saved once, when the producer fails;
 # a producer killed outright (OOM) leaves its per-model tasks to build their own node.
 AIRFLOW_CONFIGURATION = {"cosmos.enable_watcher_reliable_retry": "False"}
+
+# The Airflow UI's link to the docs site: Cosmos's Airflow 3 plugin (Airflow >= 3.1) serves
+# the published site (index.html, manifest.json, catalog.json) from ``dir`` under
+# ``/cosmos/<slug>/`` and adds an entry to the Browse menu.
+DOCS_VIEW_SLUG = "shoplogs"
+DOCS_VIEW_NAME = "dbt docs: shop analytics"
+
+
+def docs_view_configuration(docs_dir: str, conn_id: str | None = None) -> dict[str, str]:
+    """``[cosmos] dbt_docs_projects``: where the plugin reads the published docs site
+    (a folder, or ``s3://bucket/docs/`` read through the Airflow connection ``conn_id``)."""
+    project: dict[str, str] = {"dir": docs_dir, "name": DOCS_VIEW_NAME}
+    if conn_id:
+        project["conn_id"] = conn_id
+    return {"cosmos.dbt_docs_projects": json.dumps({DOCS_VIEW_SLUG: project}, sort_keys=True)}
 
 
 def dbt_executable() -> str:

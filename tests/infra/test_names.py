@@ -8,6 +8,7 @@ import json
 import pytest
 
 from infra import environments, mwaa_bundle
+from lake import layout
 from orchestration.runners import emr
 from orchestration.settings import LOCAL_ACCOUNT_ID, REPO_ROOT, Settings, load_settings
 from tests.infra.templates import PSEUDO, load, resolve, resource
@@ -125,11 +126,39 @@ def test_glue_database_matches_the_settings(env_settings: Settings) -> None:
 def test_mwaa_reads_connections_where_the_bundle_says(env_settings: Settings) -> None:
     options = dict(resource(load("orchestration"), "Environment")["AirflowConfigurationOptions"])
     resolved = {k: str(resolve(v, names(env_settings))) for k, v in options.items()}
-    expected = mwaa_bundle.airflow_configuration(env_settings.env)
-    assert json.loads(resolved.pop("secrets.backend_kwargs")) == json.loads(
-        expected.pop("secrets.backend_kwargs")
-    )
+    expected = mwaa_bundle.airflow_configuration(env_settings.env, env_settings.lake_bucket)
+    for json_option in ("secrets.backend_kwargs", "cosmos.dbt_docs_projects"):
+        assert json.loads(resolved.pop(json_option)) == json.loads(expected.pop(json_option))
     assert resolved == expected
+
+
+def test_the_ui_docs_view_reads_the_prefix_the_pipeline_publishes_to(
+    env_settings: Settings,
+) -> None:
+    options = dict(resource(load("orchestration"), "Environment")["AirflowConfigurationOptions"])
+    projects = json.loads(str(resolve(options["cosmos.dbt_docs_projects"], names(env_settings))))
+    assert projects == {
+        "shoplogs": {
+            "dir": f"s3://{env_settings.lake_bucket}/{layout.DOCS}",
+            "conn_id": "aws_default",
+            "name": "dbt docs: shop analytics",
+        }
+    }
+    # and MWAA's role may write and read it
+    role = resource(load("orchestration"), "ExecutionRole")
+    statements = [
+        statement
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    granted = [
+        str(resolve(arn, {**names(env_settings), "LakeBucketArn": "arn:aws:s3:::lake"}))
+        for statement in statements
+        if {"s3:GetObject", "s3:PutObject"} <= set(statement.get("Action", []))
+        for arn in statement["Resource"]
+    ]
+    assert f"arn:aws:s3:::lake/{layout.DOCS}*" in granted
+    assert f"arn:aws:s3:::lake/{layout.REPORTS}*" in granted  # the summary task publishes it
 
 
 @pytest.mark.parametrize("stack", environments.STACKS)

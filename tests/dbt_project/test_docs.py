@@ -1,0 +1,124 @@
+"""The docs site, as parsed: every node and column described for an analyst, the star
+schema diagram current, the marts public and owned, the analyses exposed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestration import erd, stages
+from orchestration.settings import DBT_PROJECT_DIR
+
+DESCRIBED = ("model", "seed", "snapshot", "analysis", "test", "unit_test", "source", "exposure")
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``dbt parse`` into a folder of the test's own (no warehouse needed)."""
+    target = tmp_path_factory.mktemp("parsed")
+    dbt = Path(sys.executable).with_name("dbt")
+    subprocess.run(
+        [str(dbt), "parse", "--quiet", "--target-path", str(target)],
+        cwd=DBT_PROJECT_DIR, env={"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "PATH": ""},
+        check=True, timeout=300,
+    )  # fmt: skip
+    return {"path": target / "manifest.json", **json.loads((target / "manifest.json").read_text())}
+
+
+def definition_described(manifest: dict[str, Any], node: dict[str, Any]) -> bool:
+    """A generic test's instances share its definition's description: the project's own
+    test macros document themselves, dbt's built-in ones have a ``test_<name>`` docs block."""
+    name = node["test_metadata"]["name"]
+    macro = manifest["macros"].get(f"macro.shoplogs.test_{name}")
+    return bool(macro and macro["description"].strip()) or (
+        f"doc.shoplogs.test_{name}" in manifest["docs"]
+    )
+
+
+def undocumented(manifest: dict[str, Any]) -> list[str]:
+    """Every project node or column without a description."""
+    missing = []
+    nodes = {**manifest["nodes"], **manifest["sources"], **manifest["exposures"],
+             **manifest.get("unit_tests", {})}  # fmt: skip
+    for unique_id, node in nodes.items():
+        if node["package_name"] != "shoplogs" or node["resource_type"] not in DESCRIBED:
+            continue
+        described = bool(node.get("description", "").strip())
+        if not described and node.get("test_metadata"):
+            described = definition_described(manifest, node)
+        if not described:
+            missing.append(unique_id)
+        for column, spec in node.get("columns", {}).items():
+            if not spec.get("description", "").strip():
+                missing.append(f"{unique_id}.{column}")
+    return sorted(missing)
+
+
+def test_every_node_and_column_has_a_description(manifest: dict[str, Any]) -> None:
+    assert undocumented(manifest) == []
+
+
+def test_the_check_finds_what_lacks_a_description(manifest: dict[str, Any]) -> None:
+    broken = copy.deepcopy(manifest)
+    broken["nodes"]["model.shoplogs.fct_orders"]["columns"]["order_id"]["description"] = ""
+    broken["sources"]["source.shoplogs.shop.orders"]["description"] = " "
+    assert undocumented(broken) == [
+        "model.shoplogs.fct_orders.order_id",
+        "source.shoplogs.shop.orders",
+    ]
+
+
+def test_the_committed_star_schema_diagram_is_current(manifest: dict[str, Any]) -> None:
+    dot = erd.star_schema_dot(manifest["path"])
+    overview = erd.OVERVIEW.read_text()
+    assert erd.recorded_sha(overview) == erd.sha256(dot), (
+        "the overview's star schema diagram is stale: run `make docs` and commit "
+        "dbt_project/docs/overview.md and dbt_project/docs/star_schema.svg"
+    )
+    for mart in ("fct_orders", "fct_order_lines", "fct_web_sessions", "dim_customers",
+                 "dim_products", "dim_date"):  # fmt: skip
+        assert f'"{mart}" [' in dot
+    assert '"fct_orders" -> "dim_customers"' in dot
+    assert '"fct_order_lines" -> "dim_products"' in dot
+
+
+def test_a_changed_mart_makes_the_diagram_stale(manifest: dict[str, Any], tmp_path: Path) -> None:
+    changed = json.loads(manifest["path"].read_text())
+    columns = changed["nodes"]["model.shoplogs.dim_products"]["columns"]
+    columns["launched_on"] = {**columns["product_id"], "name": "launched_on", "data_type": "date"}
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(changed))
+    overview, svg = tmp_path / "overview.md", tmp_path / "star_schema.svg"
+    overview.write_text(erd.OVERVIEW.read_text())
+    assert erd.refresh(path, overview, svg) is True
+    assert "launched_on" in svg.read_text()
+    assert erd.recorded_sha(overview.read_text()) == erd.sha256(erd.star_schema_dot(path))
+    assert erd.refresh(path, overview, svg) is False  # drawn once, then current
+
+
+def test_node_order_never_changes_the_diagram() -> None:
+    one = '  "a" [\n  ];\n  "b" [\n  ];\n  "b" -> "a" [\n  ];\n}'
+    other = '  "b" [\n  ];\n  "b" -> "a" [\n  ];\n  "a" [\n  ];\n}'
+    assert erd.canonical(one) == erd.canonical(other)
+
+
+def test_marts_are_public_owned_and_read_by_the_exposures(manifest: dict[str, Any]) -> None:
+    marts = [manifest["nodes"][f"model.shoplogs.{mart}"] for mart in stages.MARTS]
+    assert {(m["access"], m["group"]) for m in marts} == {("public", "analytics")}
+    assert manifest["groups"]["group.shoplogs.analytics"]["owner"]["email"]
+    exposures = manifest["exposures"]
+    report = exposures["exposure.shoplogs.run_report"]
+    assert report["type"] == "dashboard"
+    assert sorted(report["depends_on"]["nodes"]) == sorted(
+        f"model.shoplogs.{mart}" for mart in stages.MARTS
+    )
+    analyses = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "analysis"}
+    assert analyses == {"revenue_by_day_and_country", "web_session_conversion", "top_products",
+                        "repeat_customer_share", "bot_share_of_traffic"}  # fmt: skip
+    assert analyses <= {e["name"] for e in exposures.values() if e["type"] == "analysis"}

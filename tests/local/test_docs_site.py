@@ -1,0 +1,120 @@
+"""The docs site and the analyses on a warehouse the pipeline built from a small demo: the
+site is published whole, opens in a real browser with the marts, their columns, the lineage
+graph and the star schema diagram, and the analyses give answers that make sense."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lake import layout
+from local.analyses import ANALYSES, Answer, format_answer, run_analyses
+from local.demo import generate, log_files
+from local.docs_site import screenshot_docs, serving
+from local.run import run_pipeline
+from orchestration import stages
+from orchestration.settings import Settings, load_settings
+from tests.expectations import SMALL_DEMO
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> Settings:
+    """One direct-engine run of the pipeline: warehouse built, docs generated and published."""
+    work = tmp_path_factory.mktemp("docs")
+    generate(SMALL_DEMO, work / "logs")
+    settings = replace(load_settings("local"), work_dir=work, lake_bucket="docs-lake")
+    settings = settings.with_endpoint(own_aws_endpoint)
+    run_pipeline(settings, log_files(work / "logs"))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def answers(built: Settings) -> dict[str, Answer]:
+    return {answer.name: answer for answer in run_analyses(built)}
+
+
+def test_the_site_is_published_whole_to_the_lake_and_the_local_folder(built: Settings) -> None:
+    s3 = boto3.client("s3", endpoint_url=built.aws_endpoint_url, region_name=built.region)
+    listed = s3.list_objects_v2(Bucket=built.lake_bucket, Prefix=layout.DOCS)["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(layout.DOCS + n for n in stages.SITE_FILES)
+    page = s3.head_object(Bucket=built.lake_bucket, Key=layout.DOCS + "index.html")
+    assert page["ContentType"] == "text/html"
+    local = built.site_dir / "docs"
+    assert sorted(p.name for p in local.iterdir()) == sorted(stages.SITE_FILES)
+    manifest = (local / "manifest.json").read_text()
+    assert "data:image/svg+xml;base64," in manifest  # the diagram travels inside the site
+
+
+def test_the_docs_site_shows_the_marts_columns_lineage_and_diagram(
+    built: Settings, browser: Any, tmp_path: Path
+) -> None:
+    shots = screenshot_docs(built.site_dir / "docs", tmp_path / "screenshots", browser)
+    assert shots.marts_listed == stages.MARTS
+    assert {"order_id", "customer_key", "order_total_usd", "net_revenue_usd"} <= set(
+        shots.fct_orders_columns
+    )
+    width, height = shots.erd_size
+    assert width > 600 and height > 400  # the star schema, not a broken-image icon
+    assert min(shots.graph_size) > 100
+    assert [p.name for p in shots.screenshots] == [
+        "docs-overview.png", "docs-erd.png", "docs-fct-orders.png", "docs-lineage.png"
+    ]  # fmt: skip
+    assert all(p.stat().st_size > 10_000 for p in shots.screenshots)
+
+
+def test_serving_a_folder_without_a_site_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="make run"), serving(tmp_path):
+        pass
+
+
+def test_every_analysis_answers(answers: dict[str, Answer]) -> None:
+    assert list(answers) == list(ANALYSES)
+    assert all(answer.rows for answer in answers.values())
+    assert all(format_answer(a).startswith(a.name) for a in answers.values())
+
+
+def test_revenue_is_net_at_most_gross_and_adds_up_to_the_facts(
+    built: Settings, answers: dict[str, Answer]
+) -> None:
+    revenue = answers["revenue_by_day_and_country"]
+    for row in revenue.rows:
+        values = dict(zip(revenue.columns, row, strict=True))
+        assert 0 <= values["net_revenue_usd"] <= values["gross_revenue_usd"]
+    import duckdb
+
+    with duckdb.connect(str(built.duckdb_path), read_only=True) as con:
+        gross, orders = con.execute(
+            "select sum(order_total_usd), count(*) from marts.fct_orders"
+        ).fetchone() or (None, None)
+    assert sum(revenue.column("gross_revenue_usd")) == gross
+    assert sum(revenue.column("orders")) == orders  # every order counted once
+
+
+def test_shares_are_fractions(answers: dict[str, Answer]) -> None:
+    shares = {
+        "web_session_conversion": ["conversion_rate"],
+        "repeat_customer_share": ["repeat_customer_share", "repeat_order_share"],
+        "bot_share_of_traffic": ["bot_session_share", "bot_request_share"],
+    }
+    for name, columns in shares.items():
+        for column in columns:
+            assert all(Decimal(0) <= v <= Decimal(1) for v in answers[name].column(column))
+    bots = answers["bot_share_of_traffic"]
+    for part, whole in (("bot_sessions", "sessions"), ("bot_requests", "requests")):
+        pairs = zip(bots.column(part), bots.column(whole), strict=True)
+        assert all(0 <= b <= s for b, s in pairs)
+    assert sum(bots.column("sessions")) > 0
+
+
+def test_top_products_are_ranked_by_net_revenue(answers: dict[str, Answer]) -> None:
+    top = answers["top_products"]
+    net = top.column("net_revenue_usd")
+    assert 0 < len(net) <= 10 and net == sorted(net, reverse=True)
+    assert all(n <= g for n, g in zip(net, top.column("gross_revenue_usd"), strict=True))
