@@ -17,8 +17,8 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs analyses report bench clean airflow \
-	manifest mwaa-bundle agent-wheel deploy destroy
+.PHONY: help install run test lint unit integration docs analyses report screenshots bench \
+	clean airflow manifest mwaa-bundle agent-wheel deploy destroy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ analyses: install ## Run dbt_project/analyses/ on the current warehouse (the loc
 
 report: install ## Serve the latest run report (make run publishes it) on a free port
 	$(BIN)/python -m local.report_site
+
+screenshots: install ## Retake the README's pictures of the docs site and the run report (after make run)
+	$(BIN)/python -m local.screenshots
 
 bench: install ## Measure stage timings on a larger demo; writes bench/results.json
 	$(BIN)/python -m local.bench --scale 4 --out bench/results.json

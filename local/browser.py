@@ -41,3 +41,13 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def given_or_new(browser: Browser | None) -> Iterator[Browser]:
+    """``browser`` when one is open already (a test's), else a new one, closed after."""
+    if browser is not None:
+        yield browser
+        return
+    with chromium() as launched:
+        yield launched

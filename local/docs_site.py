@@ -11,18 +11,16 @@ local twin of the lake's ``docs/`` prefix): ``index.html``, ``manifest.json`` an
 from __future__ import annotations
 
 import argparse
-import functools
 import shutil
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from local.servers import free_port
+from local.servers import serving_folder
 from orchestration import stages
 from orchestration.settings import Settings, load_settings
 
@@ -35,11 +33,6 @@ ERD_IMAGE = "img[alt^='The star schema']"  # orchestration/erd.py writes it
 PAGE_TIMEOUT_MS = 60_000
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """One line per file fetched would bury the URL ``make docs`` prints."""
-
-
 @contextmanager
 def serving(site_dir: Path, port: int | None = None) -> Iterator[str]:
     """Serve ``site_dir`` on a free loopback port; yields the site's URL."""
@@ -47,15 +40,8 @@ def serving(site_dir: Path, port: int | None = None) -> Iterator[str]:
         raise FileNotFoundError(
             f"{site_dir} holds no docs site (index.html): run `make run` first, or `make docs`"
         )
-    handler = functools.partial(QuietHandler, directory=str(site_dir))
-    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(site_dir, port) as url:
+        yield url
 
 
 def build_site(settings: Settings) -> Path:
@@ -130,11 +116,11 @@ def _lineage(page: Any, url: str, out: Path, shots: DocsShots) -> None:
 def screenshot_docs(site_dir: Path, out: Path, browser: Any | None = None) -> DocsShots:
     """Serve ``site_dir``, open the overview (with the star schema diagram), ``fct_orders``
     and its lineage graph in headless Chromium, and save a screenshot of each in ``out``."""
-    from local.browser import chromium
+    from local.browser import given_or_new
 
     out.mkdir(parents=True, exist_ok=True)
     shots = DocsShots()
-    with serving(site_dir) as url, _browser(browser, chromium) as launched:
+    with serving(site_dir) as url, given_or_new(browser) as launched:
         page = launched.new_page(viewport={"width": 1400, "height": 1000})
         try:
             _overview(page, url, out, shots)
@@ -143,15 +129,6 @@ def screenshot_docs(site_dir: Path, out: Path, browser: Any | None = None) -> Do
         finally:
             page.close()
     return shots
-
-
-@contextmanager
-def _browser(given: Any | None, launch: Any) -> Iterator[Any]:
-    if given is not None:
-        yield given
-    else:
-        with launch() as launched:
-            yield launched
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,26 +7,21 @@ lake's ``reports/`` prefix in AWS): ``index.html`` is the newest run date's page
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import ViewportSize
+
 from lake import layout
-from local.servers import free_port
+from local.servers import serving_folder
 from orchestration.settings import load_settings
 
 # Wide enough for the tables, tall enough for the first charts.
-SCREENSHOT_SIZE = {"width": 1280, "height": 1600}
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+SCREENSHOT_SIZE: ViewportSize = {"width": 1280, "height": 1600}
 
 
 def latest_page(report_dir: Path) -> Path:
@@ -42,15 +37,8 @@ def latest_page(report_dir: Path) -> Path:
 def serving(report_dir: Path, port: int | None = None) -> Iterator[str]:
     """An HTTP server on loopback for ``report_dir``; yields the latest page's URL."""
     latest_page(report_dir)
-    handler = functools.partial(QuietHandler, directory=str(report_dir))
-    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/{layout.REPORT_INDEX}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(report_dir, port) as url:
+        yield url + layout.REPORT_INDEX
 
 
 def wait_for_charts(page: Any) -> None:
@@ -66,10 +54,10 @@ def wait_for_charts(page: Any) -> None:
 def screenshot_report(report_dir: Path, out: Path, browser: Any = None) -> Path:
     """Serve the latest report, open it in headless Chromium and save a screenshot of it
     to ``out`` (a PNG); ``browser`` reuses an open Playwright browser."""
-    from local.browser import chromium
+    from local.browser import given_or_new
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with serving(report_dir) as url, contextmanager_or(browser, chromium) as launched:
+    with serving(report_dir) as url, given_or_new(browser) as launched:
         page = launched.new_page(viewport=SCREENSHOT_SIZE)
         try:
             page.goto(url)
@@ -78,16 +66,6 @@ def screenshot_report(report_dir: Path, out: Path, browser: Any = None) -> Path:
         finally:
             page.close()
     return out
-
-
-@contextmanager
-def contextmanager_or(given: Any, factory: Any) -> Iterator[Any]:
-    """``given`` if there is one, else what ``factory()`` opens (and closes after)."""
-    if given is not None:
-        yield given
-        return
-    with factory() as made:
-        yield made
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,20 @@
-"""Starting local servers: a free loopback port, and waiting until a server answers."""
+"""Starting local servers: a free loopback port, waiting until a server answers, and
+serving a folder of static pages (the docs site, the run report)."""
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 
 class ServerDidNotStart(RuntimeError):
@@ -68,3 +75,23 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """One line per file fetched would bury the URL the serving command prints."""
+
+
+@contextmanager
+def serving_folder(folder: Path, port: int | None = None) -> Iterator[str]:
+    """Serve ``folder``'s static files on a loopback port (a free one unless given);
+    yields the base URL, ending in ``/``."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
