@@ -82,8 +82,8 @@ destroy: install ## Empty and delete what deploy created for ENV (refuses anythi
 docs: install ## Serve the dbt docs site of the last run on a free port
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt docs serve --no-browser --port $$($(BIN)/python -c 'from local.servers import free_port; print(free_port())')
 
-bench: install ## Measure stage timings on a larger demo; writes bench/results.json
-	$(BIN)/python -m local.bench --scale 4 --out bench/results.json
+bench: install ## Measure stage timings on a larger demo and Spark vs DuckDB on 1M web lines (SPARK_LINES=…); writes bench/results.json
+	$(BIN)/python -m local.bench --scale 4 --out bench/results.json $(if $(SPARK_LINES),--spark-lines $(SPARK_LINES))
 
 clean: ## Remove local run state (.local), dist/, dbt target; keeps the installed environment
 	rm -rf .local dist dbt_project/target dbt_project/logs

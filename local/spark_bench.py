@@ -26,8 +26,9 @@ from orchestration.runners.spark_local import spark_submit_command
 from orchestration.settings import REPO_ROOT, SPARK_JOB
 from shoplogs_agent.files import ship_file
 
-# Web lines the demo writes per unit of scale (measured: 1,114,536 at scale 63).
-WEB_LINES_PER_SCALE = 17_690
+# Web lines the demo writes per unit of scale (about 17,660), rounded down so a bench asked
+# for a million lines gets at least that many.
+WEB_LINES_PER_SCALE = 17_500
 SESSION_PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -77,7 +78,9 @@ def prepare(web_lines: int, cache: Path) -> BenchInput:
         shutil.rmtree(folder, ignore_errors=True)
         demo.generate(spec, folder / "logs")
         for stream, name in LOG_FILES.items():
-            ship_file(ObjectWriter(folder / "raw" / stream), f"bench-{stream}", folder / "logs" / name)
+            ship_file(
+                ObjectWriter(folder / "raw" / stream), f"bench-{stream}", folder / "logs" / name
+            )
         marker.write_text(wanted)
         seconds = time.perf_counter() - started
     else:
@@ -116,9 +119,12 @@ def session_start_seconds(work: Path) -> float:
 def _timed_lines(command: list[str], log: Path) -> Iterator[tuple[float, str]]:
     """Each line the job prints to stdout, with the seconds since it started."""
     started = time.perf_counter()
-    with log.open("w") as errors, subprocess.Popen(
-        command, env=_spark_env(), stdout=subprocess.PIPE, stderr=errors, text=True
-    ) as process:
+    with (
+        log.open("w") as errors,
+        subprocess.Popen(
+            command, env=_spark_env(), stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process,
+    ):
         assert process.stdout is not None
         for line in process.stdout:
             yield time.perf_counter() - started, line
@@ -139,7 +145,8 @@ def spark_job(bench: BenchInput, work: Path) -> dict[str, Any]:
         total = at
         if line.startswith("{"):
             counts = json.loads(line)
-            streams[counts.pop("stream")] = {"seconds": round(at - previous, 2), **counts}
+            stream = counts.pop("stream")
+            streams[stream] = {"seconds": round(at - previous, 2), **counts}
             previous = at
     return {"total_seconds": round(total, 2), "streams": streams}
 
