@@ -271,8 +271,9 @@ def run(input_folder: Path, output: Path, run_date: date, threads: int = 2) -> B
     started = time.perf_counter()
     delivered = delivered_lines(input_folder)
     output.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(config={"threads": threads, "enable_progress_bar": False}) as con:
+    with duckdb.connect(config={"threads": threads}) as con:
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         con.register("delivered", delivered)
         con.execute(f"create temp table lines as {lines_sql()}")
         con.execute(f"create temp table parsed as {parsed_sql(run_date)}")
