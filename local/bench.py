@@ -1,7 +1,8 @@
 """``make bench``: time each stage of the local pipeline on a larger demo, the shipper's
 throughput, DAG-file parse time (Cosmos manifest vs dbt ls), the dbt stage under Airflow +
-Cosmos vs a plain ``dbt build``, and load + build on each warehouse engine (DuckDB and the
-PostgreSQL / fakesnow stand-ins); write the numbers to a JSON file.
+Cosmos vs a plain ``dbt build``, load + build on each warehouse engine (DuckDB and the
+PostgreSQL / fakesnow stand-ins), and the Spark job's rate on a million web lines beside a
+DuckDB baseline doing the same work; write the numbers to a JSON file.
 Speed lives here, never in a test."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from lake.layout import LOG_FILES
-from local import demo
+from local import demo, spark_bench
 from local.airflow_runner import task_seconds
 from local.aws import LOCAL_CREDENTIALS, moto_server
 from local.run import run_pipeline, run_pipeline_in_airflow
@@ -147,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=4.0)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument(
+        "--spark-lines",
+        type=int,
+        default=1_000_000,
+        help="web lines for the Spark rate and its DuckDB baseline (0 skips them)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     settings = load_settings("local")
@@ -168,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         dbt_plain = plain_dbt_build(local)
         shipper = shipper_throughput(work / "logs" / LOG_FILES["web"],
                                      stages.aws_client(local, "firehose"))  # fmt: skip
+    rates = spark_bench.measure(args.spark_lines, work) if args.spark_lines > 0 else {}
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -193,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cosmos_group_dbt_ls": parse_seconds("dbt_ls"),
             },
         },
+        **rates,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

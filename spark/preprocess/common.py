@@ -90,6 +90,19 @@ def list_folder(spark: SparkSession, path: str) -> list[str] | None:
     return [str(status.getPath().toString()) for status in fs.listStatus(jvm_path)]
 
 
+def replace_file(spark: SparkSession, folder: str, name: str, text: str) -> None:
+    """``folder`` (local or ``s3://``) emptied, then holding one UTF-8 file ``name``."""
+    jvm: Any = spark._jvm
+    jvm_folder = jvm.org.apache.hadoop.fs.Path(folder)
+    fs = jvm_folder.getFileSystem(spark._jsc.hadoopConfiguration())
+    fs.delete(jvm_folder, True)
+    stream = fs.create(jvm.org.apache.hadoop.fs.Path(jvm_folder, name), True)
+    try:
+        stream.write(bytearray(text.encode() + b"\n"))
+    finally:
+        stream.close()
+
+
 def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
     """Every non-empty line under ``path`` (files of any name, nested), with its file name
     and, for lines the shipper sent, its place in the source file.
@@ -208,44 +221,57 @@ def split_and_dedupe(
     is not a copy of anything: it goes to quarantine as ``id_conflict``. The row with the
     smallest raw line is kept, so the choice does not depend on file order and a re-run
     picks the same row.
+
+    Each row's fate is decided once and cached, and one aggregation counts the fates: the
+    counts cost a single pass, and the writes that follow read the cached rows.
     """
-    parsed = parsed.cache()
     order = Window.partitionBy(key).orderBy("value", "source_file")
     ranked = (
         parsed.where(F.col("reason").isNull())
         .withColumn("_copy", F.row_number().over(order))
         .withColumn("_kept", F.first("value").over(order))
     )
-    conflicts = ranked.where(F.col("value") != F.col("_kept")).select(
+    conflict = F.col("value") != F.col("_kept")
+    judged = ranked.select(
         *[c for c in parsed.columns if c not in ("reason", "detail")],
-        F.lit("id_conflict").alias("reason"),
-        F.concat(
+        F.when(conflict, F.lit("id_conflict")).alias("reason"),
+        F.when(conflict, F.concat(
             F.lit(f"{key} "), F.col(key), F.lit(" arrived with another payload too; kept: "),
             F.substring("_kept", 1, 300),
-        ).alias("detail"),
+        )).alias("detail"),
+        F.when(conflict, F.lit(None)).when(F.col("_copy") == 1, F.lit(KEPT))
+        .otherwise(F.lit(DUPLICATE)).alias("_fate"),
     )  # fmt: skip
-    unique = ranked.where("_copy = 1").drop("_copy", "_kept").cache()
-    quarantine = (
+    rows = (
         parsed.where(F.col("reason").isNotNull())
-        .unionByName(conflicts)
-        .select(
-            F.lit(stream).alias("stream"),
-            "reason",
-            "detail",
-            "source_file",
-            F.col("value").alias("raw_line"),
-        )
+        .withColumn("_fate", F.lit(None).cast("string"))
+        .unionByName(judged)
+        .withColumn("_fate", F.coalesce("_fate", "reason"))
         .cache()
     )
-    read = parsed.count()
-    processed = unique.count()
-    reasons = {
-        row["reason"]: row["count"] for row in quarantine.groupBy("reason").count().collect()
-    }
-    stats = StreamStats(
-        read=read,
-        processed=processed,
-        duplicates=read - processed - sum(reasons.values()),
+    fates = {row["_fate"]: row["count"] for row in rows.groupBy("_fate").count().collect()}
+    unique = rows.where(F.col("_fate") == KEPT).drop("reason", "detail", "_fate")
+    quarantine = rows.where(F.col("reason").isNotNull()).select(
+        F.lit(stream).alias("stream"),
+        "reason",
+        "detail",
+        "source_file",
+        F.col("value").alias("raw_line"),
+    )
+    return unique, quarantine, stats_of(fates)
+
+
+# A valid row's fate: kept, or dropped as a copy of the kept row. Others' is their reason.
+KEPT = "_kept"
+DUPLICATE = "_duplicate"
+
+
+def stats_of(fates: dict[str, int]) -> StreamStats:
+    """The stream's counts from the number of rows of each fate."""
+    reasons = {fate: count for fate, count in fates.items() if fate not in (KEPT, DUPLICATE)}
+    return StreamStats(
+        read=sum(fates.values()),
+        processed=fates.get(KEPT, 0),
+        duplicates=fates.get(DUPLICATE, 0),
         quarantined=reasons,
     )
-    return unique, quarantine, stats

@@ -41,6 +41,11 @@ GROUPS = {
     "referrer": 8,
     "user_agent": 9,
 }
+# One regex pass yields every field: the matched line rewritten as its groups, each after a
+# NUL (a NUL in a line makes it binary content, quarantined first, so it never splits a
+# field of a valid line). regexp_extract per field would run the whole pattern per field.
+FIELD_SEP = "\u0000"
+FIELDS = "".join(f"{FIELD_SEP}${group}" for group in GROUPS.values())
 REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
 # nginx's $request_id appended to the line (the `shoplogs` log_format, docs/data-contract.md).
 REQUEST_ID = r" request_id=([0-9a-f]{32})$"
@@ -75,12 +80,23 @@ def _dash_to_null(column: F.Column) -> F.Column:
 
 def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     """Parse and check each line; ``reason`` is null for a valid request."""
-    fields = lines.select(
+    split = lines.select(
         "value",
         "source_file",
         "position_id",
         F.col("value").rlike(COMBINED).alias("_matches"),
-        *[F.regexp_extract("value", COMBINED, group).alias(name) for name, group in GROUPS.items()],
+        F.split(F.regexp_replace("value", COMBINED, FIELDS), FIELD_SEP, -1).alias("_fields"),
+    )
+    # A line that does not match keeps its text: its fields are blank, as it is unparseable.
+    fields = split.select(
+        "value",
+        "source_file",
+        "position_id",
+        "_matches",
+        *[
+            F.when(F.col("_matches"), F.get("_fields", place)).otherwise(F.lit("")).alias(name)
+            for place, name in enumerate(GROUPS, start=1)
+        ],
     )
     parsed = fields.select(
         "value",

@@ -1,0 +1,192 @@
+"""Spark's rate at a million lines, for ``make bench``: the demo at that size shipped into
+raw objects as Firehose delivers them, the Spark job run on them as the local runner runs it
+(session start timed apart), and the DuckDB baseline on the same web objects.
+
+Generating a million-line demo takes a while, so the logs and the raw objects are kept under
+``.local/bench/spark-<lines>`` and reused while the generator's spec is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from lake.layout import LOG_FILES
+from local import demo, duckdb_baseline
+from orchestration.runners.spark_local import spark_submit_command
+from orchestration.settings import REPO_ROOT, SPARK_JOB
+from shoplogs_agent.files import ship_file
+
+# Web lines the demo writes per unit of scale (about 17,660), rounded down so a bench asked
+# for a million lines gets at least that many.
+WEB_LINES_PER_SCALE = 17_500
+SESSION_PROBE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from job import build_session
+build_session().stop()
+"""
+
+
+class ObjectWriter:
+    """A Firehose stand-in that writes each batch as one object, as the delivery stream (and
+    moto) does: the records' bytes, one after another."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict:
+        self.count += 1
+        path = self.folder / f"{DeliveryStreamName}-{self.count:06d}"
+        path.write_bytes(b"".join(record["Data"] for record in Records))
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"}] * len(Records)}
+
+
+@dataclass(frozen=True)
+class BenchInput:
+    spec: demo.DemoSpec
+    raw: Path  # holds customers/, orders/, web/: the job's --input
+    lines: dict[str, int]  # lines each stream's log holds
+    generate_seconds: float  # 0 when reused from an earlier bench
+
+    @property
+    def run_date(self) -> date:
+        """The day after the demo's last: every event arrived by then."""
+        return self.spec.start + timedelta(days=self.spec.days)
+
+
+def prepare(web_lines: int, cache: Path) -> BenchInput:
+    """The demo with about ``web_lines`` web lines (customers and orders in proportion),
+    shipped into raw objects; generated once and reused while its spec stays the same."""
+    spec = demo.scaled(web_lines / WEB_LINES_PER_SCALE)
+    folder = cache / f"spark-{web_lines}"
+    marker = folder / "spec.json"
+    wanted = json.dumps(asdict(spec), default=str, sort_keys=True)
+    started = time.perf_counter()
+    if not marker.is_file() or marker.read_text() != wanted:
+        shutil.rmtree(folder, ignore_errors=True)
+        demo.generate(spec, folder / "logs")
+        for stream, name in LOG_FILES.items():
+            ship_file(
+                ObjectWriter(folder / "raw" / stream), f"bench-{stream}", folder / "logs" / name
+            )
+        marker.write_text(wanted)
+        seconds = time.perf_counter() - started
+    else:
+        seconds = 0.0
+    lines = {stream: _count_lines(folder / "logs" / name) for stream, name in LOG_FILES.items()}
+    return BenchInput(spec, folder / "raw", lines, round(seconds, 2))
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+
+
+def _spark_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def session_start_seconds(work: Path) -> float:
+    """spark-submit of a job that only builds the job's session and stops it: the JVM, the
+    Python workers' launcher and the session, with the runner's flags."""
+    probe = work / "session_probe.py"
+    probe.write_text(SESSION_PROBE)
+    command = spark_submit_command("-", "-", date(2000, 1, 1))
+    command = [*command[: command.index(str(SPARK_JOB))], str(probe), str(Path(SPARK_JOB).parent)]
+    started = time.perf_counter()
+    subprocess.run(command, env=_spark_env(), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _timed_lines(command: list[str], log: Path) -> Iterator[tuple[float, str]]:
+    """Each line the job prints to stdout, with the seconds since it started."""
+    started = time.perf_counter()
+    with (
+        log.open("w") as errors,
+        subprocess.Popen(
+            command, env=_spark_env(), stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process,
+    ):
+        assert process.stdout is not None
+        for line in process.stdout:
+            yield time.perf_counter() - started, line
+        if process.wait() != 0:
+            raise RuntimeError(f"the Spark job failed; see {log}")
+    yield time.perf_counter() - started, ""
+
+
+def spark_job(bench: BenchInput, work: Path) -> dict[str, Any]:
+    """Run the job on every stream; each stream's seconds run from the previous stream's
+    counts line (the first from the job's start) to its own."""
+    output = work / "spark-output"
+    shutil.rmtree(output, ignore_errors=True)
+    command = spark_submit_command(str(bench.raw), str(output), bench.run_date)
+    streams: dict[str, Any] = {}
+    previous, total = 0.0, 0.0
+    for at, line in _timed_lines(command, work / "spark-job.log"):
+        total = at
+        if line.startswith("{"):
+            counts = json.loads(line)
+            stream = counts.pop("stream")
+            streams[stream] = {"seconds": round(at - previous, 2), **counts}
+            previous = at
+    return {"total_seconds": round(total, 2), "streams": streams}
+
+
+def measure(web_lines: int, cache: Path) -> dict[str, Any]:
+    """The figures ``bench/results.json`` holds under ``spark`` and ``duckdb_baseline``."""
+    bench = prepare(web_lines, cache)
+    work = cache / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    session = session_start_seconds(work)
+    job = spark_job(bench, work)
+    baseline = duckdb_baseline.run(bench.raw / "web", work / "duckdb-output", bench.run_date)
+    web = job["streams"]["web"]
+    _check_same_counts(web, baseline)
+    read = sum(stream["read"] for stream in job["streams"].values())
+    spark_rate = web["read"] / web["seconds"]
+    duckdb_rate = baseline.read / baseline.seconds
+    return {
+        "spark": {
+            "lines": read,
+            "generate_seconds": bench.generate_seconds,
+            "session_start_seconds": round(session, 2),
+            "job_seconds": job["total_seconds"],
+            "lines_per_second": round(read / (job["total_seconds"] - session)),
+            "streams": job["streams"],
+            "web_lines_per_second": round(spark_rate),
+            "share_of_duckdb_rate": round(spark_rate / duckdb_rate, 2),
+        },
+        "duckdb_baseline": {
+            "stream": "web",
+            "lines": baseline.read,
+            "seconds": round(baseline.seconds, 2),
+            "lines_per_second": round(duckdb_rate),
+        },
+    }
+
+
+def _check_same_counts(spark: dict[str, Any], baseline: duckdb_baseline.BaselineResult) -> None:
+    """Both engines must have done the same work, or the rates compare nothing."""
+    mine = (baseline.read, baseline.processed, baseline.duplicates, baseline.quarantined)
+    theirs = (spark["read"], spark["processed"], spark["duplicates"], spark["quarantined"])
+    if mine != theirs:
+        raise RuntimeError(f"DuckDB baseline counted {mine}, the Spark job {theirs}")
