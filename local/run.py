@@ -30,7 +30,7 @@ from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
-from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
+from orchestration.settings import Settings, load_settings
 from orchestration.summary import (
     RunReport,
     format_summary,
@@ -148,7 +148,7 @@ def _finish(
         report.quarantine_samples.setdefault(name, {}).update(samples)
     report.marts = stages.mart_row_counts(settings) if count_marts else {}
     report.duckdb_path = settings.duckdb_path
-    report.docs_path = DBT_PROJECT_DIR / "target" / "index.html"
+    report.docs_path = settings.site_dir / "docs" / "index.html"  # as published
     return report
 
 
