@@ -68,9 +68,11 @@ def firehose(aws_endpoint: str) -> Any:
     return boto3.client("firehose", endpoint_url=aws_endpoint, region_name="us-east-1")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session's page checks (local/browser.py)."""
+    """A headless Chromium for one test's page checks (local/browser.py). Per test, not per
+    session: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, and a later test's ``asyncio.run`` would then fail."""
     from local.browser import chromium
 
     with chromium() as launched:
