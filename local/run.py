@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from lake import layout, zones
 from lake.manifest import Manifest
-from lake.stats import StreamStats
+from lake.stats import RunStats, StreamStats
 from local import demo
 from local.airflow_runner import dag_seconds, dags_test, finished_task
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
@@ -217,29 +217,57 @@ def run_pipeline_in_airflow(
     report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
     run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
-    with following(logs / "airflow.log", task_printer(finished_task)):
-        run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    try:
+        with following(logs / "airflow.log", task_printer(finished_task)):
+            run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+    except StageFailed as failed:
+        # The DAG's summary task published the failed run's report: show it too.
+        failed.report = dag_report_anyway(report, settings, shipped, day)
+        raise
+    return finish_dag_report(report, settings, shipped, stages.read_manifest(settings, day))
+
+
+def finish_dag_report(
+    report: RunReport, settings: Settings, shipped: dict, manifest: Manifest
+) -> RunReport:
+    """The local run's report: the shipping and the seconds this process knows, and what
+    the DAG's summary task gathered and published (dbt tests, samples, freshness)."""
+    logs = settings.work_dir / "logs"
     report.dag_seconds = dag_seconds(logs / "airflow.log", report.seconds["airflow dag"])
-    manifest = stages.read_manifest(settings, day)
-    report = _finish(report, settings, shipped, manifest)
-    take_from_the_dag(report, settings)
-    report.page_path = publish(settings, report)
-    return report
-
-
-def take_from_the_dag(report: RunReport, settings: Settings) -> None:
-    """What the DAG's summary task gathered (dbt tests, quarantine samples, freshness),
-    into this process's report, which knows the shipping and the stages' seconds."""
-    store = run_report.S3Store(stages.aws_client(settings, "s3"), settings.lake_bucket)
-    body = store.read(layout.report_data(date.fromisoformat(report.run_date)))
-    if body is None:
-        raise StageFailed("airflow dag", FileNotFoundError("the summary task published no report"))
-    published = RunReport.from_dict(json.loads(body))
+    published = published_report(settings, day=date.fromisoformat(report.run_date))
+    report = _finish(report, settings, shipped, manifest, count_marts=not published.failed_tasks)
     for name, samples in published.quarantine_samples.items():
         report.quarantine_samples.setdefault(name, {}).update(samples)
     report.quarantined_objects = published.quarantined_objects
     report.tests = published.tests
     report.freshness = published.freshness
+    report.failed_tasks = published.failed_tasks
+    report.page_path = publish(settings, report)
+    return report
+
+
+def dag_report_anyway(
+    report: RunReport, settings: Settings, shipped: dict, day: date
+) -> RunReport | None:
+    """The report of a failed DAG run; None, saying why, when there is none to show."""
+    try:
+        try:
+            manifest = stages.read_manifest(settings, day)
+        except FileNotFoundError:  # failed before its zones were promoted
+            manifest = Manifest(day.isoformat(), [], [], RunStats(day.isoformat()))
+        return finish_dag_report(report, settings, shipped, manifest)
+    except Exception as exc:
+        print(f"No run report for the failed run: {exc}", file=sys.stderr)
+        return None
+
+
+def published_report(settings: Settings, day: date) -> RunReport:
+    """The report the DAG's summary task published for ``day``."""
+    store = run_report.S3Store(stages.aws_client(settings, "s3"), settings.lake_bucket)
+    body = store.read(layout.report_data(day))
+    if body is None:
+        raise StageFailed("airflow dag", FileNotFoundError("the summary task published no report"))
+    return RunReport.from_dict(json.loads(body))
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -134,7 +134,9 @@ def _badges(report: RunReport) -> str:
     counts = dbt_test_counts(report)
     failing = counts.get("fail", 0) + counts.get("error", 0)
     stale = [n for n, s in report.freshness.items() if s != "pass"]
-    badges = [
+    failed = ", ".join(report.failed_tasks)
+    badges = [("bad", f"run failed at: {failed}")] if failed else []
+    badges += [
         ("bad", "counts do not reconcile") if problems else ("ok", "counts reconcile"),
         ("bad" if failing else "warn" if counts.get("warn") else "ok",
          "dbt tests: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none run")),

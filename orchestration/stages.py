@@ -18,11 +18,12 @@ import boto3
 from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
+from lake.stats import RunStats
 from orchestration import erd, run_report, warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
 from orchestration.settings import DBT_PROJECT_DIR, Settings
-from orchestration.summary import RunReport
+from orchestration.summary import RunReport, report_from_manifest
 from orchestration.tools import ToolFailed
 
 MARTS = [
@@ -212,17 +213,22 @@ def publish_docs(settings: Settings, target_dir: Path) -> str:
 def gather_report_details(
     settings: Settings,
     report: RunReport,
-    manifest: Manifest,
+    manifest: Manifest | None,
     connection_env: dict[str, str] | None = None,
+    dbt_built: bool = True,
 ) -> None:
-    """Add to ``report`` what the lake and dbt kept of its run: a sample line per
-    quarantine reason, the objects set aside, the dbt tests (failing rows' audit tables)."""
+    """Add to ``report`` what the lake and dbt kept of its run: with its ``manifest``, a
+    sample line per quarantine reason and the objects set aside; if ``dbt_built``, the dbt
+    tests (failing rows' audit tables)."""
     s3 = aws_client(settings, "s3")
     run_date = date.fromisoformat(report.run_date)
-    samples = run_report.lake_quarantine_samples(s3, settings.lake_bucket, run_date)
-    for stream, by_reason in samples.items():
-        report.quarantine_samples.setdefault(stream, {}).update(by_reason)
-    report.quarantined_objects = dict(manifest.quarantined_objects)
+    if manifest:
+        samples = run_report.lake_quarantine_samples(s3, settings.lake_bucket, run_date)
+        for stream, by_reason in samples.items():
+            report.quarantine_samples.setdefault(stream, {}).update(by_reason)
+        report.quarantined_objects = dict(manifest.quarantined_objects)
+    if not dbt_built:
+        return
     results = run_report.kept_run_results(s3, settings.lake_bucket, run_date)
     report.tests = run_report.dbt_tests_of_run(
         settings, results, log_path(settings, "dbt-show.log"), connection_env
@@ -230,6 +236,30 @@ def gather_report_details(
     # Under the DAG no stage is timed by the caller; dbt times its own build.
     if "elapsed_time" in results and "dbt build" not in report.seconds:
         report.seconds["dbt build"] = float(results["elapsed_time"])
+
+
+def dag_run_report(
+    settings: Settings,
+    run_date: date,
+    failed: list[str],
+    promoted: bool,
+    dbt_built: bool,
+    freshness: dict[str, str],
+    connection_env: dict[str, str] | None = None,
+) -> RunReport:
+    """The published report of a DAG run, of what its tasks got to: the counts once its
+    zones were ``promoted``, dbt's tests once its build ran, rows per mart only when no task
+    ``failed``. An earlier attempt at the same date leaves its manifest and dbt results in
+    the lake, so each is read only when this run wrote it."""
+    manifest = read_manifest(settings, run_date) if promoted else None
+    stats = manifest.stats if manifest else RunStats(run_date.isoformat())
+    marts = mart_row_counts(settings) if settings.warehouse == "duckdb" and not failed else {}
+    report = report_from_manifest(stats, marts)
+    report.failed_tasks = failed
+    report.freshness = freshness
+    gather_report_details(settings, report, manifest, connection_env, dbt_built)
+    report.page_path = publish_report(settings, report)
+    return report
 
 
 def publish_report(settings: Settings, report: RunReport) -> str:

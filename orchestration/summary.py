@@ -81,12 +81,14 @@ class RunReport:
     duckdb_path: Path | None = None
     docs_path: Path | None = None
     page_path: str = ""  # where the run's report page was published
+    failed_tasks: list[str] = field(default_factory=list)  # the DAG's, when the run failed
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data; the local paths stay out (they mean nothing
         where the report is read)."""
         return {
             "run_date": self.run_date,
+            "failed_tasks": list(self.failed_tasks),
             "streams": {
                 name: {
                     "read": c.read, "shipped": c.shipped, "spark_read": c.spark_read,
@@ -140,6 +142,7 @@ class RunReport:
             quarantine_samples=samples,
             quarantined_objects=dict(raw.get("quarantined_objects", {})),
             tests=tests,
+            failed_tasks=list(raw.get("failed_tasks", [])),
         )
 
 
@@ -166,6 +169,12 @@ def report_from_manifest(stats: RunStats, marts: dict[str, int]) -> RunReport:
     for name, spark in stats.streams.items():
         report.streams[name] = stream_counts(spark.read, spark.read, 0, spark)
     return report
+
+
+def failed_tasks(task_states: Mapping[str, str | None]) -> list[str]:
+    """The tasks of a DAG run that failed, from ``{task_id: state}``. Tasks that never ran
+    because of them (``upstream_failed``) are their consequence, not news."""
+    return sorted(task for task, state in task_states.items() if state == "failed")
 
 
 def reconcile(report: RunReport) -> list[str]:
@@ -370,12 +379,12 @@ def _test_lines(report: RunReport) -> list[str]:
     return lines
 
 
-def format_summary(report: RunReport) -> str:
+def _count_lines(report: RunReport) -> list[str]:
     header = (
         f"{'stream':<10}{'read':>9}{'shipped':>9}{'processed':>11}{'quarantined':>13}"
         f"{'duplicates':>12}"
     )
-    lines = [f"Run summary for run date {report.run_date}", "", header, "-" * len(header)]
+    lines = [header, "-" * len(header)]
     for name, c in report.streams.items():
         lines.append(
             f"{name:<10}{c.read:>9}{c.shipped:>9}{c.processed:>11}{c.quarantined_total:>13}"
@@ -387,6 +396,14 @@ def format_summary(report: RunReport) -> str:
             lines.append(f"{'':<12}quarantined {reason}: {count}{sample}")
     lines += [f"{'':<12}object set aside ({reason}): {key}"
               for key, reason in report.quarantined_objects.items()]  # fmt: skip
+    return lines
+
+
+def format_summary(report: RunReport) -> str:
+    lines = [f"Run summary for run date {report.run_date}", ""]
+    if report.failed_tasks:
+        lines += [f"Run FAILED at: {', '.join(report.failed_tasks)}", ""]
+    lines += _count_lines(report)
     problems = reconcile(report)
     lines += [
         "",

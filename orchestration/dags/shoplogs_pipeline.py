@@ -2,7 +2,8 @@
 
 claim landing -> Spark (local | EMR | EMR Serverless) -> promote zones -> load the raw
 layer (SHOPLOGS_WAREHOUSE: DuckDB | Snowflake | Redshift) -> dbt (Cosmos, one task per
-model, tests after each) -> docs -> summary.
+model, tests after each) -> docs -> summary (the run report, published whether or not
+the run failed; the run fails with it).
 
 Starts on new landing objects (an asset watcher on the bucket's SQS event queue) and,
 as a fallback covering the same ground, once a day for the previous day. Catchup is off;

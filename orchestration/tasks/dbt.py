@@ -145,22 +145,32 @@ def docs_task(settings: Settings) -> Any:
 
 
 def summary_task(settings: Settings) -> Any:
-    @task(task_id="summary", **writer_pool(settings))
+    @task(task_id="summary", trigger_rule=TriggerRule.ALL_DONE, **writer_pool(settings))
     def summary(run_date: str, connection_env: dict[str, str], ti: Any = None) -> str:
-        """Publish the run report beside the docs (the lake's reports/), log its table, and
-        fail if lines were lost: published first, since a failed run needs it most."""
+        """Publish the run report beside the docs (the lake's reports/) and log its table,
+        whatever the other tasks did; then fail if any of them failed or lines were lost.
+        Published first: a failed run (a failing dbt test above all) needs its report most,
+        and this task, the DAG's last, failing is what marks the whole run failed."""
         from orchestration import stages
-        from orchestration.summary import format_summary, reconcile, report_from_manifest
+        from orchestration.summary import failed_tasks, format_summary, reconcile
 
-        current = load_settings()
-        manifest = stages.read_manifest(current, date.fromisoformat(run_date))
-        marts = stages.mart_row_counts(current) if current.warehouse == "duckdb" else {}
-        report = report_from_manifest(manifest.stats, marts)
-        report.freshness = dict(ti.xcom_pull(task_ids="source_freshness") or {})
-        stages.gather_report_details(current, report, manifest, connection_env)
-        report.page_path = stages.publish_report(current, report)
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+        report = stages.dag_run_report(
+            load_settings(),
+            date.fromisoformat(run_date),
+            failed=failed_tasks(states),
+            promoted=states.get("promote") == "success",
+            dbt_built=states.get(f"dbt.{PRODUCER_WATCHER_TASK_ID}") in {"success", "failed"},
+            freshness=dict(ti.xcom_pull(task_ids="source_freshness") or {}),
+            connection_env=connection_env,
+        )
         text = format_summary(report)
         log.info("\n%s", text)
+        if report.failed_tasks:
+            raise RuntimeError(
+                f"the run failed at {', '.join(report.failed_tasks)}; its report: "
+                f"{report.page_path}"
+            )
         problems = reconcile(report)
         if problems:
             raise RuntimeError("counts do not reconcile: " + "; ".join(problems))

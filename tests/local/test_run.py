@@ -120,6 +120,59 @@ def test_a_failed_dbt_build_still_publishes_the_runs_report(monkeypatch, tmp_pat
     assert "audit.accepted_values_fct_1a" in page and "dbt tests: 1 fail" in page
 
 
+def test_a_failed_dag_run_still_shows_the_report_its_summary_task_published(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """``make run`` (Airflow engine): the DAG fails, its summary task published the report
+    anyway (tests/orchestration/test_dbt_group_failure.py runs that for real); the runner
+    adds the shipping and prints it with the failure, rather than the failure alone."""
+    from dataclasses import replace
+
+    from local import run
+    from orchestration import stages
+    from orchestration.settings import load_settings
+    from orchestration.summary import RunReport, dbt_test_results, format_summary
+    from orchestration.tools import ToolFailed
+
+    day = date(2026, 11, 21)
+    settings = replace(load_settings("local"), work_dir=tmp_path)
+    (tmp_path / "logs").mkdir()
+    monkeypatch.setattr(run, "_ship", lambda *_: (RunReport(run_date=day.isoformat()), {}, day))
+    monkeypatch.setattr(run, "build_manifest", lambda *_: None)
+
+    def failing_dag(_: object, __: object, log_file: Path) -> None:
+        log_file.write_text("")
+        raise ToolFailed("`airflow dags test shoplogs_pipeline 2026-11-21` failed (exit 1)")
+
+    monkeypatch.setattr(run, "dags_test", failing_dag)
+    published = RunReport(
+        run_date=day.isoformat(),
+        failed_tasks=["dbt.fct_orders.test"],
+        tests=dbt_test_results({"results": [{
+            "unique_id": "test.shoplogs.accepted_values_fct_orders_status.1a",
+            "status": "fail", "failures": 3,
+            "relation_name": '"audit"."accepted_values_fct_1a"',
+        }]}),
+    )  # fmt: skip
+    monkeypatch.setattr(run, "published_report", lambda *_, **__: published)
+
+    def no_manifest(*_: object) -> None:  # the run failed before promoting its zones
+        raise FileNotFoundError("no run manifest")
+
+    monkeypatch.setattr(stages, "read_manifest", no_manifest)
+    monkeypatch.setattr(stages, "mart_row_counts", lambda *_: pytest.fail("marts counted"))
+    monkeypatch.setattr(stages, "publish_report", lambda *_: "s3://lake/reports/")
+
+    with pytest.raises(run.StageFailed) as failed:
+        run.run_pipeline_in_airflow(settings, {})
+    assert failed.value.stage == "airflow dag" and failed.value.report
+    text = format_summary(failed.value.report)
+    assert "Run FAILED at: dbt.fct_orders.test" in text
+    assert "audit.accepted_values_fct_1a" in text
+    page = (run.report_dir(settings) / "index.html").read_text()
+    assert "run failed at: dbt.fct_orders.test" in page
+
+
 def test_each_run_starts_a_new_local_warehouse(tmp_path: Path, monkeypatch) -> None:
     """A warehouse an older version built (here: a seed without today's columns) would
     break the next build; the local lake is new each run, so the warehouse is too."""

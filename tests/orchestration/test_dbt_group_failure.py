@@ -1,25 +1,35 @@
 """The DAG's dbt task group when a model fails: one ``dbt build`` (the producer), then one
 task per model and per model's tests. The failing model's task fails, the models dbt built
 succeed, and what dbt skipped because of the failure is not run; the run under
-``airflow dags test`` (``make run``) ends instead of waiting for ever.
+``airflow dags test`` (``make run``) ends instead of waiting for ever. The DAG's summary task
+still publishes the run's report, saying where it failed, and fails the run.
 
 The project is a small copy of the real one's shape (a seed, staging, an intermediate model
-that breaks, marts on either side), so the group runs without the lake behind it."""
+that breaks, marts on either side), so the group runs without the rest of the pipeline; the
+lake the report goes to is the local stand-in's."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from lake import layout
 from local.airflow_runner import airflow_env, airflow_home, prepare
+from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local
+from orchestration.report_page import render_page
+from orchestration.run_report import S3Store
 from orchestration.runners.dbt import PROFILE, profile_args
 from orchestration.settings import REPO_ROOT, Settings, load_settings
+from orchestration.stages import aws_client
+from orchestration.summary import RunReport
 
 pytestmark = pytest.mark.integration
 
@@ -80,13 +90,20 @@ DAG_FILE = """
 from datetime import UTC, datetime
 from pathlib import Path
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
 from orchestration.settings import load_settings
-from orchestration.tasks.dbt import dbt_task_group
+from orchestration.tasks.dbt import dbt_task_group, summary_task
+from orchestration.tasks.pipeline import resolve_run_date
 
 with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), catchup=False):
-    dbt_task_group(load_settings(), project_dir=Path("{project}"), retries=0)
+    settings = load_settings()
+    run_date = resolve_run_date()
+    chain(
+        run_date,
+        dbt_task_group(settings, project_dir=Path("{project}"), retries=0),
+        summary_task(settings)(run_date),
+    )
 """
 
 
@@ -118,23 +135,18 @@ def task_states(settings: Settings) -> dict[str, str]:
 
 
 def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = replace(load_settings("local"), work_dir=tmp_path / "work")
-    project = write_project(tmp_path / "project")
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / f"{DAG_ID}.py").write_text(DAG_FILE.format(dag_id=DAG_ID, project=project))
-    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    dbt_parse(project, settings)
-    env = {**prepare(settings), "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
-
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    # A time limit turns the old failure (a per-model task waiting for ever) into an error.
-    run = subprocess.run(
-        [airflow, "dags", "test", DAG_ID, "2026-11-02"],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    for name, value in LOCAL_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with moto_server(log_file=tmp_path / "moto.log") as endpoint:
+        settings = replace(load_settings("local"), work_dir=tmp_path / "work")
+        settings = settings.with_endpoint(endpoint)
+        provision_local(settings)
+        run = run_the_dag(settings, tmp_path)
+        published = S3Store(aws_client(settings, "s3"), settings.lake_bucket).read(
+            layout.report_data(date(2026, 11, 2))
+        )
 
     states = task_states(settings)
     assert states, run.stdout[-3000:] + run.stderr[-3000:]
@@ -147,3 +159,34 @@ def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
     # dbt skipped what depends on the failed model; Airflow does not run it either.
     assert states["dbt.int_products_broken.test"] == "upstream_failed"
     assert states["dbt.fct_broken.run"] == "upstream_failed"
+
+    # The summary ran all the same: it published the report, then failed the run.
+    assert states["summary"] == "failed"
+    assert run.returncode != 0
+    assert published is not None, "the failed run published no report"
+    report = RunReport.from_dict(json.loads(published))
+    assert report.failed_tasks == ["dbt.dbt_producer_watcher", "dbt.int_products_broken.run"]
+    assert {t.name for t in report.tests if t.passed} >= {
+        "unique_stg_products_product_id",
+        "not_null_dim_products_product_id",
+    }
+    assert "run failed at: dbt.dbt_producer_watcher, dbt.int_products_broken.run" in (
+        render_page(report)
+    )
+
+
+def run_the_dag(settings: Settings, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    project = write_project(tmp_path / "project")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / f"{DAG_ID}.py").write_text(DAG_FILE.format(dag_id=DAG_ID, project=project))
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    dbt_parse(project, settings)
+    env = {**prepare(settings), "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    # A time limit turns the old failure (a per-model task waiting for ever) into an error.
+    return subprocess.run(
+        [airflow, "dags", "test", DAG_ID, "2026-11-02"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
