@@ -225,30 +225,24 @@ def split_and_dedupe(
     Each row's fate is decided once and cached, and one aggregation counts the fates: the
     counts cost a single pass, and the writes that follow read the cached rows.
     """
-    order = Window.partitionBy(key).orderBy("value", "source_file")
-    ranked = (
-        parsed.where(F.col("reason").isNull())
-        .withColumn("_copy", F.row_number().over(order))
-        .withColumn("_kept", F.first("value").over(order))
-    )
-    conflict = F.col("value") != F.col("_kept")
-    judged = ranked.select(
+    valid = F.col("reason").isNull()
+    # One pass over the parsed rows, no split and union: each branch of a union would parse
+    # every line again (and the filter on `reason` repeats all the checks), which made the
+    # de-duplication cost ten times the parse. Rows already failing a check rank apart.
+    order = Window.partitionBy(key, valid).orderBy("value", "source_file")
+    kept = F.first("value").over(order)
+    conflict = valid & (F.col("value") != kept)
+    rows = parsed.select(
         *[c for c in parsed.columns if c not in ("reason", "detail")],
-        F.when(conflict, F.lit("id_conflict")).alias("reason"),
+        F.when(conflict, F.lit("id_conflict")).otherwise(F.col("reason")).alias("reason"),
         F.when(conflict, F.concat(
             F.lit(f"{key} "), F.col(key), F.lit(" arrived with another payload too; kept: "),
-            F.substring("_kept", 1, 300),
-        )).alias("detail"),
-        F.when(conflict, F.lit(None)).when(F.col("_copy") == 1, F.lit(KEPT))
+            F.substring(kept, 1, 300),
+        )).otherwise(F.col("detail")).alias("detail"),
+        F.when(~valid, F.col("reason")).when(conflict, F.lit("id_conflict"))
+        .when(F.row_number().over(order) == 1, F.lit(KEPT))
         .otherwise(F.lit(DUPLICATE)).alias("_fate"),
-    )  # fmt: skip
-    rows = (
-        parsed.where(F.col("reason").isNotNull())
-        .withColumn("_fate", F.lit(None).cast("string"))
-        .unionByName(judged)
-        .withColumn("_fate", F.coalesce("_fate", "reason"))
-        .cache()
-    )
+    ).cache()  # fmt: skip
     fates = {row["_fate"]: row["count"] for row in rows.groupBy("_fate").count().collect()}
     unique = rows.where(F.col("_fate") == KEPT).drop("reason", "detail", "_fate")
     quarantine = rows.where(F.col("reason").isNotNull()).select(
