@@ -90,7 +90,8 @@ def daily_builds(
         day = FIRST_DAY + timedelta(days=index)
         write_day(root, day, day_rows(day, customers, sessions, rng))
         started = time.perf_counter()
-        run_dbt(settings, ["build", *stages.dbt_vars(day)], work / "dbt.log", extra_env=env)
+        day_env = {**env, **stages.run_date_env(day)}
+        run_dbt(settings, ["build"], work / "dbt.log", extra_env=day_env)
         seconds.append(round(time.perf_counter() - started, 2))
     return {
         "days": days,

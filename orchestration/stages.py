@@ -102,13 +102,13 @@ def read_manifest(settings: Settings, run_date: date) -> Manifest:
     return read_manifest_from(aws_client(settings, "s3"), settings.lake_bucket, run_date)
 
 
+def run_date_env(run_date: date | None) -> dict[str, str]:
+    """The run date the incremental models replace (dbt_project/macros/run_date.sql)."""
+    return {"SHOPLOGS_RUN_DATE": run_date.isoformat()} if run_date else {}
+
+
 # fakesnow cannot create the temporary tables dbt unit tests compare through; the unit tests
 # run on DuckDB and PostgreSQL, and they test model logic, not the warehouse.
-def dbt_vars(run_date: date | None) -> list[str]:
-    """The run date the incremental facts replace (dbt_project/macros/incremental_facts.sql)."""
-    return ["--vars", json.dumps({"run_date": run_date.isoformat()})] if run_date else []
-
-
 BUILD_ARGS = {"fakesnow": ["--exclude-resource-type", "unit_test"]}
 
 
@@ -157,10 +157,10 @@ def freshness_statuses(sources_json: Path) -> dict[str, str]:
 
 def build_warehouse(settings: Settings, *extra: str, run_date: date | None = None) -> None:
     """Seeds, models and tests: ``dbt build`` against the configured warehouse. With a run
-    date the incremental facts replace exactly that run's rows (``dbt_vars``)."""
-    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *dbt_vars(run_date), *extra]
+    date the incremental facts replace exactly that run's rows (``run_date_env``)."""
+    args = ["build", *BUILD_ARGS.get(settings.warehouse, []), *extra]
     try:
-        run_dbt(settings, args, log_path(settings, "dbt.log"))
+        run_dbt(settings, args, log_path(settings, "dbt.log"), run_date_env(run_date))
     finally:  # failed tests are what the run report most needs to show
         if run_date:
             keep_run_results(settings, run_date, DBT_PROJECT_DIR)

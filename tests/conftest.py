@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Spark session and one moto server per test session."""
+"""Shared fixtures: one local Spark session and one moto server per test session, and one
+pipeline run of the small demo for the modules that read what a run built."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import boto3
 import pytest
 
 from local.aws import LOCAL_CREDENTIALS, moto_server
-from tests.clock import ARRIVAL
+from tests.clock import ARRIVAL, ARRIVAL_DAY
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.update(LOCAL_CREDENTIALS)
@@ -77,3 +80,33 @@ def browser() -> Iterator[Any]:
 
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One direct-engine run of the whole pipeline on the small demo, on an AWS of its own:
+    warehouse built, docs and report published. Shared, as a run takes over a minute: the
+    modules using it only read what it built, or re-run it (same date, same result)."""
+    from local.demo import generate, log_files
+    from local.run import run_pipeline
+    from orchestration import stages
+    from orchestration.settings import load_settings
+    from tests.expectations import SMALL_DEMO, mart_rows
+
+    work = tmp_path_factory.mktemp("demo-run")
+    with moto_server(work / "moto.log", clock_start=ARRIVAL) as endpoint:
+        truth = generate(SMALL_DEMO, work / "logs")
+        settings = replace(load_settings("local"), work_dir=work, lake_bucket="demo-lake")
+        settings = settings.with_endpoint(endpoint)
+        files = log_files(work / "logs")
+        report = run_pipeline(settings, files)  # the run picks the arrival day itself
+        run_date = date.fromisoformat(report.run_date)
+        assert run_date == ARRIVAL_DAY
+        yield {
+            "truth": truth,
+            "report": report,
+            "settings": settings,
+            "files": files,
+            "run_date": run_date,
+            "marts": mart_rows(settings.duckdb_path, stages.MARTS),
+        }

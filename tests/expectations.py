@@ -21,6 +21,14 @@ SMALL_DEMO = DemoSpec(
 )
 
 
+def mart_rows(duckdb_path: Path, marts: tuple[str, ...]) -> dict[str, list[tuple]]:
+    """Every mart's rows, in an order that does not depend on the build's."""
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        return {
+            m: sorted(con.execute(f"select * from marts.{m}").fetchall(), key=repr) for m in marts
+        }
+
+
 def assert_marts_hold_the_demo(duckdb_path: Path, truth: Truth) -> None:
     """Orders with their customer, status, currency, total and line count; customers;
     order lines; sessions by human/bot; page views and requests: exactly what the generator

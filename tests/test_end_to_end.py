@@ -4,59 +4,35 @@ exactly what the generator wrote. Then the same date is re-run, and the logs are
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import boto3
-import duckdb
 import pytest
 
 from lake import layout, zones
-from local.demo import generate, log_files
 from local.report_site import screenshot_report, serving, wait_for_charts
 from local.run import report_dir, run_pipeline
 from orchestration import stages
-from orchestration.settings import load_settings
 from orchestration.summary import RunReport, reconcile
-from tests.clock import ARRIVAL_DAY
-from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
+from tests.expectations import assert_marts_hold_the_demo, mart_rows
 
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def pipeline(demo_run: dict[str, Any]) -> dict[str, Any]:
+    return demo_run
+
+
 @pytest.fixture
-def own_s3(own_aws_endpoint: str) -> Any:
-    return boto3.client("s3", endpoint_url=own_aws_endpoint, region_name="us-east-1")
+def lake_s3(pipeline: dict[str, Any]) -> Any:
+    settings = pipeline["settings"]
+    return boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name=settings.region)
 
 
 def marts(duckdb_path: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        return {
-            m: sorted(con.execute(f"select * from marts.{m}").fetchall(), key=repr)
-            for m in stages.MARTS
-        }
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("e2e")
-    truth = generate(SMALL_DEMO, work / "logs")
-    settings = replace(load_settings("local"), work_dir=work, lake_bucket="e2e-lake")
-    settings = settings.with_endpoint(own_aws_endpoint)
-    files = log_files(work / "logs")
-    report = run_pipeline(settings, files)  # the run picks the arrival day itself
-    run_date = date.fromisoformat(report.run_date)
-    assert run_date == ARRIVAL_DAY
-    return {
-        "truth": truth,
-        "report": report,
-        "settings": settings,
-        "files": files,
-        "run_date": run_date,
-        "marts": marts(settings.duckdb_path),
-    }
+    return mart_rows(duckdb_path, stages.MARTS)
 
 
 def test_counts_reconcile_and_match_what_was_written(pipeline: dict[str, Any]) -> None:
@@ -78,9 +54,9 @@ def test_marts_hold_exactly_the_expected_rows(pipeline: dict[str, Any]) -> None:
 
 
 def test_malformed_lines_are_in_the_quarantine_zone_with_reasons(
-    pipeline: dict[str, Any], own_s3: Any
+    pipeline: dict[str, Any], lake_s3: Any
 ) -> None:
-    s3 = own_s3
+    s3 = lake_s3
     bucket = pipeline["settings"].lake_bucket
     found: dict[str, dict[str, int]] = {}
     for key in zones.list_keys(s3, bucket, "quarantine/"):
@@ -93,10 +69,10 @@ def test_malformed_lines_are_in_the_quarantine_zone_with_reasons(
     assert found == expected
 
 
-def test_processed_data_is_registered_in_the_glue_catalog(
-    pipeline: dict[str, Any], own_aws_endpoint: str
-) -> None:
-    glue = boto3.client("glue", endpoint_url=own_aws_endpoint, region_name="us-east-1")
+def test_processed_data_is_registered_in_the_glue_catalog(pipeline: dict[str, Any]) -> None:
+    glue = boto3.client(
+        "glue", endpoint_url=pipeline["settings"].aws_endpoint_url, region_name="us-east-1"
+    )
     run_date = pipeline["run_date"].isoformat()
     for table in ["customers", "orders", "order_lines", "web_requests"]:
         described = glue.get_table(DatabaseName="shoplogs_local", Name=table)["Table"]
@@ -106,7 +82,7 @@ def test_processed_data_is_registered_in_the_glue_catalog(
         ]
         assert partition["Values"] == [run_date]
         location = partition["StorageDescriptor"]["Location"]
-        assert location == f"s3://e2e-lake/processed/{table}/dt={run_date}/"
+        assert location == f"s3://demo-lake/processed/{table}/dt={run_date}/"
     columns = glue.get_table(DatabaseName="shoplogs_local", Name="order_lines")["Table"]
     types = {c["Name"]: c["Type"] for c in columns["StorageDescriptor"]["Columns"]}
     assert types["unit_price"] == "decimal(12,2)" and types["quantity"] == "int"
@@ -117,11 +93,11 @@ def test_docs_site_is_generated(pipeline: dict[str, Any]) -> None:
 
 
 def test_the_run_report_is_published_to_the_lake_and_the_site_folder(
-    pipeline: dict[str, Any], own_s3: Any
+    pipeline: dict[str, Any], lake_s3: Any
 ) -> None:
     settings, run_date, report = pipeline["settings"], pipeline["run_date"], pipeline["report"]
     names = [layout.REPORT_INDEX, layout.report_page(run_date), layout.report_data(run_date)]
-    assert set(zones.list_keys(own_s3, settings.lake_bucket, layout.REPORTS)) >= {
+    assert set(zones.list_keys(lake_s3, settings.lake_bucket, layout.REPORTS)) >= {
         layout.REPORTS + name for name in names
     }
     assert all((report_dir(settings) / name).is_file() for name in names)
@@ -170,9 +146,9 @@ def test_the_report_page_shows_the_runs_numbers_in_a_browser(
 
 
 def test_rerunning_the_same_date_and_resending_the_logs_change_nothing(
-    pipeline: dict[str, Any], own_s3: Any
+    pipeline: dict[str, Any], lake_s3: Any
 ) -> None:
-    s3 = own_s3
+    s3 = lake_s3
     settings, run_date = pipeline["settings"], pipeline["run_date"]
     bucket = settings.lake_bucket
 

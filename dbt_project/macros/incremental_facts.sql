@@ -15,12 +15,13 @@
 
 
 {#- The run dates an incremental build replaces. The pipeline passes its run date
-    (`--vars '{run_date: "2026-11-02"}'`) and exactly that run is replaced, however old:
+    (`shoplogs.run_date()`) and exactly that run is replaced, however old:
     a re-run or a backfill of any day. Without it (a `dbt build` by hand) the window is
     every run from `fact_lookback_days` before the newest one the fact holds. -#}
 {% macro run_window_start(fact_run_date_column) -%}
-    {%- if var('run_date', none) -%}
-        cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
+    {%- set run_date = shoplogs.run_date() -%}
+    {%- if run_date -%}
+        cast('{{ run_date }}' as date)
     {%- else -%}
         (
             select
@@ -32,8 +33,9 @@
 {%- endmacro %}
 
 {% macro run_window_end() -%}
-    {%- if var('run_date', none) -%}
-        cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
+    {%- set run_date = shoplogs.run_date() -%}
+    {%- if run_date -%}
+        cast('{{ run_date }}' as date)
     {%- else -%}
         cast('9999-12-31' as date)
     {%- endif -%}

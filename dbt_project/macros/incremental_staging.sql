@@ -3,10 +3,11 @@
     on (a nightly run: its own partition; a backfill: D and the runs after it, because a
     rewritten D can change which copy of a later resend wins) and keeps the earlier runs'
     rows. The earliest run's copy of an event wins, exactly as in a full refresh.
-    Without the `run_date` var (a `dbt build` by hand) everything is re-staged. -#}
+    Without a run date (a `dbt build` by hand) everything is re-staged. -#}
 {% macro staging_window_start() -%}
-    {%- if var('run_date', none) -%}
-        cast('{{ shoplogs.checked_run_date(var("run_date"), "--vars") }}' as date)
+    {%- set run_date = shoplogs.run_date() -%}
+    {%- if run_date -%}
+        cast('{{ run_date }}' as date)
     {%- else -%}
         cast('1900-01-01' as date)
     {%- endif -%}

@@ -51,7 +51,14 @@ def dbt_task_group(
         dbt_project_path=project_dir,
         manifest_path=manifest,
         install_dbt_deps=False,
-        env_vars={**CONNECTION_ENV.get(settings.dbt_target, {}), **profile_env(settings)},
+        env_vars={
+            **CONNECTION_ENV.get(settings.dbt_target, {}),
+            **profile_env(settings),
+            # The incremental models replace exactly this run's rows (a re-run or backfill
+            # of any day); `env` is a templated field of Cosmos's operators. Not `vars`: a
+            # changed var turns off dbt's partial parsing for the whole project.
+            "SHOPLOGS_RUN_DATE": RUN_DATE,
+        },
     )
     # The manifest ships beside the DAGs. Cosmos wraps it in an ObjectStoragePath, whose
     # first open loads every Airflow plugin (its lineage hook) inside the DAG-file parse;
@@ -90,9 +97,7 @@ def dbt_task_group(
             # with the first of them (it would fail on a fresh warehouse).
             should_detach_multiple_parents_tests=True,
         ),
-        # The incremental facts replace exactly this run's rows (a re-run or backfill of any
-        # day); `vars` is a templated field of Cosmos's operators.
-        operator_args={**writer_pool(settings), "vars": {"run_date": RUN_DATE}},
+        operator_args=writer_pool(settings),
         default_args={"retries": retries},
     )
     report_after_the_build(group)

@@ -128,9 +128,9 @@ def rewritten_day_2(day: date) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def build(settings: Settings, root: Path, *args: str) -> None:
-    parquet = {"SHOPLOGS_PROCESSED_PARQUET": parquet_glob(root)}
-    run_dbt(settings, ["build", *args], settings.work_dir / "dbt.log", extra_env=parquet)
+def build(settings: Settings, root: Path, *args: str, run_date: date | None = None) -> None:
+    env = {"SHOPLOGS_PROCESSED_PARQUET": parquet_glob(root), **stages.run_date_env(run_date)}
+    run_dbt(settings, ["build", *args], settings.work_dir / "dbt.log", extra_env=env)
 
 
 def marts(settings: Settings) -> dict[str, tuple[list[str], list[tuple]]]:
@@ -145,12 +145,12 @@ def test_a_rewritten_old_day_rerun_equals_a_full_refresh(tmp_path: Path) -> None
     incremental = replace(local, work_dir=tmp_path / "incremental")
     rebuilt = replace(local, work_dir=tmp_path / "rebuilt")
 
-    build(incremental, root, *stages.dbt_vars(DAYS[-1]))
+    build(incremental, root, run_date=DAYS[-1])
     before = marts(incremental)
     assert "Ogone" in {row[0] for row in before["fct_orders"][1]}
 
     write_day(root, REWRITTEN, rewritten_day_2(REWRITTEN))
-    build(incremental, root, *stages.dbt_vars(REWRITTEN))
+    build(incremental, root, run_date=REWRITTEN)
     build(rebuilt, root, "--full-refresh")
 
     after, expected = marts(incremental), marts(rebuilt)
@@ -169,13 +169,13 @@ def test_a_nightly_run_reads_only_its_own_raw_partition(tmp_path: Path) -> None:
     for index, day in enumerate(DAYS[:-1]):
         write_day(root, day, day_rows(day, index))
     settings = replace(load_settings("local"), work_dir=tmp_path / "warehouse")
-    build(settings, root, *stages.dbt_vars(DAYS[-2]))
+    build(settings, root, run_date=DAYS[-2])
 
     for day in DAYS[:-1]:
         for table in SCHEMAS:
             (root / table / f"dt={day}" / "part-0.parquet").unlink()
     write_day(root, DAYS[-1], day_rows(DAYS[-1], len(DAYS) - 1))
-    build(settings, root, *stages.dbt_vars(DAYS[-1]))
+    build(settings, root, run_date=DAYS[-1])
 
     orders = {row[0] for row in marts(settings)["fct_orders"][1]}
     assert orders == {f"O{index}" for index in range(len(DAYS))} | {"Ogone"}

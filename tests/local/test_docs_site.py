@@ -4,7 +4,6 @@ graph and the star schema diagram, and the analyses give answers that make sense
 
 from __future__ import annotations
 
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,18 @@ import pytest
 
 from lake import layout
 from local.analyses import ANALYSES, Answer, format_answer, run_analyses
-from local.demo import generate, log_files
 from local.docs_site import screenshot_docs, serving
-from local.run import run_pipeline
 from orchestration import stages
-from orchestration.settings import Settings, load_settings
-from tests.expectations import SMALL_DEMO
+from orchestration.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, own_aws_endpoint: str) -> Settings:
-    """One direct-engine run of the pipeline: warehouse built, docs generated and published."""
-    work = tmp_path_factory.mktemp("docs")
-    generate(SMALL_DEMO, work / "logs")
-    settings = replace(load_settings("local"), work_dir=work, lake_bucket="docs-lake")
-    settings = settings.with_endpoint(own_aws_endpoint)
-    run_pipeline(settings, log_files(work / "logs"))
-    return settings
+def built(demo_run: dict[str, Any]) -> Settings:
+    """The shared run of the pipeline (tests/conftest.py): warehouse built, docs generated
+    and published."""
+    return demo_run["settings"]
 
 
 @pytest.fixture(scope="module")
