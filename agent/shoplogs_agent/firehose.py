@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore import exceptions as botocore_exceptions
 
-from shoplogs_agent.identity import HEADER_ROOM, SEPARATOR, Origin
+from shoplogs_agent.identity import HEADER_ROOM, SEPARATOR, Origin, seal
 
 MAX_RECORDS_PER_BATCH = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -108,9 +108,15 @@ def has_empty_line(data: bytes) -> bool:
     return b"\r" in data and b"\n\r\n" in data  # CRLF logs only
 
 
-def _record(data: bytes, start: int, end: int, lines: int, origin: Origin | None) -> Record:
-    body = data[start:end] if origin is None else origin.record(data, start, end)
-    return Record(body, lines)
+MakeRecord = Callable[[int, int, int], Record]
+
+
+def _record_maker(data: bytes, origin: Origin | None) -> MakeRecord:
+    """Makes the record of ``lines`` lines at ``data[start:end]``."""
+    if origin is None:
+        return lambda start, end, lines: Record(data[start:end], lines)
+    sealed = seal(data)
+    return lambda start, end, lines: Record(origin.record(sealed, start, end, lines), lines)
 
 
 def _set_aside(data: bytes, start: int, end: int, stats: ShipStats) -> None:
@@ -137,8 +143,9 @@ def pack_buffer(
     if not data.endswith(b"\n"):
         data += b"\n"
     limit = max_record - (HEADER_ROOM if origin else 0)
+    record = _record_maker(data, origin)
     if has_empty_line(data) or (origin and SEPARATOR in data):
-        yield from _pack_lines(data, stats, limit, origin)
+        yield from _pack_lines(data, stats, limit, origin, record)
         return
     start, size = 0, len(data)
     while start < size:
@@ -153,12 +160,12 @@ def pack_buffer(
             end = cut + 1
         lines = data.count(b"\n", start, end)
         stats.lines_read += lines
-        yield _record(data, start, end, lines, origin)
+        yield record(start, end, lines)
         start = end
 
 
 def _pack_lines(
-    data: bytes, stats: ShipStats, limit: int, origin: Origin | None
+    data: bytes, stats: ShipStats, limit: int, origin: Origin | None, record: MakeRecord
 ) -> Iterator[Record]:
     """The line-by-line path: an empty line is dropped and ends a record (a record's lines
     are contiguous in the file); with an origin, a line holding the separator byte travels
@@ -170,7 +177,7 @@ def _pack_lines(
         alone = origin is not None and SEPARATOR in data[start:end]
         empty = not data[start:end].rstrip(b"\r\n")
         if lines and (empty or alone or end - first > limit):
-            yield _record(data, first, start, lines, origin)
+            yield record(first, start, lines)
             lines = 0
         if not lines:
             first = start
@@ -183,11 +190,11 @@ def _pack_lines(
             stats.lines_read += 1
             lines += 1
             if alone:
-                yield _record(data, first, end, lines, origin)
+                yield record(first, end, lines)
                 lines = 0
         start = end
     if lines:
-        yield _record(data, first, len(data), lines, origin)
+        yield record(first, len(data), lines)
 
 
 def batch_records(

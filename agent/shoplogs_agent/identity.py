@@ -62,10 +62,16 @@ class Origin:
     fingerprint: str
     offset: int  # of the buffer's first byte in the file
 
-    def record(self, data: bytes, start: int, end: int) -> bytes:
-        """The lines ``data[start:end]`` as one enveloped record (``end`` after a newline)."""
-        parts = data.count(b"\n", start, end)
+    def record(self, sealed: memoryview, start: int, end: int, lines: int) -> bytes:
+        """The ``lines`` lines at ``sealed[start:end]`` (``end`` after a newline) as one
+        enveloped record; ``sealed`` is the buffer as ``seal`` returns it."""
         header = b"%s%s %s %d %d%s" % (RECORD_MAGIC, self.host.encode(),
-                                       self.fingerprint.encode(), self.offset + start, parts,
+                                       self.fingerprint.encode(), self.offset + start, lines,
                                        SEPARATOR)  # fmt: skip
-        return header + data[start : end - 1].replace(b"\n", SEPARATOR) + b"\n"
+        return b"".join((header, sealed[start : end - 1], b"\n"))
+
+
+def seal(data: bytes) -> memoryview:
+    """A buffer of lines with every newline turned into the separator: done once for the
+    whole buffer, not once per record, which saves a copy of every byte shipped."""
+    return memoryview(data.replace(b"\n", SEPARATOR))
