@@ -24,6 +24,8 @@ LINES_SCHEMA = T.StructType(
 # The shipper's record (lake/wire.py): its lines joined by the separator after a header
 # naming the host, the file's fingerprint, the record's offset and its line count.
 ENVELOPE = wire.HEADER_REGEX
+# Characters enough for any header: the shipper leaves 512 bytes for it in a record.
+HEADER_CHARS = 600
 SEPARATOR = wire.SEPARATOR.decode()
 # Quarantine rows keep the raw line untouched so a person can fix and replay it.
 QUARANTINE_COLUMNS = ["stream", "reason", "detail", "source_file", "raw_line"]
@@ -123,10 +125,13 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
     without the shipper's envelope (the AWS Kinesis Agent's) is its own record, with no
     place."""
     names = ["_header", "_host", "_fingerprint", "_offset", "_parts"]
+    # The header is matched in the record's head: a regex function copies the whole text
+    # it is given (a record holds up to a megabyte of lines) before it looks at it.
+    head = F.substring("value", 1, HEADER_CHARS)
     enveloped = records.select(
         "value",
         "source_file",
-        *[F.regexp_extract("value", ENVELOPE, group).alias(n) for group, n in enumerate(names)],
+        *[F.regexp_extract(head, ENVELOPE, group).alias(n) for group, n in enumerate(names)],
     )
     body = F.expr("substring(value, length(_header) + 1)")
     lines = (
@@ -138,7 +143,9 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
     exploded = enveloped.select("*", F.posexplode(lines).alias("_index", "_line"))
     return exploded.select(
         # Lines written on Windows or by some appenders end in \r\n; the \r is not data.
-        F.regexp_replace("_line", r"\r$", "").alias("value"),
+        F.when(F.col("_line").endswith("\r"), F.expr("left(_line, char_length(_line) - 1)"))
+        .otherwise(F.col("_line"))
+        .alias("value"),
         "source_file",
         F.when(F.col("_header") != "", F.sha2(place, 256)).alias("position_id"),
     ).where(F.col("value") != "")  # empty lines carry no event; the shipper skips them too

@@ -10,7 +10,10 @@ write them. Requests are flagged as bots by user agent and grouped into sessions
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from functools import reduce
+from operator import or_
+
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from preprocess.common import (
@@ -41,20 +44,20 @@ GROUPS = {
     "referrer": 8,
     "user_agent": 9,
 }
-# One regex pass yields every field: the matched line rewritten as its groups, each after a
-# NUL (a NUL in a line makes it binary content, quarantined first, so it never splits a
-# field of a valid line). regexp_extract per field would run the whole pattern per field.
+# One regex pass yields every field: see `matched_groups`.
 FIELD_SEP = "\u0000"
-FIELDS = "".join(f"{FIELD_SEP}${group}" for group in GROUPS.values())
 REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
+REQUEST_GROUPS = {"method": 1, "path": 2, "protocol": 3}
 # nginx's $request_id appended to the line (the `shoplogs` log_format, docs/data-contract.md).
 REQUEST_ID = r" request_id=([0-9a-f]{32})$"
 CLF_TIME = "dd/MMM/yyyy:HH:mm:ss Z"
-BOT_AGENTS = (
-    r"(?i)(bot|crawl|spider|slurp|curl|wget|python-requests|python-urllib|go-http-client"
-    r"|httpclient|scrapy|headless|facebookexternalhit|monitor|uptime|^-?$)"
-)
-ASSET_PATHS = r"(?i)\.(css|js|mjs|map|png|jpe?g|gif|svg|webp|ico|woff2?|ttf|eot)(\?.*)?$"
+# A bot's user agent names a crawler, a script's HTTP library or a monitor, or is empty.
+BOT_WORDS = ("bot", "crawl", "spider", "slurp", "curl", "wget", "python-requests",
+             "python-urllib", "go-http-client", "httpclient", "scrapy", "headless",
+             "facebookexternalhit", "monitor", "uptime")  # fmt: skip
+# A path naming one of these files (at its end, or before a query string) is no page view.
+ASSET_EXTENSIONS = ("css", "js", "mjs", "map", "png", "jpg", "jpeg", "gif", "svg", "webp",
+                    "ico", "woff", "woff2", "ttf", "eot")  # fmt: skip
 SESSION_TIMEOUT_SECONDS = 30 * 60
 # How long an idle session is carried from run to run: long enough for a visit that spans
 # the midnight between two runs, short enough that the carried state stays small.
@@ -74,42 +77,55 @@ LOADED_STRINGS = [
 ]
 
 
-def _dash_to_null(column: F.Column) -> F.Column:
+def _dash_to_null(column: Column) -> Column:
     return F.when((column == "-") | (column == ""), None).otherwise(column)
+
+
+def with_groups(
+    frame: DataFrame, text: str, pattern: str, groups: dict[str, int], prefix: str = ""
+) -> DataFrame:
+    """``frame`` with each named group of ``pattern`` (anchored at both ends) in column
+    ``text`` (blank when the text does not match), and ``_matches``, whether it did; each
+    new column's name starts with ``prefix``.
+
+    The regex runs once, not once per group (``regexp_extract``) plus once to test the
+    match: the matched text is rewritten as its groups, each after a NUL, and split there;
+    a text that does not match is left whole, one piece. Only a NUL in the text could fake
+    a match, and a line holding one is binary content, quarantined before any other check.
+    The pieces get their own projection, which Spark keeps apart from the one reading them
+    (it would otherwise inline the regex into every field).
+    """
+    rewritten = "".join(f"{FIELD_SEP}${group}" for group in groups.values())
+    pieces = F.split(F.regexp_replace(text, pattern, rewritten), FIELD_SEP, -1)
+    split = frame.withColumn("_pieces", pieces)
+    matches = F.size("_pieces") == len(groups) + 1
+    return split.select(
+        "*",
+        matches.alias(f"{prefix}_matches"),
+        *[
+            F.when(matches, F.get("_pieces", place)).otherwise(F.lit("")).alias(prefix + name)
+            for place, name in enumerate(groups, start=1)
+        ],
+    ).drop("_pieces")
 
 
 def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     """Parse and check each line; ``reason`` is null for a valid request."""
-    split = lines.select(
-        "value",
-        "source_file",
-        "position_id",
-        F.col("value").rlike(COMBINED).alias("_matches"),
-        F.split(F.regexp_replace("value", COMBINED, FIELDS), FIELD_SEP, -1).alias("_fields"),
-    )
-    # A line that does not match keeps its text: its fields are blank, as it is unparseable.
-    fields = split.select(
-        "value",
-        "source_file",
-        "position_id",
-        "_matches",
-        *[
-            F.when(F.col("_matches"), F.get("_fields", place)).otherwise(F.lit("")).alias(name)
-            for place, name in enumerate(GROUPS, start=1)
-        ],
-    )
-    parsed = fields.select(
+    fields = with_groups(lines, "value", COMBINED, GROUPS)
+    parts = with_groups(fields, "request", REQUEST, REQUEST_GROUPS, prefix="_request_")
+    parsed = parts.select(
         "value",
         "source_file",
         "_matches",
+        "_request__matches",
         "client_ip",
         _dash_to_null(F.col("remote_user")).alias("remote_user"),
         "time_local",
         "request",
         F.to_timestamp("time_local", CLF_TIME).cast("timestamp_ntz").alias("request_at"),
-        F.regexp_extract("request", REQUEST, 1).alias("method"),
-        F.regexp_extract("request", REQUEST, 2).alias("path"),
-        _dash_to_null(F.regexp_extract("request", REQUEST, 3)).alias("protocol"),
+        F.col("_request_method").alias("method"),
+        F.col("_request_path").alias("path"),
+        _dash_to_null(F.col("_request_protocol")).alias("protocol"),
         F.col("status").cast("int").alias("status"),
         F.when(F.col("bytes_sent") == "-", 0)
         .otherwise(F.col("bytes_sent").cast("long"))
@@ -139,13 +155,33 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         time_window_check(F.col("request_at"), F.col("time_local"), "time", context),
         (
-            ~F.col("request").rlike(REQUEST),
+            ~F.col("_request__matches"),
             "malformed_request",
             F.concat(F.lit('request is not "METHOD target HTTP/x": '), F.col("request")),
         ),
         field_length_check(LOADED_STRINGS),
     )
-    return parsed.withColumn("reason", reason).withColumn("detail", detail)
+    return (
+        parsed.withColumn("reason", reason).withColumn("detail", detail).drop("_request__matches")
+    )
+
+
+# Both tests below are plain substring tests on the lower-cased text. One case-insensitive
+# regex alternation, which Java's engine tries at every character, cost 7 s a million lines.
+
+
+def is_bot(user_agent: Column) -> Column:
+    agent = F.lower(F.coalesce(user_agent, F.lit("")))
+    return reduce(or_, [agent.contains(word) for word in BOT_WORDS], agent.isin("", "-"))
+
+
+def is_asset(path: Column) -> Column:
+    """The path names a file of an asset type, at its end or before a query string."""
+    lowered = F.lower(path)
+    return reduce(
+        or_,
+        [lowered.endswith(f".{ext}") | lowered.contains(f".{ext}?") for ext in ASSET_EXTENSIONS],
+    )
 
 
 def with_sessions(requests: DataFrame, open_sessions: DataFrame | None = None) -> DataFrame:
@@ -225,11 +261,11 @@ def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResu
         "bytes_sent",
         "referrer",
         "user_agent",
-        F.coalesce(F.col("user_agent"), F.lit("")).rlike(BOT_AGENTS).alias("is_bot"),
+        is_bot(F.col("user_agent")).alias("is_bot"),
         (
             F.col("method").isin("GET", "HEAD")
             & F.col("status").between(200, 399)
-            & ~F.col("path").rlike(ASSET_PATHS)
+            & ~is_asset(F.col("path"))
         ).alias("is_page_view"),
         "source_file",
     )
