@@ -100,13 +100,9 @@ def prepare(settings: Settings) -> dict[str, str]:
     env = airflow_env(settings)
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    log = admin_log(settings)
-    _airflow(env, "db", "migrate", log_file=log)
-    _airflow(env, "pools", "set", DUCKDB_POOL, "1", "DuckDB allows a single writer", log_file=log)
-    # A fresh local stack each time (moto keeps nothing): forget the runs, and deferred
-    # tasks, of earlier ones, so none of them blocks or resumes against data that is gone.
-    with contextlib.suppress(ToolFailed):  # nothing to forget on a new database
-        _airflow(env, "dags", "delete", DAG_ID, "--yes", log_file=log)
+    run_tool([sys.executable, "-m", "local.airflow_admin", DAG_ID, DUCKDB_POOL],
+             what="the Airflow metadata database's setup", log_file=admin_log(settings),
+             env=env, append=True, telling=lambda lines: lines[-25:])  # fmt: skip
     return env
 
 
