@@ -1,6 +1,7 @@
 """The DAG's dbt task group when a model fails: one ``dbt build`` (the producer), then one
 task per model and per model's tests. The failing model's task fails, the models dbt built
-succeed, and what dbt skipped because of the failure is not run; the run under
+succeed, and what dbt skipped because of the failure is not run; a failing relationships
+test fails the test tasks of both its parents; the run under
 ``airflow dags test`` (``make run``) ends instead of waiting for ever. The DAG's summary task
 still publishes the run's report, saying where it failed, and fails the run.
 
@@ -59,6 +60,8 @@ PROJECT = {
     "models/int_products_broken.sql": "select product_id from missing_table\n",
     "models/dim_products.sql": "select * from {{ ref('stg_products') }}\n",
     "models/fct_broken.sql": "select * from {{ ref('int_products_broken') }}\n",
+    # Sold a product the dimension does not have: its relationships test (two parents) fails.
+    "models/fct_orders.sql": "select product_id from (values (1), (3)) as sold (product_id)\n",
     "models/_models.yml": """
         version: 2
         seeds:
@@ -83,6 +86,12 @@ PROJECT = {
             columns:
               - name: product_id
                 data_tests: [not_null]
+          - name: fct_orders
+            columns:
+              - name: product_id
+                data_tests:
+                  - relationships:
+                      arguments: {to: ref('dim_products'), field: product_id}
     """,
 }
 
@@ -154,8 +163,12 @@ def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
     assert states["dbt.int_products_broken.run"] == "failed"
     # Built by the same dbt build, reported by their own tasks.
     for task_id in ["products.seed", "products.test", "stg_products.run", "stg_products.test",
-                    "dim_products.run", "dim_products.test"]:  # fmt: skip
+                    "dim_products.run", "fct_orders.run"]:  # fmt: skip
         assert states[f"dbt.{task_id}"] == "success", (task_id, states)
+    # The failing relationships test fails the tests of both its parents, and no task
+    # shows it green.
+    assert states["dbt.dim_products.test"] == states["dbt.fct_orders.test"] == "failed"
+    assert [t for t, state in states.items() if "relationships" in t and state == "success"] == []
     # dbt skipped what depends on the failed model; Airflow does not run it either.
     assert states["dbt.int_products_broken.test"] == "upstream_failed"
     assert states["dbt.fct_broken.run"] == "upstream_failed"
@@ -165,14 +178,17 @@ def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
     assert run.returncode != 0
     assert published is not None, "the failed run published no report"
     report = RunReport.from_dict(json.loads(published))
-    assert report.failed_tasks == ["dbt.dbt_producer_watcher", "dbt.int_products_broken.run"]
+    failed = ["dbt.dbt_producer_watcher", "dbt.dim_products.test", "dbt.fct_orders.test",
+              "dbt.int_products_broken.run"]  # fmt: skip
+    assert report.failed_tasks == failed
     assert {t.name for t in report.tests if t.passed} >= {
         "unique_stg_products_product_id",
         "not_null_dim_products_product_id",
     }
-    assert "run failed at: dbt.dbt_producer_watcher, dbt.int_products_broken.run" in (
-        render_page(report)
-    )
+    assert {t.name for t in report.tests if t.status == "fail"} == {
+        "relationships_fct_orders_product_id__product_id__ref_dim_products_"
+    }
+    assert f"run failed at: {', '.join(failed)}" in render_page(report)
 
 
 def run_the_dag(settings: Settings, tmp_path: Path) -> subprocess.CompletedProcess[str]:
