@@ -151,19 +151,31 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
     ).where(F.col("value") != "")  # empty lines carry no event; the shipper skips them too
 
 
-def first_failure(*checks: tuple[Column, str, Column | str]) -> tuple[Column, Column]:
-    """Reason and detail of the first failing check, or nulls when the line is valid.
+def with_first_failure(frame: DataFrame, *checks: tuple[Column, str, Column | str]) -> DataFrame:
+    """``frame`` with the ``reason`` and ``detail`` of each row's first failing check, or
+    nulls when the line is valid.
 
     Each check is ``(failed, reason, detail)``; order matters: an undecodable line is
-    reported as such, not as the field that happens to break first.
+    reported as such, not as the field that happens to break first. The checks run once per
+    row, up to the first that fails: its number gets a projection of its own, which reason
+    and detail both read. (Two chains of conditions, one for each, ran every check of a
+    valid row twice.)
     """
+    failing: Column = F.lit(None).cast("int")
+    for number, (failed, _, _) in reversed(list(enumerate(checks))):
+        failing = F.when(failed, F.lit(number)).otherwise(failing)
+    numbered = frame.withColumn("_failed_check", failing)
     reason: Column = F.lit(None).cast("string")
     detail: Column = F.lit(None).cast("string")
-    for failed, name, text in reversed(checks):
-        text_col = text if isinstance(text, Column) else F.lit(text)
-        reason = F.when(failed, F.lit(name)).otherwise(reason)
-        detail = F.when(failed, text_col).otherwise(detail)
-    return reason, detail
+    for number, (_, name, text) in enumerate(checks):
+        failed_here = F.col("_failed_check") == number
+        reason = F.when(failed_here, F.lit(name)).otherwise(reason)
+        detail = F.when(failed_here, text if isinstance(text, Column) else F.lit(text)).otherwise(
+            detail
+        )
+    return numbered.select("*", reason.alias("reason"), detail.alias("detail")).drop(
+        "_failed_check"
+    )
 
 
 def encoding_check() -> tuple[Column, str, str]:

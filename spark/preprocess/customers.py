@@ -11,11 +11,11 @@ from preprocess.common import (
     binary_check,
     encoding_check,
     field_length_check,
-    first_failure,
     missing_check,
     parse_utc,
     split_and_dedupe,
     time_window_check,
+    with_first_failure,
 )
 
 FIELDS = [
@@ -53,7 +53,8 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         F.size("_fields").alias("_field_count"),
         *[_unquote(f"_{name}").alias(name) for name in FIELDS],
     ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
-    reason, detail = first_failure(
+    checked = with_first_failure(
+        typed,
         encoding_check(),
         binary_check(),
         (
@@ -80,7 +81,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         field_length_check(FIELDS),
     )
-    return typed.withColumn("reason", reason).withColumn("detail", detail)
+    return checked
 
 
 def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:

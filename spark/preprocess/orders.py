@@ -16,11 +16,11 @@ from preprocess.common import (
     binary_check,
     encoding_check,
     field_length_check,
-    first_failure,
     missing_check,
     parse_utc,
     split_and_dedupe,
     time_window_check,
+    with_first_failure,
 )
 
 EVENT_TYPES = ["placed", "paid", "shipped", "cancelled", "refunded"]
@@ -76,7 +76,8 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             ).otherwise(longest),
         ),
     )
-    reason, detail = first_failure(
+    checked = with_first_failure(
+        parsed,
         encoding_check(),
         binary_check(),
         (
@@ -116,7 +117,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         field_length_check(["event_id", "order_id", "customer_id", "line_product_id"]),
     )
-    return parsed.withColumn("reason", reason).withColumn("detail", detail)
+    return checked
 
 
 def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:

@@ -22,9 +22,9 @@ from preprocess.common import (
     binary_check,
     encoding_check,
     field_length_check,
-    first_failure,
     split_and_dedupe,
     time_window_check,
+    with_first_failure,
 )
 
 # Possessive quantifiers only: a greedy group recurses once per character in Java's regex
@@ -140,7 +140,8 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             F.sha2(F.col("value"), 256),
         ).alias("event_id"),
     )
-    reason, detail = first_failure(
+    checked = with_first_failure(
+        parsed,
         encoding_check(),
         binary_check(),
         (
@@ -161,9 +162,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         field_length_check(LOADED_STRINGS),
     )
-    return (
-        parsed.withColumn("reason", reason).withColumn("detail", detail).drop("_request__matches")
-    )
+    return checked.drop("_request__matches")
 
 
 # Both tests below are plain substring tests on the lower-cased text. One case-insensitive
