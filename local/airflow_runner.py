@@ -111,9 +111,12 @@ def admin_log(settings: Settings) -> Path:
     return settings.work_dir / "logs" / "airflow-admin.log"
 
 
-def dags_test(settings: Settings, run_date: date, log_file: Path) -> None:
-    """Run the pipeline DAG once for ``run_date``, every task in this process's order."""
-    env = prepare(settings)
+def dags_test(
+    settings: Settings, run_date: date, log_file: Path, env: dict[str, str] | None = None
+) -> None:
+    """Run the pipeline DAG once for ``run_date``, every task in this process's order;
+    ``env`` is what ``prepare`` returned, if it has run."""
+    env = env or prepare(settings)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text("")
     _airflow(env, "dags", "test", DAG_ID, run_date.isoformat(), log_file=log_file)

@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from lake import layout, zones
 from lake.manifest import Manifest
 from lake.stats import RunStats, StreamStats
 from local import demo
-from local.airflow_runner import dag_seconds, dags_test, finished_task
+from local.airflow_runner import dag_seconds, dags_test, finished_task, prepare
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
@@ -216,10 +217,15 @@ def run_pipeline_in_airflow(
     """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date."""
     report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
-    run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
+    # Airflow's metadata database is set up beside dbt's parse: two processes, two cores.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        airflow_ready = beside.submit(prepare, settings)
+        run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
+        env = airflow_ready.result()
     try:
         with following(logs / "airflow.log", task_printer(finished_task)):
-            run_stage(report, "airflow dag", lambda: dags_test(settings, day, logs / "airflow.log"))
+            run_stage(report, "airflow dag",
+                      lambda: dags_test(settings, day, logs / "airflow.log", env))  # fmt: skip
     except StageFailed as failed:
         # The DAG's summary task published the failed run's report: show it too.
         failed.report = dag_report_anyway(report, settings, shipped, day)

@@ -139,8 +139,9 @@ def test_a_failed_dag_run_still_shows_the_report_its_summary_task_published(
     (tmp_path / "logs").mkdir()
     monkeypatch.setattr(run, "_ship", lambda *_: (RunReport(run_date=day.isoformat()), {}, day))
     monkeypatch.setattr(run, "build_manifest", lambda *_: None)
+    monkeypatch.setattr(run, "prepare", lambda *_: {})
 
-    def failing_dag(_: object, __: object, log_file: Path) -> None:
+    def failing_dag(_: object, __: object, log_file: Path, *___: object) -> None:
         log_file.write_text("")
         raise ToolFailed("`airflow dags test shoplogs_pipeline 2026-11-21` failed (exit 1)")
 
