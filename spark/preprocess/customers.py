@@ -53,7 +53,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         F.size("_fields").alias("_field_count"),
         *[_unquote(f"_{name}").alias(name) for name in FIELDS],
     ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
-    checked = with_first_failure(
+    return with_first_failure(
         typed,
         encoding_check(),
         binary_check(),
@@ -81,7 +81,6 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         field_length_check(FIELDS),
     )
-    return checked
 
 
 def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:

@@ -76,7 +76,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
             ).otherwise(longest),
         ),
     )
-    checked = with_first_failure(
+    return with_first_failure(
         parsed,
         encoding_check(),
         binary_check(),
@@ -117,7 +117,6 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         ),
         field_length_check(["event_id", "order_id", "customer_id", "line_product_id"]),
     )
-    return checked
 
 
 def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:
