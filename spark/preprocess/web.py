@@ -44,7 +44,7 @@ GROUPS = {
     "referrer": 8,
     "user_agent": 9,
 }
-# One regex pass yields every field: see `matched_groups`.
+# One regex pass yields every field: see `with_groups`.
 FIELD_SEP = "\u0000"
 REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
 REQUEST_GROUPS = {"method": 1, "path": 2, "protocol": 3}
