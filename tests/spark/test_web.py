@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from pyspark.sql import functions as F
 
 from lake.stats import StreamStats
 from preprocess import web
@@ -94,3 +95,27 @@ def test_thirty_minutes_of_inactivity_starts_a_new_session(lines) -> None:
         for r in web.transform(lines(raw)).datasets["web_requests"].collect()
     }
     assert again == by_path  # ids are stable across re-runs
+
+
+def test_bots_and_assets_are_told_apart_whatever_the_case_or_query_string(spark) -> None:
+    agents = ["Googlebot/2.1", "Mozilla/5.0 (compatible; BINGBOT)", "curl/8.4", "-", "",
+              "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"]  # fmt: skip
+    paths = ["/static/app.JS?v=3", "/img/logo.png", "/a.mjs", "/download?file=report.css",
+             "/products/7", "/css-guide", "/page.html?x=.png-ish"]  # fmt: skip
+    frame = spark.createDataFrame(
+        [(agents[i % len(agents)], paths[i % len(paths)]) for i in range(len(paths))],
+        "agent string, path string",
+    )
+    flagged = frame.select(
+        "agent", "path", web.is_bot(F.col("agent")).alias("bot"),
+        web.is_asset(F.col("path")).alias("asset"),
+    ).collect()  # fmt: skip
+    assert {r["agent"]: r["bot"] for r in flagged} == {
+        "Googlebot/2.1": True, "Mozilla/5.0 (compatible; BINGBOT)": True, "curl/8.4": True,
+        "-": True, "": True, "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0": False,
+    }  # fmt: skip
+    assert {r["path"]: r["asset"] for r in flagged} == {
+        "/static/app.JS?v=3": True, "/img/logo.png": True, "/a.mjs": True,
+        "/download?file=report.css": True, "/products/7": False, "/css-guide": False,
+        "/page.html?x=.png-ish": False,
+    }  # fmt: skip
