@@ -217,14 +217,14 @@ def unpause_when_parsed(env: dict[str, str], log_file: Path, timeout: float = 90
 def serve() -> int:
     """``make airflow``: local Airflow against a local AWS holding the demo's logs."""
     from local import demo
-    from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
+    from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local, ship_logs
 
     settings = load_settings()
     os.environ.update(LOCAL_CREDENTIALS)
     # SIGTERM (a service manager, `timeout`) stops everything as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logs = settings.work_dir / "logs"
-    with moto_server(log_file=logs / "moto.log") as endpoint:
+    with moto_server(log_file=logs / "moto.log", port=RUN_PORT) as endpoint:
         settings = settings.with_endpoint(endpoint)
         provision_local(settings)
         build_manifest(settings, logs / "dbt.log")

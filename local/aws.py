@@ -26,6 +26,11 @@ from shoplogs_agent.firehose import ShipStats
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
+# Where `make run` and `make airflow` start local AWS when the port is free. dbt's profile
+# names the endpoint, and dbt parses the whole project again (~5 s) whenever the profile
+# changes: one port from run to run keeps its partial parse. Tests take any free port.
+RUN_PORT = 4599
+
 
 def _moto_command(port: int, clock_start: datetime | None = None) -> list[str]:
     """moto's server through local/moto_stand_in.py (atomic conditional writes; Firehose's
@@ -36,12 +41,16 @@ def _moto_command(port: int, clock_start: datetime | None = None) -> list[str]:
 
 @contextmanager
 def moto_server(
-    log_file: Path | None = None, timeout: float = 20.0, clock_start: datetime | None = None
+    log_file: Path | None = None,
+    timeout: float = 20.0,
+    clock_start: datetime | None = None,
+    port: int = 0,
 ) -> Iterator[str]:
     """Start moto, yield its endpoint URL, and stop it however the block exits.
 
-    ``clock_start``: Firehose's clock begins there (tests pin arrival days with it)."""
-    port = free_port()
+    ``clock_start``: Firehose's clock begins there (tests pin arrival days with it).
+    ``port``: the port to use if it is free (``RUN_PORT``); else, and by default, any."""
+    port = free_port(port)
     endpoint = f"http://127.0.0.1:{port}"
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)

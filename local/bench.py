@@ -22,7 +22,7 @@ from pathlib import Path
 from lake.layout import LOG_FILES
 from local import demo, spark_bench
 from local.airflow_runner import task_seconds
-from local.aws import LOCAL_CREDENTIALS, moto_server
+from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server
 from local.bench_incremental import daily_builds
 from local.run import run_pipeline, run_pipeline_in_airflow
 from local.warehouses import load_partition, run_setup_script, running
@@ -181,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.spark_lines > 0
         else None
     )
-    with moto_server(log_file=work / "moto.log") as endpoint:
+    with moto_server(log_file=work / "moto.log", port=RUN_PORT) as endpoint:
         local = settings.with_endpoint(endpoint)
         report = run_pipeline(local, files)
         warehouses = warehouse_builds(local, date.fromisoformat(report.run_date))
-    with moto_server(log_file=work / "moto.log") as endpoint:
+    with moto_server(log_file=work / "moto.log", port=RUN_PORT) as endpoint:
         local = settings.with_endpoint(endpoint)
         in_airflow = run_pipeline_in_airflow(local, files)
         dbt_airflow = dbt_stage_under_airflow(work / "logs" / "airflow.log")

@@ -27,7 +27,7 @@ from lake.manifest import Manifest
 from lake.stats import RunStats, StreamStats
 from local import demo
 from local.airflow_runner import dag_seconds, dags_test, finished_task, prepare
-from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local, ship_logs
+from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local, ship_logs
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         os.environ.update(LOCAL_CREDENTIALS)
         fresh_warehouse(settings)
-        with moto_server(log_file=stages.log_path(settings, "moto.log")) as endpoint:
+        with moto_server(stages.log_path(settings, "moto.log"), port=RUN_PORT) as endpoint:
             run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
             report = run(settings.with_endpoint(endpoint), files, args.run_date)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included

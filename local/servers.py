@@ -21,9 +21,15 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-def free_port() -> int:
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if nothing listens on it (any free port when it is 0 or taken)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        # As a server binds it: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 

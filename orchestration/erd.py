@@ -138,10 +138,46 @@ def with_diagram(overview: str, dot: str, svg: str) -> str:
     return MARKED.sub(lambda _: diagram_block(dot, svg), overview)
 
 
+def marts_fingerprint(manifest: dict) -> str:
+    """A hash of what the diagram is drawn from: every model and test that is, or depends
+    on, a fact or a dimension, as the manifest has it (less ``created_at``, which each parse
+    sets anew), and dbterd's version. Wider than what dbterd reads, so a change it would
+    draw always changes the fingerprint."""
+    from importlib.metadata import version
+
+    def in_star(unique_id: str) -> bool:
+        return unique_id.startswith(tuple(SELECT))
+
+    nodes = {
+        unique_id: {k: v for k, v in node.items() if k != "created_at"}
+        for unique_id, node in manifest["nodes"].items()
+        if in_star(unique_id) or any(map(in_star, node.get("depends_on", {}).get("nodes", [])))
+    }
+    return sha256(json.dumps([version("dbterd"), nodes], sort_keys=True, default=str))
+
+
+def drawn_from(cache: Path, fingerprint: str) -> str | None:
+    """The DOT hash dbterd last drew from marts with this fingerprint, if it is known."""
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return None
+    return known.get("dot_sha256") if known.get("fingerprint") == fingerprint else None
+
+
 def refresh(manifest_path: Path, overview_path: Path = OVERVIEW, svg_path: Path = SVG_FILE) -> bool:
-    """Redraw the diagram if the marts changed since it was drawn; True if it was."""
-    dot = star_schema_dot(manifest_path)
+    """Redraw the diagram if the marts changed since it was drawn; True if it was.
+
+    dbterd takes seconds to import, so what it drew is remembered beside the manifest
+    (``erd.json``): while the marts' fingerprint stays the same, so does the DOT."""
     overview = overview_path.read_text()
+    cache = manifest_path.with_name("erd.json")
+    fingerprint = marts_fingerprint(json.loads(manifest_path.read_text()))
+    dot_sha = drawn_from(cache, fingerprint)
+    if dot_sha is not None and dot_sha == recorded_sha(overview):
+        return False
+    dot = star_schema_dot(manifest_path)
+    cache.write_text(json.dumps({"fingerprint": fingerprint, "dot_sha256": sha256(dot)}))
     if recorded_sha(overview) == sha256(dot):
         return False
     svg = render_svg(dot)

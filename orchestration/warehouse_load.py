@@ -18,6 +18,10 @@ from lake.manifest import Manifest
 from orchestration.runners.dbt import run_dbt
 from orchestration.settings import Settings
 
+# Warehouses whose sources read the processed zone in place (their external_location), so
+# load_raw has nothing to do there (duckdb__load_raw_partition says so): no dbt start-up.
+READ_IN_PLACE = frozenset({"duckdb"})
+
 
 def partition_locations(bucket: str, run_date: date) -> dict[str, dict[str, str]]:
     """Where each dataset's partition of the run lies: its S3 URI, and its path below the
@@ -54,6 +58,8 @@ def load_raw(
 
     ``connection_env`` holds the warehouse credentials (rendered from an Airflow connection).
     """
+    if settings.warehouse in READ_IN_PLACE:
+        return
     run_date = date.fromisoformat(manifest.run_date)
     args = load_args(settings.lake_bucket, run_date, manifest.partition_files())
     run_dbt(settings, ["run-operation", "load_raw", "--args", args], log_file, connection_env)

@@ -122,3 +122,25 @@ def test_marts_are_public_owned_and_read_by_the_exposures(manifest: dict[str, An
     assert analyses == {"revenue_by_day_and_country", "web_session_conversion", "top_products",
                         "repeat_customer_share", "bot_share_of_traffic"}  # fmt: skip
     assert analyses <= {e["name"] for e in exposures.values() if e["type"] == "analysis"}
+
+
+def test_the_remembered_drawing_never_hides_a_changed_mart(
+    manifest: dict[str, Any], tmp_path: Path
+) -> None:
+    """refresh remembers the DOT of the marts it last saw; a changed mart, or an overview
+    drawn from other marts, is still redrawn."""
+    path = tmp_path / "manifest.json"
+    path.write_text(manifest["path"].read_text())
+    overview, svg = tmp_path / "overview.md", tmp_path / "star_schema.svg"
+    overview.write_text(erd.OVERVIEW.read_text())
+    assert erd.refresh(path, overview, svg) is False  # the committed diagram is current
+    assert erd.refresh(path, overview, svg) is False  # and remembered as such
+    changed = json.loads(path.read_text())
+    columns = changed["nodes"]["model.shoplogs.fct_orders"]["columns"]
+    columns["gift_wrapped"] = {**columns["order_id"], "name": "gift_wrapped", "data_type": "bool"}
+    path.write_text(json.dumps(changed))
+    assert erd.refresh(path, overview, svg) is True
+    assert "gift_wrapped" in svg.read_text()
+    overview.write_text(erd.OVERVIEW.read_text())  # the old drawing back, marts unchanged
+    assert erd.refresh(path, overview, svg) is True
+    assert erd.recorded_sha(overview.read_text()) == erd.sha256(erd.star_schema_dot(path))
