@@ -28,6 +28,7 @@ from local.bench_incremental import daily_builds
 from local.run import fresh_warehouse, run_pipeline, run_pipeline_in_airflow
 from local.warehouses import load_partition, run_setup_script, running
 from orchestration import stages
+from orchestration.runners.dbt import build_manifest
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 from shoplogs_agent.files import read_chunks, ship_file
 
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         local = settings.with_endpoint(endpoint)
         report = run_pipeline(local, files)
         warehouses = warehouse_builds(local, date.fromisoformat(report.run_date))
+        # As a first `make run` leaves it: the builds above parsed the project for other
+        # targets, and dbt's partial parse keeps one profile's state.
+        build_manifest(local, work / "logs" / "dbt.log")
     with moto_server(log_file=work / "moto.log", port=RUN_PORT) as endpoint:
         local = settings.with_endpoint(endpoint)
         in_airflow = run_pipeline_in_airflow(local, files)
