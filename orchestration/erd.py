@@ -171,14 +171,14 @@ def refresh(manifest_path: Path, overview_path: Path = OVERVIEW, svg_path: Path 
     dbterd takes seconds to import, so what it drew is remembered beside the manifest
     (``erd.json``): while the marts' fingerprint stays the same, so does the DOT."""
     overview = overview_path.read_text()
+    drawn = recorded_sha(overview)
     cache = manifest_path.with_name("erd.json")
     fingerprint = marts_fingerprint(json.loads(manifest_path.read_text()))
-    dot_sha = drawn_from(cache, fingerprint)
-    if dot_sha is not None and dot_sha == recorded_sha(overview):
+    if drawn is not None and drawn_from(cache, fingerprint) == drawn:
         return False
     dot = star_schema_dot(manifest_path)
     cache.write_text(json.dumps({"fingerprint": fingerprint, "dot_sha256": sha256(dot)}))
-    if recorded_sha(overview) == sha256(dot):
+    if drawn == sha256(dot):
         return False
     svg = render_svg(dot)
     overview_path.write_text(with_diagram(overview, dot, svg))
