@@ -2,7 +2,7 @@
 
 claim landing -> Spark (local | EMR | EMR Serverless) -> promote zones -> load the raw
 layer (SHOPLOGS_WAREHOUSE: DuckDB | Snowflake | Redshift) -> dbt (Cosmos, one task per
-model, tests after each) -> docs -> summary (the run report, published whether or not
+model with its tests) -> docs -> summary (the run report, published whether or not
 the run failed; the run fails with it).
 
 Starts on new landing objects (an asset watcher on the bucket's SQS event queue) and,

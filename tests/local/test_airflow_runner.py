@@ -12,8 +12,8 @@ LOG = """\
 2026-11-23T04:45:51.000000Z [info] [DAG TEST] end task task_id=run_date map_index=-1 [dag]
 2026-11-23T04:45:51.500000Z [info] [DAG TEST] starting task_id=dbt.dbt_producer_watcher
 2026-11-23T04:46:05.000000Z [info] [DAG TEST] end task task_id=dbt.dbt_producer_watcher
-2026-11-23T04:46:05.100000Z [info] [DAG TEST] starting task_id=dbt.fct_orders.run map_index=-1
-2026-11-23T04:46:05.500000Z [info] [DAG TEST] end task task_id=dbt.fct_orders.run map_index=-1
+2026-11-23T04:46:05.100000Z [info] [DAG TEST] starting task_id=dbt.fct_orders map_index=-1
+2026-11-23T04:46:05.500000Z [info] [DAG TEST] end task task_id=dbt.fct_orders map_index=-1
 2026-11-23T04:46:06.000000Z [info] [DAG TEST] starting task_id=summary map_index=-1 [dag]
 2026-11-23T04:46:06.250000Z [info] [DAG TEST] end task task_id=summary map_index=-1 [dag]
 """

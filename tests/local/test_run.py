@@ -148,7 +148,7 @@ def test_a_failed_dag_run_still_shows_the_report_its_summary_task_published(
     monkeypatch.setattr(run, "dags_test", failing_dag)
     published = RunReport(
         run_date=day.isoformat(),
-        failed_tasks=["dbt.fct_orders.test"],
+        failed_tasks=["dbt.fct_orders"],
         tests=dbt_test_results({"results": [{
             "unique_id": "test.shoplogs.accepted_values_fct_orders_status.1a",
             "status": "fail", "failures": 3,
@@ -168,10 +168,10 @@ def test_a_failed_dag_run_still_shows_the_report_its_summary_task_published(
         run.run_pipeline_in_airflow(settings, {})
     assert failed.value.stage == "airflow dag" and failed.value.report
     text = format_summary(failed.value.report)
-    assert "Run FAILED at: dbt.fct_orders.test" in text
+    assert "Run FAILED at: dbt.fct_orders" in text
     assert "audit.accepted_values_fct_1a" in text
     page = (run.report_dir(settings) / "index.html").read_text()
-    assert "run failed at: dbt.fct_orders.test" in page
+    assert "run failed at: dbt.fct_orders" in page
 
 
 def test_each_run_starts_a_new_local_warehouse(tmp_path: Path, monkeypatch) -> None:

@@ -1,7 +1,7 @@
 """The DAG's dbt task group when a model fails: one ``dbt build`` (the producer), then one
-task per model and per model's tests. The failing model's task fails, the models dbt built
-succeed, and what dbt skipped because of the failure is not run; a failing relationships
-test fails the test tasks of both its parents; the run under
+task per model and seed for it and its tests. The failing model's task fails, the models dbt
+built and tested succeed, and what dbt skipped because of the failure is not run; a failing
+relationships test fails the tasks of both its parents; the run under
 ``airflow dags test`` (``make run``) ends instead of waiting for ever. The DAG's summary task
 still publishes the run's report, saying where it failed, and fails the run.
 
@@ -160,26 +160,27 @@ def test_a_failing_model_fails_its_task_and_leaves_the_others_state_visible(
     states = task_states(settings)
     assert states, run.stdout[-3000:] + run.stderr[-3000:]
     assert states["dbt.dbt_producer_watcher"] == "failed"
-    assert states["dbt.int_products_broken.run"] == "failed"
-    # Built by the same dbt build, reported by their own tasks.
-    for task_id in ["products.seed", "products.test", "stg_products.run", "stg_products.test",
-                    "dim_products.run", "fct_orders.run"]:  # fmt: skip
+    assert states["dbt.int_products_broken"] == "failed"
+    # Built and tested by the same dbt build, reported by their own tasks.
+    for task_id in ["products", "stg_products"]:
         assert states[f"dbt.{task_id}"] == "success", (task_id, states)
-    # The failing relationships test fails the tests of both its parents, and no task
-    # shows it green.
-    assert states["dbt.dim_products.test"] == states["dbt.fct_orders.test"] == "failed"
+    # Both parents of the failing relationships test were built, and their tasks fail with
+    # it; no task shows it green.
+    assert states["dbt.dim_products"] == states["dbt.fct_orders"] == "failed"
+    log = run.stdout + run.stderr
+    for model in ["dim_products", "fct_orders"]:
+        assert f"a test of 'model.shoplogs.{model}' failed" in log
     assert [t for t, state in states.items() if "relationships" in t and state == "success"] == []
     # dbt skipped what depends on the failed model; Airflow does not run it either.
-    assert states["dbt.int_products_broken.test"] == "upstream_failed"
-    assert states["dbt.fct_broken.run"] == "upstream_failed"
+    assert states["dbt.fct_broken"] == "upstream_failed"
 
     # The summary ran all the same: it published the report, then failed the run.
     assert states["summary"] == "failed"
     assert run.returncode != 0
     assert published is not None, "the failed run published no report"
     report = RunReport.from_dict(json.loads(published))
-    failed = ["dbt.dbt_producer_watcher", "dbt.dim_products.test", "dbt.fct_orders.test",
-              "dbt.int_products_broken.run"]  # fmt: skip
+    failed = ["dbt.dbt_producer_watcher", "dbt.dim_products", "dbt.fct_orders",
+              "dbt.int_products_broken"]  # fmt: skip
     assert report.failed_tasks == failed
     assert {t.name for t in report.tests if t.passed} >= {
         "unique_stg_products_product_id",
