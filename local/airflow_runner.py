@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -162,6 +163,11 @@ def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env |= {
+        # One key for the tokens every process signs and checks (a task's token is made by
+        # the scheduler, checked by the API server). Unset, each process started beside
+        # the others on a fresh home makes its own, and every task fails: "Invalid auth
+        # token".
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API__BASE_URL": url,
