@@ -24,7 +24,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.airflow.graph import _get_dbt_dag_task_group_identifier, create_task_metadata
 from cosmos.constants import (
     PRODUCER_WATCHER_TASK_ID,
-    DbtResourceType,
+    SUPPORTED_BUILD_RESOURCES,
     ExecutionMode,
     InvocationMode,
     LoadMode,
@@ -88,10 +88,10 @@ def dbt_task_group(
         # test's outcome, and cost a deferral (15 tasks, ~5 s).
         should_detach_multiple_parents_tests=False,
     )
-    # Cosmos's watcher mode has no operator for TestBehavior.BUILD: each model and seed
-    # gets this project's (below).
+    # Cosmos's watcher mode has no operator for TestBehavior.BUILD (it raises): each node
+    # `dbt build` builds gets this project's (below).
     build = build_watcher_tasks(render)
-    render.node_converters = {DbtResourceType.MODEL: build, DbtResourceType.SEED: build}
+    render.node_converters = dict.fromkeys(SUPPORTED_BUILD_RESOURCES, build)
     group = DbtTaskGroup(
         group_id="dbt",
         project_config=project,
