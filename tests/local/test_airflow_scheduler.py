@@ -19,7 +19,7 @@ from local.airflow_runner import (
     running_airflow,
     unpause_when_parsed,
 )
-from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local
+from local.aws import provision_local
 from orchestration.runners.dbt import build_manifest
 from orchestration.settings import load_settings
 
@@ -45,20 +45,15 @@ def first_task_state(database: Path, timeout: float = 240) -> str | None:
     return state
 
 
-def test_the_scheduler_runs_the_pipelines_first_task(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name, value in LOCAL_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    with moto_server(log_file=tmp_path / "moto.log") as endpoint:
-        settings = replace(load_settings("local"), work_dir=tmp_path / "work")
-        settings = settings.with_endpoint(endpoint)
-        provision_local(settings)
-        build_manifest(settings, tmp_path / "dbt.log")
-        with running_airflow(settings):
-            # Unpaused, the DAG's daily schedule starts a run for the last full day.
-            unpause_when_parsed(airflow_env(settings), admin_log(settings))
-            state = first_task_state(airflow_home(settings) / "airflow.db")
+def test_the_scheduler_runs_the_pipelines_first_task(tmp_path: Path, own_aws_endpoint: str) -> None:
+    settings = replace(load_settings("local"), work_dir=tmp_path / "work")
+    settings = settings.with_endpoint(own_aws_endpoint)
+    provision_local(settings)
+    build_manifest(settings, tmp_path / "dbt.log")
+    with running_airflow(settings):
+        # Unpaused, the DAG's daily schedule starts a run for the last full day.
+        unpause_when_parsed(airflow_env(settings), admin_log(settings))
+        state = first_task_state(airflow_home(settings) / "airflow.db")
     scheduler_log = (settings.work_dir / "logs" / "airflow-scheduler.log").read_text()
     assert state == "success", scheduler_log[-3000:]
     assert "Invalid auth token" not in scheduler_log
