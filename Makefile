@@ -3,6 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+# The repo's venv runs on the Python AWS MWAA runs for its Airflow (3.12); the EC2 agent and the
+# Spark job are also tested on the hosts' and EMR 7's 3.9. scripts/find-python.sh says how to
+# get one that is missing.
+PYTHON312 ?= $(shell bash scripts/find-python.sh 3.12)
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -28,7 +32,8 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked
+	@test -n "$(PYTHON312)" || { echo "make: Python 3.12 is needed for .venv (see above)" >&2; exit 1; }
+	$(UV) sync --locked --python $(PYTHON312)
 	@touch $@
 
 $(CHECKOV): | $(UV)

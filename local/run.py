@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
 
 from lake import layout, zones
 from lake.manifest import Manifest
@@ -40,7 +39,6 @@ from orchestration.summary import (
     stream_counts,
 )
 
-T = TypeVar("T")
 
 
 class StageFailed(RuntimeError):
@@ -93,7 +91,7 @@ def timed(report: RunReport, stage: str) -> Iterator[None]:
     say(f"  {stage} done in {report.seconds[stage]:.1f} s")
 
 
-def run_stage(report: RunReport, stage: str, action: Callable[[], T]) -> T:
+def run_stage[T](report: RunReport, stage: str, action: Callable[[], T]) -> T:
     with timed(report, stage):
         return action()
 

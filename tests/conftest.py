@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +19,8 @@ from local.aws import LOCAL_CREDENTIALS, moto_server
 from tests.clock import ARRIVAL, ARRIVAL_DAY
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Spark's Python workers run on this interpreter, not on whichever python3 PATH finds first.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.update(LOCAL_CREDENTIALS)
 os.environ.setdefault("AWS_REGION", "us-east-1")
 # Airflow reads its configuration at import: keep tests away from ~/airflow and the network.
