@@ -40,7 +40,6 @@ from orchestration.summary import (
 )
 
 
-
 class StageFailed(RuntimeError):
     def __init__(self, stage: str, cause: Exception) -> None:
         super().__init__(f"stage '{stage}' failed: {cause}")
