@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from infra import mwaa
 from orchestration.settings import PROJECT
 
 
@@ -71,7 +72,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         serverless_max_memory="64 GB",
         redshift_base_capacity=8,
         redshift_max_capacity=16,
-        airflow_version="3.3.1",
+        airflow_version=mwaa.AIRFLOW_VERSION,
         mwaa_class="mw1.small",
         mwaa_max_workers=2,
         termination_protection=False,
@@ -96,7 +97,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         serverless_max_memory="256 GB",
         redshift_base_capacity=8,
         redshift_max_capacity=64,
-        airflow_version="3.3.1",
+        airflow_version=mwaa.AIRFLOW_VERSION,
         mwaa_class="mw1.small",
         mwaa_max_workers=5,
         termination_protection=True,

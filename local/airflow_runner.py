@@ -40,8 +40,15 @@ def config_env_var(option: str) -> str:
     return f"AIRFLOW__{section.upper()}__{key.upper()}"
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment for every Airflow process: config, the AWS connection, the settings."""
+# The DAG file and the code its tasks import, as this clone holds them.
+DAGS_FOLDER = REPO_ROOT / "orchestration" / "dags"
+
+
+def airflow_env(settings: Settings, bundle: Path | None = None) -> dict[str, str]:
+    """Environment for every Airflow process: config, the AWS connection, the settings.
+
+    ``bundle``: run the DAGs folder of an MWAA bundle (``make mwaa-bundle``'s ``dags/``,
+    which holds the DAG file beside the code it imports) instead of this clone's."""
     home = airflow_home(settings)
     aws_extra: dict[str, str] = {"region_name": settings.region}
     if settings.aws_endpoint_url:
@@ -49,7 +56,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "orchestration" / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(bundle or DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
         # No phoning home: this machine (and many a VPC) has no route out, and each
@@ -75,7 +82,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
                 "extra": aws_extra,
             }
         ),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(bundle or REPO_ROOT), os.environ.get("PYTHONPATH")])
+        ),
         "SHOPLOGS_ENV": settings.env,
         "SHOPLOGS_WORK_DIR": str(settings.work_dir),
         "LAKE_BUCKET": settings.lake_bucket,
@@ -96,9 +105,9 @@ def _airflow(env: dict[str, str], *args: str, log_file: Path) -> None:
              append=True, telling=lambda lines: lines[-25:])  # fmt: skip
 
 
-def prepare(settings: Settings) -> dict[str, str]:
+def prepare(settings: Settings, bundle: Path | None = None) -> dict[str, str]:
     """Metadata database and the DuckDB writer pool; quick when already done."""
-    env = airflow_env(settings)
+    env = airflow_env(settings, bundle)
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     run_tool([sys.executable, "-m", "local.airflow_admin", DAG_ID, DUCKDB_POOL],

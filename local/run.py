@@ -209,15 +209,22 @@ def report_anyway(
 
 
 def run_pipeline_in_airflow(
-    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+    settings: Settings,
+    files: dict[str, list[Path]],
+    run_date: date | None = None,
+    bundle: Path | None = None,
 ) -> RunReport:
-    """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date."""
+    """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date.
+
+    ``bundle``: the DAGs folder of an MWAA bundle to run instead of this clone's code (its
+    manifest was built with it)."""
     report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
     # Airflow's metadata database is set up beside dbt's parse: two processes, two cores.
     with ThreadPoolExecutor(max_workers=1) as beside:
-        airflow_ready = beside.submit(prepare, settings)
-        run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
+        airflow_ready = beside.submit(prepare, settings, bundle)
+        if bundle is None:
+            run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
         env = airflow_ready.result()
     try:
         with following(logs / "airflow.log", task_printer(finished_task)):

@@ -9,6 +9,7 @@ stage functions never asks "am I local?": it is handed these values.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,7 +57,10 @@ class Settings:
     aws_endpoint_url: str | None  # None means the real AWS endpoints
     spark_runner: str  # local | emr | emr-serverless
     warehouse: str  # one of WAREHOUSES; also the dbt target's name
-    work_dir: Path  # scratch space for Spark input/output staging and the local warehouse
+    # Everything a run writes on the machine it runs on: Spark staging, dbt's target/ and
+    # logs/, the local warehouse and site. Never inside the code's folder, which on MWAA is
+    # the read-only DAGs folder.
+    work_dir: Path
     firehose_role_arn: str = field(default="")
     emr: EmrSettings | None = None
     emr_poke_seconds: int = 60
@@ -68,6 +72,16 @@ class Settings:
     @property
     def dbt_target(self) -> str:
         return self.warehouse
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """dbt's ``target/`` for the run's commands (the manifest Cosmos renders from is
+        built ahead of time into the project's own ``target/``: ``build_manifest``)."""
+        return self.work_dir / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.work_dir / "dbt" / "logs"
 
     @property
     def duckdb_path(self) -> Path:
@@ -132,6 +146,12 @@ def warehouse_setting(local: bool) -> str:
     return warehouse
 
 
+def default_work_dir(local: bool) -> Path:
+    """``.local/`` in a clone (``make clean`` removes it); on MWAA the machine's temporary
+    folder, since the DAGs folder the code runs from is read-only there."""
+    return REPO_ROOT / ".local" if local else Path(tempfile.gettempdir()) / PROJECT
+
+
 def load_settings(env: str | None = None) -> Settings:
     """Build the settings for ``env`` (default: ``$SHOPLOGS_ENV`` or ``local``)."""
     env = env or os.environ.get("SHOPLOGS_ENV", "local")
@@ -153,7 +173,7 @@ def load_settings(env: str | None = None) -> Settings:
         spark_runner=os.environ.get("SPARK_RUNNER", "local" if local else "emr"),
         warehouse=warehouse_setting(local),
         freshness_fails_run=not local,
-        work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR", REPO_ROOT / ".local")),
+        work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR") or default_work_dir(local)),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),
         landing_queue_name=f"{PROJECT}-{env}-landing-events",

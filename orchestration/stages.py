@@ -19,10 +19,10 @@ from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
 from lake.stats import RunStats
-from orchestration import erd, run_report, warehouse_load
+from orchestration import run_report, warehouse_load
 from orchestration.runners.dbt import run_dbt
 from orchestration.runners.spark_local import run_spark
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import Settings
 from orchestration.summary import RunReport, report_from_manifest
 from orchestration.tools import ToolFailed
 
@@ -146,7 +146,7 @@ def check_freshness(
     except ToolFailed:
         if freshness_enforced(settings, run_date, today):
             raise
-    return freshness_statuses(DBT_PROJECT_DIR / "target" / "sources.json")
+    return freshness_statuses(settings.dbt_target_dir / "sources.json")
 
 
 def freshness_statuses(sources_json: Path) -> dict[str, str]:
@@ -163,26 +163,23 @@ def build_warehouse(settings: Settings, *extra: str, run_date: date | None = Non
         run_dbt(settings, args, log_path(settings, "dbt.log"), run_date_env(run_date))
     finally:  # failed tests are what the run report most needs to show
         if run_date:
-            keep_run_results(settings, run_date, DBT_PROJECT_DIR)
+            keep_run_results(settings, run_date, settings.dbt_target_dir)
 
 
-def keep_run_results(settings: Settings, run_date: date, project_dir: Path) -> str | None:
-    """Keep the build's ``run_results.json`` (in ``project_dir``'s target) for the report:
-    the next dbt command (docs, a Cosmos task's retry) writes its own over it."""
+def keep_run_results(settings: Settings, run_date: date, target_dir: Path) -> str | None:
+    """Keep the build's ``run_results.json`` (in dbt's ``target_dir``) for the report: the
+    next dbt command (docs, a Cosmos task's retry) writes its own over it."""
     return run_report.keep_run_results(
         aws_client(settings, "s3"), settings.lake_bucket, run_date,
-        project_dir / "target" / "run_results.json",
+        target_dir / "run_results.json",
     )  # fmt: skip
 
 
 def generate_docs(settings: Settings) -> Path:
-    """``dbt docs generate``, with the overview's star schema diagram redrawn first if the
-    marts changed since it was drawn (``orchestration.erd``), so it never drifts."""
-    docs_generate = ["docs", "generate"]
-    run_dbt(settings, docs_generate, log_path(settings, "dbt.log"))
-    if erd.refresh(DBT_PROJECT_DIR / "target" / "manifest.json"):
-        run_dbt(settings, docs_generate, log_path(settings, "dbt.log"))
-    return DBT_PROJECT_DIR / "target" / "index.html"
+    """``dbt docs generate`` (its star schema diagram was drawn with the manifest:
+    ``build_manifest``); returns the site's ``index.html``."""
+    run_dbt(settings, ["docs", "generate"], log_path(settings, "dbt.log"))
+    return settings.dbt_target_dir / "index.html"
 
 
 # The whole docs site: the page, and the two files it reads (the diagram is inside the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,8 +41,12 @@ def docs_view_configuration(docs_dir: str, conn_id: str | None = None) -> dict[s
 
 
 def dbt_executable() -> str:
-    """dbt beside this interpreter (the project's venv), or else the one on PATH (MWAA
-    installs requirements with ``pip --user``, away from its interpreter)."""
+    """``SHOPLOGS_DBT_EXECUTABLE`` (on MWAA, the virtualenv the startup script makes: dbt
+    cannot be installed under MWAA's constraints, infra/mwaa/README.md), else dbt beside this
+    interpreter (the project's venv), else the one on PATH."""
+    configured = os.environ.get("SHOPLOGS_DBT_EXECUTABLE")
+    if configured:
+        return configured
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else "dbt"
 
@@ -111,21 +116,50 @@ def failing_lines(lines: list[str]) -> list[str]:
     return [ln for ln in lines if "ERROR" in ln or "FAIL" in ln][-10:] or lines[-15:]
 
 
+def seed_partial_parse(target_dir: Path, project_target: Path = MANIFEST.parent) -> None:
+    """Start ``target_dir`` from the project's own parse state, as Cosmos does for each of
+    its tasks: without it the run's first dbt command parses the whole project (~5 s)."""
+    state = project_target / "partial_parse.msgpack"
+    copy = target_dir / state.name
+    if state.exists() and (not copy.exists() or copy.stat().st_mtime < state.stat().st_mtime):
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(state, copy)
+
+
 def run_dbt(
-    settings: Settings, args: list[str], log_file: Path, extra_env: Mapping[str, str] | None = None
+    settings: Settings,
+    args: list[str],
+    log_file: Path,
+    extra_env: Mapping[str, str] | None = None,
+    target_dir: Path | None = None,
 ) -> None:
-    """Run ``dbt <args>`` in the project; on failure raise with the failing lines."""
+    """Run ``dbt <args>`` in the project; on failure raise with the failing lines.
+
+    dbt writes its ``target/`` (``target_dir``, by default the run's:
+    ``Settings.dbt_target_dir``) and ``logs/`` under the work directory, never into the
+    project, which on MWAA lies in the read-only DAGs folder."""
+    target_dir = target_dir or settings.dbt_target_dir
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    seed_partial_parse(target_dir)
     # A stuck warehouse connection must not hang a run forever (unset: no limit).
     timeout = float(os.environ.get("SHOPLOGS_DBT_TIMEOUT_SECONDS", "0")) or None
+    paths = {"DBT_TARGET_PATH": str(target_dir), "DBT_LOG_PATH": str(settings.dbt_log_dir)}
     run_tool(
         [dbt_executable(), *args, *profile_args(settings)],
-        what=f"`dbt {' '.join(args)}`", log_file=log_file, env=dbt_env(settings, extra_env),
+        what=f"`dbt {' '.join(args)}`", log_file=log_file,
+        env=dbt_env(settings, {**(extra_env or {}), **paths}),
         cwd=DBT_PROJECT_DIR, timeout=timeout, append=True, telling=failing_lines,
     )  # fmt: skip
 
 
 def build_manifest(settings: Settings, log_file: Path) -> Path:
-    """``dbt parse``: the manifest Cosmos renders the DAG from (no warehouse needed)."""
-    run_dbt(settings, ["parse"], log_file)
+    """``dbt parse`` into the project's own ``target/``: the manifest Cosmos renders the DAG
+    from (no warehouse needed), built before Airflow starts and shipped in the MWAA bundle.
+    The docs overview's star schema diagram is redrawn first if the marts changed
+    (``orchestration.erd``), so what ships never drifts from the models."""
+    from orchestration import erd  # dbterd, only when the marts changed
+
+    run_dbt(settings, ["parse"], log_file, target_dir=MANIFEST.parent)
+    if erd.refresh(MANIFEST):
+        run_dbt(settings, ["parse"], log_file, target_dir=MANIFEST.parent)
     return MANIFEST

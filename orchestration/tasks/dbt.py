@@ -210,7 +210,7 @@ def keep_build_results(project_dir: str, context: Any = None, **_: Any) -> None:
 
     try:
         run_date = date.fromisoformat(str(context["ti"].xcom_pull(task_ids="run_date")))
-        stages.keep_run_results(load_settings(), run_date, Path(project_dir))
+        stages.keep_run_results(load_settings(), run_date, Path(project_dir) / "target")
     except Exception:
         log.exception("could not keep dbt's run_results.json for the run report")
 

@@ -1,5 +1,6 @@
 """The pipeline DAG end to end under Airflow (`airflow dags test`), on the same small demo
-as the direct end-to-end test, with the same expectations for the marts."""
+as the direct end-to-end test, with the same expectations for the marts. The DAG runs from
+an MWAA bundle's DAGs folder, read-only as MWAA's is: every write goes to the work dir."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from pathlib import Path
 import boto3
 import pytest
 
+from infra import mwaa_bundle
 from lake import layout, zones
 from local.airflow_runner import airflow_env
 from local.demo import generate, log_files
 from local.run import report_dir, run_pipeline_in_airflow
+from orchestration.runners.dbt import build_manifest
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
 from tests.expectations import SMALL_DEMO, assert_marts_hold_the_demo
+from tests.read_only import read_only
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +35,11 @@ def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
     settings = replace(load_settings("local"), work_dir=tmp_path, lake_bucket="dag-e2e")
     settings = settings.with_endpoint(own_aws_endpoint)
     files = log_files(tmp_path / "logs")
+    build_manifest(settings, tmp_path / "dbt.log")
+    bundle = mwaa_bundle.build(tmp_path / "mwaa", env="prod", warehouse="snowflake")
 
-    report = run_pipeline_in_airflow(settings, files)
+    with read_only(bundle / "dags") as dags:
+        report = run_pipeline_in_airflow(settings, files, bundle=dags)
 
     assert reconcile(report) == []
     for name, expected in truth.streams.items():
@@ -56,7 +63,7 @@ def test_the_dag_builds_the_expected_marts_and_emits_their_assets(
     assert "dag: dbt" in (report_dir(settings) / layout.REPORT_INDEX).read_text()
     listed = subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "assets", "list", "-o", "json"],
-        env=airflow_env(settings), capture_output=True, text=True, check=True,
+        env=airflow_env(settings, bundle / "dags"), capture_output=True, text=True, check=True,
     )  # fmt: skip
     uris = {asset["uri"] for asset in json.loads(listed.stdout)}
     assert any(uri.endswith("/marts/fct_orders") for uri in uris), uris
