@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -152,14 +153,31 @@ def run_dbt(
     )  # fmt: skip
 
 
+# What a parse leaves that later dbt commands and Cosmos read from the project's target/.
+PARSE_STATE = ("manifest.json", "partial_parse.msgpack", "erd.json")
+
+
 def build_manifest(settings: Settings, log_file: Path) -> Path:
-    """``dbt parse`` into the project's own ``target/``: the manifest Cosmos renders the DAG
+    """``dbt parse`` for the project's own ``target/``: the manifest Cosmos renders the DAG
     from (no warehouse needed), built before Airflow starts and shipped in the MWAA bundle.
     The docs overview's star schema diagram is redrawn first if the marts changed
-    (``orchestration.erd``), so what ships never drifts from the models."""
+    (``orchestration.erd``), so what ships never drifts from the models.
+
+    dbt parses into a folder of its own; the files then replace the project's atomically, so
+    a DAG parse (or a second build beside this one) never reads a half-written manifest."""
     from orchestration import erd  # dbterd, only when the marts changed
 
-    run_dbt(settings, ["parse"], log_file, target_dir=MANIFEST.parent)
-    if erd.refresh(MANIFEST):
-        run_dbt(settings, ["parse"], log_file, target_dir=MANIFEST.parent)
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=MANIFEST.parent))
+    try:
+        if (MANIFEST.parent / "erd.json").exists():  # what dbterd last drew (erd.refresh)
+            shutil.copy2(MANIFEST.parent / "erd.json", scratch / "erd.json")
+        run_dbt(settings, ["parse"], log_file, target_dir=scratch)
+        if erd.refresh(scratch / MANIFEST.name):
+            run_dbt(settings, ["parse"], log_file, target_dir=scratch)
+        for name in PARSE_STATE:
+            if (scratch / name).exists():
+                os.replace(scratch / name, MANIFEST.parent / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return MANIFEST
