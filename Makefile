@@ -82,8 +82,8 @@ agent-wheel: $(UV) ## Build the EC2 agent's wheel (boto3 its only dependency) in
 deploy: manifest ## Deploy the stacks and artifacts to AWS (ENV=dev|prod; DRY_RUN=1 prints the change sets only)
 	$(BIN)/python -m infra.deploy deploy --env $(or $(ENV),$(error set ENV=dev or ENV=prod)) $(if $(DRY_RUN),--dry-run)
 
-destroy: install ## Empty and delete what deploy created for ENV (refuses anything without the project's tags)
-	$(BIN)/python -m infra.deploy destroy --env $(or $(ENV),$(error set ENV=dev or ENV=prod))
+destroy: install ## Empty and delete what deploy created for ENV, or only STACK=<stack> (refuses anything without the project's tags)
+	$(BIN)/python -m infra.deploy destroy --env $(or $(ENV),$(error set ENV=dev or ENV=prod)) $(if $(STACK),--stack $(STACK))
 
 docs: install ## Serve the docs site the last run published on a free port, building it if needed (REBUILD=1: build it again)
 	$(BIN)/python -m local.docs_site $(if $(REBUILD),--rebuild)

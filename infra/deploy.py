@@ -1,7 +1,7 @@
 """``make deploy`` / ``make destroy``: stand an environment up in AWS, or take it down.
 
     python -m infra.deploy deploy --env dev [--dry-run]
-    python -m infra.deploy destroy --env dev
+    python -m infra.deploy destroy --env dev [--stack <stack>]
 
 Deploy lints the templates, then creates or updates each stack (``environments.STACKS``,
 in order) through a CloudFormation change set, feeding each stack's outputs to the next;
@@ -12,7 +12,10 @@ locally, and a deploy run twice changes nothing the second time.
 
 A change set that fails (other than "no changes") is deleted and reported with its reason;
 the stack is not touched. A stack update that fails is rolled back by CloudFormation to
-what it was, and the error carries the failed resources' reasons.
+what it was, and the error carries the failed resources' reasons. A failed first create
+leaves that one stack ROLLBACK_COMPLETE: the error says how to delete just it
+(``destroy --stack``); the stacks deployed before it stay. In a dry run into an empty
+account the later stacks get the names the earlier ones will have (``planned_outputs``).
 
 Destroy deletes the stacks in reverse order after emptying the buckets they own, and only
 if every stack and bucket carries this project's tags for the environment: otherwise it
@@ -34,8 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from infra import environments
-from infra.environments import Environment
+from infra.environments import OPTIONAL_PARAMETERS, Environment
 from lake import layout
 from orchestration.runners.emr import TAG_ENV, TAG_PROJECT
 from orchestration.settings import PROJECT, REPO_ROOT
@@ -85,6 +90,8 @@ class Clients:
 
     cfn: Any
     s3: Any
+    # Only a dry run into an account without the stacks asks who the account is.
+    sts: Any = None
 
 
 @dataclass(frozen=True)
@@ -204,12 +211,34 @@ def discard(cfn: Any, stack: str, change_set: str, new_stack: bool) -> None:
         cfn.delete_stack(StackName=stack)
 
 
+def delete_one(name: str) -> str:
+    """How to delete just ``name`` (``shoplogs-<env>-<stack>``), leaving the other stacks."""
+    _, env, stack = name.split("-", 2)
+    return (
+        f"delete just this stack with `make destroy ENV={env} STACK={stack}` "
+        f"(or `aws cloudformation delete-stack --stack-name {name}`) and deploy again; "
+        f"the other stacks stay as they are"
+    )
+
+
+def check_parameters(name: str, parameters: Mapping[str, str]) -> None:
+    """An empty parameter that must have a value means an earlier stack's output is missing:
+    stop here, naming it, rather than let CloudFormation fail on it (``!Select`` of "")."""
+    empty = [k for k, v in parameters.items() if v == "" and k not in OPTIONAL_PARAMETERS]
+    if empty:
+        raise DeployError(
+            f"{name}: parameter(s) {', '.join(empty)} would be empty: they come from the outputs "
+            f"of the stacks before it ({', '.join(environments.STACKS)}, deployed in that "
+            f"order), and one of those has not been deployed or lacks the output"
+        )
+
+
 def check_deployable(name: str, stack: Mapping[str, Any] | None) -> None:
     status = stack["StackStatus"] if stack else ""
     if status == "ROLLBACK_COMPLETE":
         raise DeployError(
-            f"{name} is ROLLBACK_COMPLETE (its first create failed; see its events); "
-            f"delete it with `make destroy` and deploy again"
+            f"{name} is ROLLBACK_COMPLETE (its first create failed; see its events). "
+            f"CloudFormation cannot update it: {delete_one(name)}"
         )
     if status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise DeployError(f"{name} is busy ({status}); wait for it to finish and deploy again")
@@ -273,9 +302,16 @@ def execute(cfn: Any, name: str, change_set: str, options: Options) -> dict[str,
         options.sleep,
         f"stack {name}",
     )
-    if final["StackStatus"] not in DONE_STATES:
+    status = final["StackStatus"]
+    if status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):
         raise DeployError(
-            f"{name} ended {final['StackStatus']}: {failure_reasons(cfn, name)}. "
+            f"{name}: its first create failed and ended {status}: "
+            f"{failure_reasons(cfn, name)}. A stack in that state cannot be created again "
+            f"until it is deleted: {delete_one(name)}."
+        )
+    if status not in DONE_STATES:
+        raise DeployError(
+            f"{name} ended {status}: {failure_reasons(cfn, name)}. "
             f"CloudFormation rolled the stack back to what it was before this deploy."
         )
     options.say(f"{name}: {final['StackStatus']}")
@@ -408,24 +444,59 @@ def deploy(
     artifacts: Mapping[str, ArtifactStep] = ARTIFACTS,
     host_env: Mapping[str, str] = os.environ,
 ) -> dict[str, str]:
-    """Deploy ``stacks`` in order, the artifacts before the orchestration stack."""
+    """Deploy ``stacks`` in order, the artifacts before the orchestration stack. Each stack is
+    created or updated, and waited for, before the next one's parameters are computed from the
+    outputs so far; a failure stops there and leaves the stacks already deployed."""
     outputs: dict[str, str] = {}
-    for stack in stacks:
-        if stack == "orchestration":
+    deployed: list[str] = []
+    try:
+        for stack in stacks:
+            if stack == "orchestration":
+                outputs.update(upload_artifacts(env, clients, options, outputs, artifacts))
+            outputs.update(deploy_one(env, clients, options, stack, outputs, host_env))
+            deployed.append(env.stack_name(stack))
+        if "orchestration" not in stacks:
             outputs.update(upload_artifacts(env, clients, options, outputs, artifacts))
-        parameters = environments.parameters(env, stack, outputs, host_env)
-        outputs.update(
-            deploy_stack(
-                clients.cfn, env.stack_name(stack), template_body(stack), parameters,
-                stack_tags(env), options,
-            )
-        )  # fmt: skip
-        if env.termination_protection and not options.dry_run:
-            clients.cfn.update_termination_protection(
-                EnableTerminationProtection=True, StackName=env.stack_name(stack)
-            )
-    if "orchestration" not in stacks:
-        outputs.update(upload_artifacts(env, clients, options, outputs, artifacts))
+    except DeployError as exc:
+        if deployed and not options.dry_run:
+            left = ", ".join(deployed)
+            raise DeployError(f"{exc}\nDeployed before it, left as they are: {left}") from exc
+        raise
+    return outputs
+
+
+def deploy_one(
+    env: Environment,
+    clients: Clients,
+    options: Options,
+    stack: str,
+    outputs: Mapping[str, str],
+    host_env: Mapping[str, str],
+) -> dict[str, str]:
+    """One stack, from the outputs of those before it; returns its outputs."""
+    name = env.stack_name(stack)
+    parameters = environments.parameters(env, stack, outputs, host_env)
+    check_parameters(name, parameters)
+    body = template_body(stack)
+    got = deploy_stack(clients.cfn, name, body, parameters, stack_tags(env), options)
+    if options.dry_run and not got:
+        # Nothing was created, so there is nothing to read: the next stacks get the names.
+        got = planned(env, clients, stack, options)
+    if env.termination_protection and not options.dry_run:
+        clients.cfn.update_termination_protection(EnableTerminationProtection=True, StackName=name)
+    return got
+
+
+def planned(env: Environment, clients: Clients, stack: str, options: Options) -> dict[str, str]:
+    """A dry run's stand-in for the outputs of a stack that does not exist yet (its change
+    set was only looked at): the names it will have, in the account the credentials are in."""
+    if not environments.planned_outputs(env, stack, "", ""):  # which stacks have any is fixed
+        return {}
+    identity = clients.sts.get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    region = clients.cfn.meta.region_name
+    outputs = environments.planned_outputs(env, stack, identity["Account"], region, partition)
+    options.say(f"  (no such stack yet: {', '.join(outputs)} planned for the stacks after it)")
     return outputs
 
 
@@ -467,11 +538,13 @@ def bucket_tags(s3: Any, bucket: str) -> list[dict[str, str]] | None:
         raise
 
 
-def plan_destroy(env: Environment, clients: Clients) -> list[tuple[str, list[str]]]:
+def plan_destroy(
+    env: Environment, clients: Clients, stacks: Iterable[str] = environments.STACKS
+) -> list[tuple[str, list[str]]]:
     """Stacks to delete (reverse deploy order) with the buckets to empty first; refuses,
     before anything is deleted, if a stack or bucket is not this environment's."""
     plan, refused = [], []
-    for stack in reversed(environments.STACKS):
+    for stack in reversed([s for s in environments.STACKS if s in set(stacks)]):
         name = env.stack_name(stack)
         described = describe_stack(clients.cfn, name)
         if described is None:
@@ -521,9 +594,13 @@ def wait_deleted(cfn: Any, name: str, sleep: Sleep) -> dict[str, Any]:
     )
 
 
-def destroy(env: Environment, clients: Clients, options: Options) -> list[str]:
-    """Empty and delete what deploy created for ``env``; returns the stacks deleted."""
-    plan = plan_destroy(env, clients)
+def destroy(
+    env: Environment, clients: Clients, options: Options,
+    stacks: Iterable[str] = environments.STACKS,
+) -> list[str]:  # fmt: skip
+    """Empty and delete what deploy created for ``env`` (or only ``stacks`` of it, e.g. the
+    one whose first create failed); returns the stacks deleted."""
+    plan = plan_destroy(env, clients, stacks)
     for name, buckets in plan:
         for bucket in buckets:
             options.say(f"emptying {bucket}: {empty_bucket(clients.s3, bucket)} objects")
@@ -542,7 +619,37 @@ def aws_clients(env: Environment) -> Clients:
 
     # AWS_REGION overrides the environment's region; AWS_ENDPOINT_URL is honoured by boto3.
     session = boto3.Session(region_name=os.environ.get("AWS_REGION", env.region))
-    return Clients(cfn=session.client("cloudformation"), s3=session.client("s3"))
+    return Clients(
+        cfn=session.client("cloudformation"), s3=session.client("s3"), sts=session.client("sts")
+    )
+
+
+LOCAL_ENDPOINT_HELP = """\
+To try it without an AWS account, point it at a local endpoint (a moto server):
+    .venv/bin/moto_server -p 5000 &
+    AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=testing \\
+        AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 make deploy ENV=dev DRY_RUN=1
+(infra/README.md, "Trying a deploy locally")."""
+
+
+def aws_access_problem(exc: Exception, host_env: Mapping[str, str] = os.environ) -> str | None:
+    """What is missing when boto3 cannot reach AWS at all, and how to fix it; None for any
+    other error (those keep their traceback: they are bugs, not setup)."""
+    from botocore import exceptions
+
+    if isinstance(exc, exceptions.NoCredentialsError | exceptions.PartialCredentialsError):
+        return (
+            f"no usable AWS credentials ({exc}). boto3 looks in AWS_ACCESS_KEY_ID / "
+            f"AWS_SECRET_ACCESS_KEY, then AWS_PROFILE and ~/.aws/credentials / ~/.aws/config "
+            f"(`aws configure`, `aws sso login`), then the instance's role. A first deploy needs "
+            f"an identity that may create IAM roles, VPCs, MWAA and Redshift.\n"
+            + LOCAL_ENDPOINT_HELP
+        )
+    if isinstance(exc, exceptions.EndpointConnectionError):
+        endpoint = host_env.get("AWS_ENDPOINT_URL", "")
+        where = f"AWS_ENDPOINT_URL={endpoint}" if endpoint else "the AWS endpoint"
+        return f"cannot reach {where} ({exc}); is it running?\n" + LOCAL_ENDPOINT_HELP
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -550,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["deploy", "destroy"])
     parser.add_argument("--env", required=True, choices=sorted(environments.ENVIRONMENTS))
     parser.add_argument("--dry-run", action="store_true", help="print change sets, execute none")
+    parser.add_argument(
+        "--stack", choices=environments.STACKS, help="destroy: only this stack (the others stay)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     env = environments.get(args.env)
     options = Options(dry_run=args.dry_run)
@@ -558,9 +668,16 @@ def main(argv: list[str] | None = None) -> int:
             lint()
             deploy(env, aws_clients(env), options)
         else:
-            destroy(env, aws_clients(env), options)
+            stacks = [args.stack] if args.stack else environments.STACKS
+            destroy(env, aws_clients(env), options, stacks)
     except DeployError as exc:
         print(f"{args.command} FAILED: {exc}", file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:  # raised before any request reached AWS
+        problem = aws_access_problem(exc)
+        if problem is None:
+            raise
+        print(f"{args.command} FAILED: {problem}", file=sys.stderr)
         return 1
     print(f"{args.command} {env.name}: done{' (dry run)' if args.dry_run else ''}")
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra import mwaa
-from orchestration.settings import PROJECT
+from orchestration.settings import PROJECT, resource_names
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,53 @@ ENVIRONMENTS: dict[str, Environment] = {
 
 # Deploy order: each stack's parameters may use the outputs of those before it.
 STACKS = ("storage", "network", "ingestion", "processing", "warehouses", "orchestration")
+
+
+# Parameters a template declares with Default "": empty is a valid value (the Snowflake
+# integration's values before it exists, no Redshift, a dry run's bundle versions). Every other
+# parameter empty means an earlier stack's output is missing (tests/infra/test_deploy_stubbed.py
+# checks this set against the templates).
+OPTIONAL_PARAMETERS = frozenset(
+    {"SnowflakeIamUserArn", "SnowflakeExternalId", "RedshiftWorkgroupArn",
+     "RequirementsVersion", "StartupScriptVersion"}
+)  # fmt: skip
+
+
+def planned_outputs(
+    env: Environment, stack: str, account_id: str, region: str, partition: str = "aws"
+) -> dict[str, str]:
+    """The outputs ``stack`` will have once created, for a dry run into an account where it
+    does not exist yet, so later stacks' change sets get real-looking parameters, not "".
+
+    Names are the templates' own (``shoplogs-<env>-...``, as ``orchestration/settings.py``
+    builds them); ids AWS assigns at creation (subnets, security groups, applications) cannot
+    be known and are placeholders of the right shape; the key is named by its alias.
+    """
+    bucket, _ = resource_names(env.name, account_id)
+    arn = f"arn:{partition}"
+    by_stack = {
+        "storage": {
+            "LakeBucketName": bucket,
+            "LakeBucketArn": f"{arn}:s3:::{bucket}",
+            "LakeKeyArn": f"{arn}:kms:{region}:{account_id}:alias/{env.prefix}-lake",
+            "AccessLogBucketArn": f"{arn}:s3:::{env.prefix}-access-logs-{account_id}",
+            "MwaaBucketName": f"{env.prefix}-mwaa-{account_id}",
+            "MwaaBucketArn": f"{arn}:s3:::{env.prefix}-mwaa-{account_id}",
+            "LandingQueueArn": f"{arn}:sqs:{region}:{account_id}:{env.prefix}-landing-events",
+        },
+        "network": {
+            "PrivateSubnetIds": ",".join(f"subnet-{'0' * 16}{z}" for z in "abc"),
+            "MwaaSubnetIds": ",".join(f"subnet-{'0' * 16}{z}" for z in "ab"),
+            "MwaaSecurityGroupId": f"sg-{'0' * 16}a",
+            "RedshiftSecurityGroupId": f"sg-{'0' * 16}b",
+        },
+        "processing": {
+            "ServerlessApplicationArn": (
+                f"{arn}:emr-serverless:{region}:{account_id}:/applications/{'0' * 16}"
+            ),
+        },
+    }
+    return by_stack.get(stack, {})
 
 
 def get(name: str) -> Environment:

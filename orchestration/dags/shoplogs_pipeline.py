@@ -5,8 +5,10 @@ layer (SHOPLOGS_WAREHOUSE: DuckDB | Snowflake | Redshift) -> dbt (Cosmos, one ta
 model with its tests) -> docs -> summary (the run report, published whether or not
 the run failed; the run fails with it).
 
-Starts on new landing objects (an asset watcher on the bucket's SQS event queue) and,
-as a fallback covering the same ground, once a day for the previous day. Catchup is off;
+Starts on new landing objects (an asset watcher on the bucket's SQS event queue, debounced:
+one run once they have waited two hours and landing has been quiet for 15 minutes, or six
+hours at the most; orchestration/landing_watch.py) and, as a fallback covering the same
+ground, once a day for the previous day. Catchup is off;
 backfill past days with `airflow backfill create --dag-id shoplogs_pipeline --from-date
 ... --to-date ...`. Every task is idempotent for its run date, so clearing and re-running a
 run never doubles data.
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
 from airflow.sdk import (
     DAG,
     Asset,
@@ -27,6 +28,7 @@ from airflow.sdk import (
 )
 
 from lake import layout
+from orchestration.landing_watch import DebouncedSqsTrigger
 from orchestration.settings import load_settings
 from orchestration.tasks import pipeline
 from orchestration.tasks.dbt import dbt_task_group, docs_task, summary_task
@@ -39,10 +41,12 @@ landing = Asset(
     watchers=[
         AssetWatcher(
             name="landing_object_created",
-            trigger=SqsSensorTrigger(
+            # One run per debounce window, not per message batch: each run is an EMR cluster.
+            trigger=DebouncedSqsTrigger(
                 sqs_queue=settings.landing_queue_url,
                 aws_conn_id=pipeline.AWS_CONN_ID,
                 waiter_delay=30,
+                max_messages=10,  # SQS's most per receive: a burst drains in fewer polls
             ),
         )
     ],

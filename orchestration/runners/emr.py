@@ -30,6 +30,9 @@ TAG_PROJECT = f"{PROJECT}:project"
 TAG_ENV = f"{PROJECT}:env"
 TAG_RUN = f"{PROJECT}:run"
 TAG_PERSISTENT = f"{PROJECT}:persistent"
+# AmazonEMRServicePolicy_v2 (the EMR service role's policy) creates instances, volumes, launch
+# templates and security groups only with this tag in the request; EMR copies it onto them.
+EMR_MANAGED_POLICY_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
 SPARK_DIR = REPO_ROOT / "spark"
 # What the job imports besides PySpark: its transforms, and the lake's layout, stats and wire
@@ -94,6 +97,7 @@ def cluster_tags(settings: Settings, key: str) -> list[dict[str, str]]:
         {"Key": TAG_ENV, "Value": settings.env},
         {"Key": TAG_RUN, "Value": key},
         {"Key": TAG_PERSISTENT, "Value": "false"},
+        EMR_MANAGED_POLICY_TAG,
     ]
 
 

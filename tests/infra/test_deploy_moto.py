@@ -26,6 +26,7 @@ def clients(aws_endpoint: str) -> deploy.Clients:
     return deploy.Clients(
         cfn=boto3.client("cloudformation", endpoint_url=aws_endpoint, region_name=region),
         s3=boto3.client("s3", endpoint_url=aws_endpoint, region_name=region),
+        sts=boto3.client("sts", endpoint_url=aws_endpoint, region_name=region),
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from infra import deploy, environments
+from tests.infra.templates import PSEUDO, load, resolve
 
 DEV = environments.get("dev")
 CREATED = datetime(2026, 11, 1, tzinfo=UTC)
@@ -185,8 +186,9 @@ def test_an_update_cloudformation_rolls_back_is_reported_with_its_reasons(cfn: A
 def test_a_stack_left_in_rollback_complete_is_named_with_the_fix(cfn: Any) -> None:
     client, stub = cfn
     existing(stub, "shoplogs-dev-storage", "ROLLBACK_COMPLETE")
-    with pytest.raises(deploy.DeployError, match="make destroy"):
+    with pytest.raises(deploy.DeployError, match="make destroy") as failure:
         run_storage(client, [])
+    assert "`make destroy ENV=dev STACK=storage`" in str(failure.value)  # that stack only
 
 
 def test_each_stack_gets_the_outputs_of_the_ones_before(cfn: Any) -> None:
@@ -324,3 +326,207 @@ def test_lint_stops_the_deploy_on_a_broken_template(tmp_path: Path) -> None:
     )
     with pytest.raises(deploy.DeployError, match="cfn-lint found problems"):
         deploy.lint([broken])
+
+
+# --- a newcomer's first deploy ----------------------------------------------------------------
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def sts() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client("sts", region_name="eu-west-1")
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+def whoami(stub: Stubber) -> None:
+    identity = {"Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/newcomer", "UserId": "U"}
+    stub.add_response("get_caller_identity", identity, {})
+
+
+def looked_at_only(stub: Stubber, name: str, parameters: Any = ANY) -> None:
+    """A dry run's new stack: its change set is described, then it and the stack go."""
+    missing(stub, name)
+    expect_change_set(stub, name, "CREATE", parameters)
+    stub.add_response(
+        "describe_change_set", change_set("CREATE_COMPLETE", changes=[add_change("X")])
+    )
+    stub.add_response("delete_change_set", {}, {"StackName": name, "ChangeSetName": ANY})
+    stub.add_response("delete_stack", {}, {"StackName": name})
+
+
+def as_parameters(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+
+
+def test_a_dry_run_into_an_empty_account_gives_later_stacks_the_names_not_empty_strings(
+    cfn: Any, sts: Any
+) -> None:
+    (client, stub), (sts_client, sts_stub) = cfn, sts
+    looked_at_only(stub, "shoplogs-dev-storage")
+    whoami(sts_stub)
+    lake = f"arn:aws:s3:::shoplogs-dev-lake-{ACCOUNT}"
+    key = f"arn:aws:kms:eu-west-1:{ACCOUNT}:alias/shoplogs-dev-lake"
+    # processing.yaml splits LakeBucketArn (!Select [5, !Split [":", ...]]): "" fails there.
+    expected = environments.parameters(
+        DEV, "processing", {"LakeBucketArn": lake, "LakeKeyArn": key}, host_env={}
+    )
+    looked_at_only(stub, "shoplogs-dev-processing", as_parameters(expected))
+    whoami(sts_stub)
+    missing(stub, "shoplogs-dev-orchestration")  # the bundle versions MWAA runs now: none
+    said: list[str] = []
+    outputs = deploy.deploy(
+        DEV, deploy.Clients(cfn=client, s3=None, sts=sts_client),
+        deploy.Options(dry_run=True, say=said.append, sleep=lambda _: None),
+        stacks=("storage", "processing"), artifacts={}, host_env={},
+    )  # fmt: skip
+    assert outputs["LakeBucketArn"] == lake and outputs["LakeKeyArn"] == key
+    assert outputs["ServerlessApplicationArn"].startswith(
+        f"arn:aws:emr-serverless:eu-west-1:{ACCOUNT}:/applications/"
+    )
+    assert any("no such stack yet" in line for line in said)
+
+
+def test_planned_names_are_the_ones_the_templates_and_settings_build() -> None:
+    from orchestration.settings import resource_names
+
+    planned = environments.planned_outputs(DEV, "storage", ACCOUNT, "eu-west-1")
+    bucket, _ = resource_names("dev", ACCOUNT)
+    assert planned["LakeBucketArn"] == f"arn:aws:s3:::{bucket}"
+    storage = load("storage")["Resources"]
+    names = {"Env": "dev", "AWS::AccountId": ACCOUNT, **PSEUDO}
+    for output, logical_id in [("LakeBucketArn", "LakeBucket"), ("MwaaBucketArn", "MwaaBucket"),
+                               ("AccessLogBucketArn", "AccessLogBucket")]:  # fmt: skip
+        built = resolve(storage[logical_id]["Properties"]["BucketName"], names)
+        assert planned[output] == f"arn:aws:s3:::{built}"
+    queue = resolve(storage["LandingEventsQueue"]["Properties"]["QueueName"], names)
+    assert planned["LandingQueueArn"].endswith(f":{ACCOUNT}:{queue}")
+    alias = resolve(storage["LakeKeyAlias"]["Properties"]["AliasName"], names)
+    assert planned["LakeKeyArn"].endswith(f":{ACCOUNT}:{alias}")
+
+
+def test_optional_parameters_are_exactly_the_ones_templates_default_to_empty() -> None:
+    defaults_empty = {
+        key
+        for stack in environments.STACKS
+        for key, declared in load(stack).get("Parameters", {}).items()
+        if declared.get("Default") == ""
+    }
+    assert defaults_empty == environments.OPTIONAL_PARAMETERS
+
+
+def test_a_stack_missing_an_earlier_output_is_not_sent_to_cloudformation(cfn: Any) -> None:
+    client, stub = cfn
+    # A storage stack without the outputs processing needs (e.g. made by an older template).
+    existing(stub, "shoplogs-dev-storage", outputs={"LakeBucketName": "lake"})
+    expect_change_set(stub, "shoplogs-dev-storage", "UPDATE")
+    stub.add_response("describe_change_set", change_set("FAILED", NO_CHANGES))
+    stub.add_response("delete_change_set", {}, {"StackName": ANY, "ChangeSetName": ANY})
+    with pytest.raises(deploy.DeployError) as stopped:
+        deploy.deploy(
+            DEV, deploy.Clients(cfn=client, s3=None),
+            deploy.Options(say=lambda _: None, sleep=lambda _: None),
+            stacks=("storage", "processing"), artifacts={}, host_env={},
+        )  # fmt: skip
+    message = str(stopped.value)
+    assert "shoplogs-dev-processing: parameter(s) LakeBucketArn, LakeKeyArn would be empty" in (
+        message
+    )
+    assert "left as they are: shoplogs-dev-storage" in message
+    # No describe_stacks or create_change_set of processing was stubbed: none was made.
+
+
+def test_a_failed_first_create_names_the_one_stack_to_delete_and_leaves_the_others(
+    cfn: Any,
+) -> None:
+    client, stub = cfn
+    existing(stub, "shoplogs-dev-storage", outputs={"AccessLogBucketArn": "arn:aws:s3:::logs"})
+    expect_change_set(stub, "shoplogs-dev-storage", "UPDATE")
+    stub.add_response("describe_change_set", change_set("FAILED", NO_CHANGES))
+    stub.add_response("delete_change_set", {}, {"StackName": ANY, "ChangeSetName": ANY})
+    name = "shoplogs-dev-network"
+    missing(stub, name)
+    expect_change_set(stub, name, "CREATE")
+    stub.add_response(
+        "describe_change_set", change_set("CREATE_COMPLETE", changes=[add_change("Vpc")])
+    )
+    stub.add_response("execute_change_set", {}, {"StackName": name, "ChangeSetName": ANY})
+    existing(stub, name, "ROLLBACK_IN_PROGRESS")
+    existing(stub, name, "ROLLBACK_COMPLETE")
+    event = {
+        "StackId": "s", "EventId": "e", "StackName": name, "Timestamp": CREATED,
+        "LogicalResourceId": "NatGateway", "ResourceStatus": "CREATE_FAILED",
+        "ResourceStatusReason": "The maximum number of addresses has been reached.",
+    }  # fmt: skip
+    stub.add_response("describe_stack_events", {"StackEvents": [event]}, {"StackName": name})
+    with pytest.raises(deploy.DeployError) as failure:
+        deploy.deploy(
+            DEV, deploy.Clients(cfn=client, s3=None),
+            deploy.Options(say=lambda _: None, sleep=lambda _: None),
+            stacks=("storage", "network"), artifacts={}, host_env={},
+        )  # fmt: skip
+    message = str(failure.value)
+    assert "maximum number of addresses" in message
+    assert "`make destroy ENV=dev STACK=network`" in message
+    assert f"aws cloudformation delete-stack --stack-name {name}" in message
+    assert "left as they are: shoplogs-dev-storage" in message
+    assert "rolled the stack back to what it was" not in message  # there was nothing before
+    # No delete_stack was stubbed: the failure deleted nothing, storage included.
+
+
+def test_destroy_of_one_stack_deletes_only_that_stack(cfn: Any, s3: Any) -> None:
+    (cfn_client, cfn_stub), (s3_client, _) = cfn, s3
+    name = "shoplogs-dev-network"
+    existing(cfn_stub, name, "ROLLBACK_COMPLETE", Tags=OURS)
+    cfn_stub.add_response("list_stack_resources", resources(), {"StackName": name})
+    cfn_stub.add_response("delete_stack", {}, {"StackName": name})
+    missing(cfn_stub, name)
+    deleted = deploy.destroy(
+        DEV, deploy.Clients(cfn_client, s3_client),
+        deploy.Options(say=lambda _: None, sleep=lambda _: None), stacks=["network"],
+    )  # fmt: skip
+    assert deleted == [name]  # and no other stack was described, let alone deleted
+
+
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    found_elsewhere = (
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    )  # fmt: skip
+    for variable in found_elsewhere:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role either
+    monkeypatch.setattr(deploy, "lint", lambda: None)  # cfn-lint is not what this is about
+
+
+def test_without_credentials_make_deploy_says_what_is_missing_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_aws_credentials(monkeypatch, tmp_path)
+    assert deploy.main(["deploy", "--env", "dev", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deploy FAILED: no usable AWS credentials")
+    assert "aws configure" in err
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:5000" in err and "moto_server" in err
+    assert "Traceback" not in err and len(err.splitlines()) < 10
+
+
+def test_an_unreachable_local_endpoint_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.servers import free_port
+
+    no_aws_credentials(monkeypatch, tmp_path)
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    assert deploy.main(["destroy", "--env", "dev"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"destroy FAILED: cannot reach AWS_ENDPOINT_URL={endpoint}")

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
+from orchestration.landing_watch import DEFAULT, DebouncedSqsTrigger
 from orchestration.runners.dbt import build_manifest
 from orchestration.settings import REPO_ROOT, load_settings
 
@@ -55,6 +56,17 @@ def test_dags_import_without_errors_or_work(
                 assert task.retries == 0
             else:
                 assert task.retries >= 1, task.task_id
+
+
+def test_landing_objects_start_a_run_per_debounce_window_not_per_message_batch(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dag = load_dagbag(monkeypatch, "emr").dags["shoplogs_pipeline"]
+    [watcher] = dag.timetable.asset_condition.watchers
+    # A plain SqsSensorTrigger fires per batch: an EMR cluster every few minutes, all day.
+    assert type(watcher.trigger) is DebouncedSqsTrigger
+    assert watcher.trigger.rule == DEFAULT
+    assert dag.timetable.timetable.expression == "15 0 * * *"  # the nightly run still covers all
 
 
 def upstream_ids(dag: Any, task_id: str) -> set[str]:

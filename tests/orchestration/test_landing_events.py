@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from local.aws import provision_local
+from orchestration.landing_watch import DebouncedSqsTrigger
 from orchestration.settings import REPO_ROOT, load_settings
 
 pytestmark = pytest.mark.integration
@@ -42,10 +43,16 @@ def test_a_landing_object_fires_the_dags_asset_watcher(
     s3.put_object(Bucket="events-lake", Key="processed/x/dt=2026-11-21/p.parquet", Body=b"x")
     s3.put_object(Bucket="events-lake", Key="landing/web/2026/11/21/10/obj", Body=b"line\n")
 
+    # The DAG's trigger as the triggerer rebuilds it, with no debounce wait (that logic is
+    # test_landing_watch.py's): the first landing object fires it.
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "orchestration.landing_watch.DebouncedSqsTrigger"
+    no_wait = {"quiet_seconds": 0, "min_wait_seconds": 0, "max_wait_seconds": 0}
+    trigger = DebouncedSqsTrigger(**{**kwargs, **no_wait})
+
     async def first_event() -> Any:
-        return await asyncio.wait_for(watcher.trigger.run().__anext__(), timeout=30)
+        return await asyncio.wait_for(trigger.run().__anext__(), timeout=30)
 
     event = asyncio.run(first_event())
-    bodies = [json.loads(m["Body"]) for m in event.payload["message_batch"]]
-    keys = [r["s3"]["object"]["key"] for b in bodies for r in b.get("Records", [])]
-    assert keys == ["landing%2Fweb%2F2026%2F11%2F21%2F10%2Fobj"]
+    assert event.payload["keys"] == ["landing/web/2026/11/21/10/obj"]
+    assert event.payload["objects"] == 1

@@ -68,7 +68,9 @@ def test_cluster_definition_has_the_safeguards(settings: Settings) -> None:
     assert fleets["MASTER"]["TargetOnDemandCapacity"] == 1  # the primary is never spot
     tags = {t["Key"]: t["Value"] for t in config["Tags"]}
     assert tags == {"shoplogs:project": "shoplogs", "shoplogs:env": "dev",
-                    "shoplogs:run": KEY, "shoplogs:persistent": "false"}  # fmt: skip
+                    "shoplogs:run": KEY, "shoplogs:persistent": "false",
+                    # what AmazonEMRServicePolicy_v2 requires (test_emr_managed_policy.py)
+                    "for-use-with-amazon-emr-managed-policies": "true"}  # fmt: skip
 
 
 def test_one_step_per_stream_runs_the_same_entrypoint_as_local(settings: Settings) -> None:
