@@ -95,14 +95,14 @@ def test_a_stale_source_fails_the_current_run_where_the_environment_says_so(
     run_date: date,
     raises: bool,
 ) -> None:
-    (tmp_path / "target").mkdir()
-    results = [{"unique_id": "source.shoplogs.shop.customers", "status": "error"}]
-    (tmp_path / "target" / "sources.json").write_text(json.dumps({"results": results}))
     monkeypatch.setattr(stages, "run_dbt", failing_dbt)
-    monkeypatch.setattr(stages, "DBT_PROJECT_DIR", tmp_path)
     monkeypatch.setenv("SHOPLOGS_WORK_DIR", str(tmp_path))
     settings = load_settings("local")
     settings = replace(settings, freshness_fails_run=fails_run)
+    # What dbt source freshness left in the run's target/ (under the work dir).
+    settings.dbt_target_dir.mkdir(parents=True)
+    results = [{"unique_id": "source.shoplogs.shop.customers", "status": "error"}]
+    (settings.dbt_target_dir / "sources.json").write_text(json.dumps({"results": results}))
     if raises:
         with pytest.raises(ToolFailed):
             stages.check_freshness(settings, run_date, TODAY)
