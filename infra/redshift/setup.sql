@@ -22,6 +22,7 @@ call shoplogs_ensure_group('shoplogs_reporters');
 -- logs in as IAMR:<role name> (orchestration/settings.redshift_pipeline_user); Redshift would
 -- create that user at its first login, with PUBLIC's privileges only. Made here, it logs in
 -- as a transformer from the first run, and only with IAM's temporary credentials.
+-- Quoted, a user name keeps its case on Redshift whatever enable_case_sensitive_identifier says.
 create or replace procedure shoplogs_ensure_user(user_name varchar(128))
 as $$
 begin

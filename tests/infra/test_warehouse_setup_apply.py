@@ -91,6 +91,21 @@ def test_the_documented_logins_are_the_users_the_setup_creates() -> None:
         assert "IAMR:shoplogs-<env>-mwaa" in (REPO_ROOT / guide).read_text(), guide
 
 
+def test_the_printed_redshift_script_names_the_environments_pipeline_user(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"SHOPLOGS_ENV": "prod", "GLUE_DATABASE": "shoplogs_prod",
+                        "REDSHIFT_SPECTRUM_ROLE_ARN": "arn:aws:iam::1:role/r"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDSHIFT_PIPELINE_USER", raising=False)
+    assert warehouse_setup.main(["redshift"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "call shoplogs_ensure_member('shoplogs_transformers', 'IAMR:shoplogs-prod-mwaa')" in printed
+    )
+    assert 'for user "IAMR:shoplogs-prod-mwaa" in schema marts' in printed
+
+
 def test_redshift_only_syntax_is_rewritten_for_postgres_and_nothing_else() -> None:
     """PostgreSQL has no PASSWORD DISABLE (a user that logs in only with IAM's temporary
     credentials); the stand-in gets PASSWORD NULL, a user without a password. Everything
