@@ -5,6 +5,7 @@ connections that leave the optional keys out, and then as dbt reads them in prof
 from __future__ import annotations
 
 import json
+import uuid
 from argparse import Namespace
 from typing import Any
 
@@ -83,14 +84,15 @@ def test_a_redshift_connection_with_only_a_host_gets_iam_auth_on_serverless(
 
 
 def test_extras_a_connection_gives_are_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    generated = uuid.uuid4().hex  # a database password, made up here
     connection = MINIMAL_CONNECTIONS["redshift_default"] | {
-        "login": "shoplogs_loader", "password": "pw", "schema": "analytics_db",
+        "login": "shoplogs_loader", "password": generated, "schema": "analytics_db",
         "extra": {"auth_method": "database", "cluster_identifier": "shoplogs-prod"},
     }  # fmt: skip
     monkeypatch.setitem(MINIMAL_CONNECTIONS, "redshift_default", connection)
     env = rendered("redshift", monkeypatch)
     credentials = dbt_credentials("redshift", {**env, **profile_env(load_settings("prod"))})
     assert (credentials.method, credentials.user, credentials.password) == (
-        "database", "shoplogs_loader", "pw",
+        "database", "shoplogs_loader", generated,
     )  # fmt: skip
     assert (credentials.database, credentials.cluster_id) == ("analytics_db", "shoplogs-prod")
