@@ -40,6 +40,14 @@ EMULATOR_GAPS: dict[str, tuple[str, ...]] = {
     "postgres": (r"create external schema\b", r"grant usage on schema spectrum\b"),
 }
 
+# Redshift syntax a stand-in spells differently, as (pattern, replacement): the rest of the
+# script runs on it as Redshift gets it.
+EMULATOR_REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
+    # A user that logs in only with IAM's temporary credentials: on PostgreSQL, a user
+    # without a password.
+    "postgres": ((r"\bpassword disable\b", "password null"),),
+}
+
 
 def script_path(warehouse: str) -> Path:
     path = INFRA / warehouse / "setup.sql"
@@ -85,6 +93,13 @@ def statements(sql: str) -> list[str]:
     return [statement for statement in result if statement]
 
 
+def rewrite(sql: str, engine: str) -> str:
+    """``sql`` as the stand-in ``engine`` spells it (``EMULATOR_REWRITES``)."""
+    for pattern, replacement in EMULATOR_REWRITES.get(engine, ()):
+        sql = re.sub(pattern, replacement, sql, flags=re.IGNORECASE)
+    return sql
+
+
 def runnable(statements: Iterable[str], gaps: Iterable[str]) -> tuple[list[str], list[str]]:
     """Split statements into what an engine runs and what it skips, by ``gaps``."""
     patterns = [re.compile(gap, re.IGNORECASE) for gap in gaps]
@@ -99,7 +114,7 @@ def execute(
     warehouse: str, engine: str, variables: Mapping[str, str], run: Callable[[str], object]
 ) -> list[str]:
     """Run ``warehouse``'s script on a stand-in ``engine``; returns the statements skipped."""
-    sql = render(script_path(warehouse).read_text(), variables)
+    sql = rewrite(render(script_path(warehouse).read_text(), variables), engine)
     to_run, skipped = runnable(statements(sql), EMULATOR_GAPS.get(engine, ()))
     for statement in to_run:
         run(statement)
@@ -146,7 +161,12 @@ def derived_variables(secret_arn: str) -> dict[str, str]:
     """``${...}`` values follow from the secret's account and environment
     (``arn:...:<account>:secret:shoplogs/<env>/connections/...``), named as infra/ names them.
     """
-    from orchestration.settings import PROJECT, resource_names, snowflake_database
+    from orchestration.settings import (
+        PROJECT,
+        redshift_pipeline_user,
+        resource_names,
+        snowflake_database,
+    )
 
     account = secret_arn.split(":")[4]
     name = secret_arn.split(":secret:", 1)[-1]
@@ -161,6 +181,7 @@ def derived_variables(secret_arn: str) -> dict[str, str]:
         "SNOWFLAKE_STAGE_URL": layout.uri(bucket, layout.PROCESSED),
         "GLUE_DATABASE": f"{PROJECT}_{env}",
         "REDSHIFT_SPECTRUM_ROLE_ARN": f"{role}-redshift-copy",
+        "REDSHIFT_PIPELINE_USER": redshift_pipeline_user(env),
         "SNOWFLAKE_STORAGE_ROLE_ARN": f"{role}-snowflake-storage",
     }
 
@@ -257,6 +278,21 @@ def apply_main(argv: list[str]) -> int:
     return 0
 
 
+def printed_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment, plus what follows from it: the stage URL from ``LAKE_BUCKET``, the
+    pipeline's Redshift user from ``SHOPLOGS_ENV``."""
+    from orchestration.settings import redshift_pipeline_user
+
+    variables = dict(environ)
+    if variables.get("LAKE_BUCKET"):
+        variables.setdefault("SNOWFLAKE_STAGE_URL", f"s3://{variables['LAKE_BUCKET']}/processed/")
+    if variables.get("SHOPLOGS_ENV"):
+        variables.setdefault(
+            "REDSHIFT_PIPELINE_USER", redshift_pipeline_user(variables["SHOPLOGS_ENV"])
+        )
+    return variables
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["apply"]:
@@ -269,12 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        variables = dict(os.environ)
-        if variables.get("LAKE_BUCKET"):
-            variables.setdefault(
-                "SNOWFLAKE_STAGE_URL", f"s3://{variables['LAKE_BUCKET']}/processed/"
-            )
-        print(render(script_path(args[0]).read_text(), variables))
+        print(render(script_path(args[0]).read_text(), printed_variables(os.environ)))
     except (FileNotFoundError, KeyError) as exc:
         print(f"warehouse_setup: {exc.args[0]}", file=sys.stderr)
         return 1

@@ -203,6 +203,7 @@ def run_setup_script(engine: str, settings: Settings) -> list[str]:
         "SNOWFLAKE_STAGE_URL": os.environ.get("FAKESNOW_STAGE_URL", ""),
         "GLUE_DATABASE": settings.glue_database,
         "REDSHIFT_SPECTRUM_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-spectrum",
+        "REDSHIFT_PIPELINE_USER": settings.redshift_pipeline_user,
     }
     connection = connect(engine, settings)
     try:

@@ -98,6 +98,10 @@ class Settings:
         return snowflake_database(self.env)
 
     @property
+    def redshift_pipeline_user(self) -> str:
+        return redshift_pipeline_user(self.env)
+
+    @property
     def glue_database(self) -> str:
         return f"{PROJECT}_{self.env}"
 
@@ -136,6 +140,14 @@ def snowflake_database(env: str) -> str:
     stands for prod, as generate_schema_name has it. Redshift needs no such rule: each
     environment has its own Redshift Serverless namespace (infra/environments.py)."""
     return PROJECT.upper() if env in ("prod", "local") else f"{PROJECT}_{env}".upper()
+
+
+def redshift_pipeline_user(env: str) -> str:
+    """The Redshift database user the pipeline is. On Redshift Serverless with IAM auth
+    (GetCredentials) an assumed role logs in as ``IAMR:<role name>``, here the MWAA execution
+    role ``shoplogs-<env>-mwaa`` (infra/cloudformation/orchestration.yaml), whatever login
+    the connection names; infra/redshift/setup.sql creates it and grants to it."""
+    return f"IAMR:{PROJECT}-{env}-mwaa"
 
 
 def warehouse_setting(local: bool) -> str:

@@ -46,10 +46,16 @@ grant all privileges on schema ${SNOWFLAKE_DATABASE}.reference to role shoplogs_
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.snapshots to role shoplogs_transformer;
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_transformer;
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.analytics to role shoplogs_transformer;
+-- Analysts read what is in marts and audit now and what the pipeline builds there later.
+-- Future grants on a schema cover objects any role creates in it, but tables and views
+-- separately: marts holds views too (dim_customers_current).
 grant usage on schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
 grant select on all tables in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
 grant select on future tables in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
+grant select on all views in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
+grant select on future views in schema ${SNOWFLAKE_DATABASE}.marts to role shoplogs_reporter;
 grant usage on schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_reporter;
+grant select on all tables in schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_reporter;
 grant select on future tables in schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_reporter;
 
 -- The lake: a storage integration (its IAM role trusts Snowflake's user; see infra/README.md),

@@ -61,6 +61,8 @@ def profile_args(settings: Settings) -> list[str]:
 
 # Airflow renders these templates when a dbt task runs, from the connection that the
 # secrets backend (AWS Secrets Manager on MWAA) returns; nothing secret is parsed into the DAG.
+# Airflow renders with StrictUndefined: an absent key raises. Optional keys are read with a
+# default of '' and profiles.yml reads '' as its own default, so each default is written once.
 CONNECTION_ENV = {
     "snowflake": {
         "SNOWFLAKE_ACCOUNT": "{{ conn.snowflake_default.extra_dejson.account }}",
@@ -68,16 +70,19 @@ CONNECTION_ENV = {
         "DBT_ENV_SECRET_SNOWFLAKE_PRIVATE_KEY": (
             "{{ conn.snowflake_default.extra_dejson.private_key_content }}"
         ),
-        "SNOWFLAKE_ROLE": "{{ conn.snowflake_default.extra_dejson.role }}",
-        "SNOWFLAKE_WAREHOUSE": "{{ conn.snowflake_default.extra_dejson.warehouse }}",
+        "SNOWFLAKE_ROLE": "{{ conn.snowflake_default.extra_dejson.get('role') or '' }}",
+        "SNOWFLAKE_WAREHOUSE": "{{ conn.snowflake_default.extra_dejson.get('warehouse') or '' }}",
     },
     "redshift": {
         "REDSHIFT_HOST": "{{ conn.redshift_default.host }}",
         "REDSHIFT_PORT": "{{ conn.redshift_default.port or 5439 }}",
-        "REDSHIFT_USER": "{{ conn.redshift_default.login }}",
-        "REDSHIFT_DATABASE": "{{ conn.redshift_default.schema }}",
-        "REDSHIFT_CLUSTER_ID": "{{ conn.redshift_default.extra_dejson.cluster_identifier }}",
-        "REDSHIFT_AUTH_METHOD": "{{ conn.redshift_default.extra_dejson.auth_method or 'iam' }}",
+        # With IAM auth on Serverless the user is the caller's IAM identity, whatever this says.
+        "REDSHIFT_USER": "{{ conn.redshift_default.login or '' }}",
+        "REDSHIFT_DATABASE": "{{ conn.redshift_default.schema or '' }}",
+        "REDSHIFT_CLUSTER_ID": (
+            "{{ conn.redshift_default.extra_dejson.get('cluster_identifier') or '' }}"
+        ),
+        "REDSHIFT_AUTH_METHOD": "{{ conn.redshift_default.extra_dejson.get('auth_method') or '' }}",
         "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "{{ conn.redshift_default.password or '' }}",
     },
 }

@@ -41,6 +41,7 @@ SETUP_VARIABLES = {
     "SNOWFLAKE_STAGE_URL": "s3://shoplogs-prod-lake-123456789012/processed/",
     "GLUE_DATABASE": "shoplogs_prod",
     "REDSHIFT_SPECTRUM_ROLE_ARN": "arn:aws:iam::123456789012:role/shoplogs-prod-spectrum",
+    "REDSHIFT_PIPELINE_USER": "IAMR:shoplogs-prod-mwaa",
 }
 
 
