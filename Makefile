@@ -61,11 +61,16 @@ lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on th
 unit: install ## Fast unit tests only
 	$(BIN)/pytest -m "not integration"
 
-integration: install ## Integration tests (moto, local Spark, dbt on DuckDB, PostgreSQL and fakesnow)
-	$(BIN)/pytest -m integration
+# Test files run in two worker processes (pytest-xdist), a file's tests in one of them: most
+# integration tests wait on a server or a subprocess for much of their time.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
-test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline
-	$(BIN)/pytest
+integration: install ## Integration tests (moto, local Spark, dbt on DuckDB, PostgreSQL and fakesnow)
+	$(BIN)/pytest $(PARALLEL) -m integration
+
+test: lint ## Everything: lint, unit and integration tests, end-to-end pipeline (PYTEST_WORKERS=1: one process)
+	$(BIN)/pytest $(PARALLEL)
 
 airflow: install ## Start a local Airflow (API server, scheduler, DAG processor, triggerer) on the local stack
 	$(BIN)/python -m local.airflow_runner
