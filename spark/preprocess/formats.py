@@ -206,8 +206,7 @@ def _compile_text(source: str, template: str, optional_tail: str, trailing: bool
             marker = count
             parts.append("(?:(" + re.escape(chunk[0]) + ")")
             chunk = chunk[1:]
-        ends_line = not trailing and (optional or not optional_tail)
-        regex, names, count = _fields(source, chunk, syntax, count, ends_line)
+        regex, names, count = _fields(source, chunk, syntax, count)
         parts.append(regex)
         for name, group in names.items():
             groups.setdefault(name, group)
@@ -231,11 +230,9 @@ def _syntax(source: str, template: str) -> str:
     raise FormatError(f"web format {source!r} names no field; add $variables or %directives")
 
 
-def _fields(
-    source: str, template: str, syntax: str, count: int, ends_line: bool
-) -> tuple[str, dict[str, int], int]:
+def _fields(source: str, template: str, syntax: str, count: int) -> tuple[str, dict[str, int], int]:
     """The regex of one run of literal text and variables, its known fields' groups, and
-    the number of groups so far; ``ends_line``: nothing may follow the run."""
+    the number of groups so far."""
     tokens = list((NGINX_TOKEN if syntax == "nginx" else APACHE_TOKEN).finditer(template))
     regex = []
     groups: dict[str, int] = {}
@@ -256,7 +253,7 @@ def _fields(
                 "touch, so no line can say where one ends; put a space or quote between them"
             )
         count += 1
-        regex.append(_field_regex(name, syntax, after, ends_line and index + 1 == len(tokens)))
+        regex.append(_field_regex(name, syntax, after))
         if name:
             groups.setdefault(name, count)
     regex.append(re.escape(_unescape(template[position:], syntax)))
@@ -269,18 +266,18 @@ def _unescape(literal: str, syntax: str) -> str:
     return literal.replace('\\"', '"') if syntax == "apache" or '\\"' in literal else literal
 
 
-def _field_regex(name: str | None, syntax: str, after: str, last: bool) -> str:
+def _field_regex(name: str | None, syntax: str, after: str) -> str:
     """A field's value runs up to the literal text after it: to the closing quote (skipping
-    escaped quotes), to the next delimiter, or (the last field of the line) to its end."""
+    escaped quotes) or to the next delimiter (a space, or the end of the line)."""
     if name == "time_local" and syntax == "apache":
         return r"\[([^\]]*+)\]"  # Apache's %t writes its own brackets
-    if not after:
-        return r"(.*+)" if last else r"([^ ]*+)"
-    if after[0] == '"':
-        return QUOTED
-    if name == "upstream_time" and after[0] == " ":
+    if name == "upstream_time" and after[:1] in ("", " "):
         # nginx separates the times of several upstreams with ", " (and " : " per group).
         return r"([^ ,]*+(?:(?:,| :) [^ ,]*+)*+)"
+    if not after or after[0] == " ":
+        return r"([^ ]*+)"  # up to the next space or the end: an extra field is no match
+    if after[0] == '"':
+        return QUOTED
     return "([^" + re.escape(after[0]) + "]*+)"
 
 
