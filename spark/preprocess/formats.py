@@ -152,7 +152,7 @@ def compile_format(spec: str | None) -> WebFormat:
         return _compile_text(text, shortcut.format, shortcut.optional_tail, shortcut.trailing)
     if text == "json":
         return WebFormat(text, json_keys=_invert(DEFAULT_JSON_KEYS))
-    template = re.sub(r"^escape=(?:json|default|none)\s+", "", text)
+    template = _unquoted(re.sub(r"^escape=(?:json|default|none)\s+", "", text))
     if template.startswith("{"):
         return _compile_json_template(text, template)
     if "$" not in template and "%" not in template:
@@ -162,6 +162,16 @@ def compile_format(spec: str | None) -> WebFormat:
             "give the nginx log_format or Apache LogFormat string the server writes"
         )
     return _compile_text(template, template, "", trailing=False)
+
+
+def _unquoted(text: str) -> str:
+    """A format pasted from the server's config as it stands there: nginx's quoted pieces
+    (``'...' '...'``) joined as nginx joins them, Apache's outer quotes taken off."""
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        return re.sub(r"'\s+'", "", text[1:-1])
+    if len(text) > 1 and text[0] == text[-1] == '"' and '\\"' in text:
+        return text[1:-1]
+    return text
 
 
 def _invert(keys: dict[str, str]) -> dict[str, str]:

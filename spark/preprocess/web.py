@@ -160,10 +160,13 @@ def _seconds_to_us(seconds: Column) -> Column:
 
 def _upstream_us(text: Column) -> Column:
     """nginx's ``$upstream_response_time``: seconds, one per upstream tried (``0.010, 0.020``,
-    groups apart by `` : ``), summed; ``-`` (no upstream) is null."""
+    groups apart by `` : ``), summed; ``-`` (no upstream; one that gave no response) adds
+    nothing, and a time of only ``-`` is null."""
     times = F.split(F.regexp_replace(text, " ", ""), "[,:]")
     total = F.aggregate(
-        times, F.lit(0.0).cast("double"), lambda acc, part: acc + part.cast("double")
+        times,
+        F.lit(0.0).cast("double"),
+        lambda acc, part: acc + F.when(part == "-", 0.0).otherwise(part.cast("double")),
     )
     return F.when(text.isNull() | (text == "-"), None).otherwise(_seconds_to_us(total))
 

@@ -93,6 +93,17 @@ def test_json_formats_map_known_fields_to_keys() -> None:
     assert default.json_keys["bytes_sent"] == "body_bytes_sent"
 
 
+def test_a_format_pasted_with_its_config_quotes_is_the_same_format() -> None:
+    nginx_conf = (
+        "'$remote_addr - $remote_user [$time_local] ' '\"$request\" $status $body_bytes_sent'"
+    )
+    assert compile_format(nginx_conf).pattern == compile_format("common").pattern.replace(
+        "(?: .*+)?$", "$"
+    )
+    apache_conf = '"' + APACHE_D + '"'
+    assert compile_format(apache_conf).pattern == compile_format(APACHE_D).pattern
+
+
 def test_the_patterns_are_possessive_so_java_cannot_recurse_per_character() -> None:
     for spec in ("combined", "common", "nginx", "apache-combined-D", "alb", NGINX_TIMED):
         pattern = compile_format(spec).pattern

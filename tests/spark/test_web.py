@@ -147,6 +147,7 @@ def test_an_nginx_format_with_timings_parses_and_quarantines_by_field(lines) -> 
     raw = [
         nginx_timed("GET /a.js type= HTTP/1.1"),  # a broken template's target: served, 200
         nginx_timed("GET /p HTTP/1.1", tail="0.002 -"),  # no upstream (a cached response)
+        nginx_timed("GET /w HTTP/1.1", tail="0.502 0.500, - : 0.001"),  # one gave no response
         nginx_timed("GET /" + LONG + " HTTP/1.1"),
         nginx_timed("\\x16\\x03\\x01\\x00\\xa5", status="400", tail="0.000 -"),  # TLS probe
         nginx_timed("-", status="400", tail="0.000 -"),
@@ -164,6 +165,7 @@ def test_an_nginx_format_with_timings_parses_and_quarantines_by_field(lines) -> 
     assert (spaced["request_time_us"], spaced["upstream_time_us"]) == (125_000, 110_000)
     assert spaced["request_at"] == datetime(2026, 11, 21, 9, 0, 0)
     assert (rows["/p"]["request_time_us"], rows["/p"]["upstream_time_us"]) == (2_000, None)
+    assert rows["/w"]["upstream_time_us"] == 501_000
     assert rows["/p"]["is_bot"] is False
     reasons = {raw_line: reason for raw_line, (reason, _) in reasons_and_details(result).items()}
     assert sorted(reasons.values()) == ["field_too_long", "invalid_timestamp", "invalid_value",
