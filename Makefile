@@ -47,7 +47,7 @@ install: $(STAMP) $(CHECKOV) ## Install uv, the locked environment (bytecode com
 	@bash scripts/check-graphviz.sh
 
 run: install ## Run the whole pipeline locally on the seeded demo (ARGS="--web access.log" for your logs)
-	$(BIN)/python -m local.run $(ARGS)
+	$(BIN)/python -m local.run $(value ARGS)
 
 lint: install ## ruff, mypy, the layer contracts (import-linter), sqlfluff on the dbt models, cfn-lint and checkov on infra/
 	$(BIN)/ruff check .

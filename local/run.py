@@ -2,6 +2,7 @@
 
     python -m local.run                      # seeded demo data
     python -m local.run --web /var/log/nginx/access.log
+    python -m local.run --web access.log --web-format '$remote_addr - ... $request_time'
     python -m local.run --logs /path/to/logs # customers.log, orders.log, access.log
 
 Prints the run summary and exits non-zero, naming the stage, when anything fails.
@@ -10,6 +11,7 @@ Prints the run summary and exits non-zero, naming the stage, when anything fails
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -30,7 +32,7 @@ from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local,
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
-from orchestration.settings import Settings, load_settings
+from orchestration.settings import SPARK_JOB, Settings, load_settings
 from orchestration.summary import (
     RunReport,
     format_summary,
@@ -297,6 +299,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             default=[],
             help=f"{kind} file for the {name} stream (repeatable)",
         )
+    source.add_argument(
+        "--web-format",
+        default="",
+        help="the format the web server writes: an nginx log_format or Apache LogFormat "
+        "string, or a shortcut (combined, the default; common; combined+; nginx; "
+        "apache-combined-D; alb; json); see docs/data-contract.md",
+    )
     parser.add_argument(
         "--engine",
         choices=["airflow", "direct"],
@@ -316,6 +325,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_web_format(spec: str) -> None:
+    """Compile ``--web-format`` as the Spark job will, so a bad one stops the run before
+    anything starts, with the job's own message. The job's module is loaded by its path:
+    it lives with the job (spark/), not on this program's import path."""
+    spec_file = importlib.util.spec_from_file_location(
+        "web_formats", SPARK_JOB.parent / "preprocess" / "formats.py"
+    )
+    assert spec_file is not None and spec_file.loader is not None
+    module = importlib.util.module_from_spec(spec_file)
+    sys.modules[spec_file.name] = module  # dataclasses look their module up there
+    spec_file.loader.exec_module(module)
+    try:
+        module.compile_format(spec)
+    except module.FormatError as exc:
+        raise ValueError(f"--web-format: {exc}") from exc
+
+
 def demo_files(settings: Settings, args: argparse.Namespace) -> dict[str, list[Path]]:
     folder = settings.work_dir / "demo-logs"
     demo.generate(demo.scaled(args.scale, args.days, args.seed), folder)
@@ -332,6 +358,15 @@ def fresh_warehouse(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    web_format = args.web_format or os.environ.get("SHOPLOGS_WEB_FORMAT", "")
+    if web_format:
+        try:
+            check_web_format(web_format)
+        except ValueError as exc:
+            print(f"Pipeline FAILED: {exc}", file=sys.stderr)
+            return 2
+        # The settings read it, here and in the Airflow DAG this process starts.
+        os.environ["SHOPLOGS_WEB_FORMAT"] = web_format
     settings = load_settings()
     if settings.env != "local":
         print(

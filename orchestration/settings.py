@@ -31,6 +31,9 @@ class LogStream:
     name: str  # customers | orders | web
     file_name: str  # file the shop writes, relative to the log directory
     delivery_stream: str
+    # The server's log format, as the Spark job's --web-format takes it (docs/data-contract.md,
+    # "Formats"); empty for the job's default, and for the streams the contract fixes.
+    log_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -172,13 +175,17 @@ def load_settings(env: str | None = None) -> Settings:
     local = env == "local"
     account_id = os.environ.get("AWS_ACCOUNT_ID", LOCAL_ACCOUNT_ID)
     bucket, stream_names = resource_names(env, account_id)
+    # What the web server writes: SHOPLOGS_WEB_FORMAT, as the Spark job's --web-format takes
+    # it; unset, the job's default (combined).
+    log_formats = {"web": os.environ.get("SHOPLOGS_WEB_FORMAT", "").strip()}
     return Settings(
         env=env,
         region=os.environ.get("AWS_REGION", "us-east-1"),
         account_id=account_id,
         lake_bucket=os.environ.get("LAKE_BUCKET", bucket),
         streams=tuple(
-            LogStream(name, layout.LOG_FILES[name], stream_names[name]) for name in layout.STREAMS
+            LogStream(name, layout.LOG_FILES[name], stream_names[name], log_formats.get(name, ""))
+            for name in layout.STREAMS
         ),
         # Local runs start their own moto server and fill this in with with_endpoint().
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,

@@ -4,6 +4,7 @@
         --input  <dir or s3://...>/   # holds customers/, orders/, web/ (raw log objects)
         --output <dir or s3://...>/   # gets processed/<dataset>/dt=<run-date>/, quarantine/...
         --run-date YYYY-MM-DD
+        [--web-format FORMAT]         # the web server's log format (default: combined)
 
 Each dataset is written to its own ``dt=<run-date>`` folder with overwrite, so a re-run for
 the same run date replaces exactly what the earlier run wrote and nothing else.
@@ -15,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -29,6 +31,7 @@ from preprocess.common import (
     read_lines,
     replace_file,
 )
+from preprocess.formats import DEFAULT, FormatError, compile_format
 
 TRANSFORMS: dict[str, Callable[[DataFrame, RunContext], StreamResult]] = {
     "customers": customers.transform,
@@ -48,7 +51,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="the lake's root (s3://bucket, or a local copy holding its state/ zone): web "
         "sessions the previous run left open there continue in this run",
     )
+    parser.add_argument(
+        "--web-format",
+        default=DEFAULT,
+        help="the web stream's log format: an nginx log_format or Apache LogFormat string, "
+        "a shortcut (combined, common, combined+, nginx, apache-combined-D, alb) or json "
+        "(docs/data-contract.md)",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.compiled_web_format = compile_format(args.web_format)
+    except FormatError as exc:
+        parser.error(f"--web-format: {exc}")
     unknown = set(args.streams.split(",")) - set(TRANSFORMS)
     if unknown:
         parser.error(f"unknown stream(s) {sorted(unknown)}; choose from {sorted(TRANSFORMS)}")
@@ -138,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     context = run_context(spark, args.lake, args.run_date)
     for stream in args.streams.split(","):
         lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
-        result = TRANSFORMS[stream](lines, context)
+        transform = TRANSFORMS[stream]
+        if stream == "web":
+            transform = partial(web.transform, log_format=args.compiled_web_format)
+        result = transform(lines, context)
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)

@@ -180,12 +180,14 @@ def job_arguments(settings: Settings, run_date: date, streams: tuple[str, ...]) 
     def folder(prefix: str) -> str:
         return layout.uri(settings.lake_bucket, prefix).rstrip("/")
 
+    web_format = settings.stream("web").log_format if "web" in streams else ""
     return [
         "--input", folder(layout.raw_prefix(run_date)),
         "--output", folder(layout.output_prefix(run_date)),
         "--run-date", run_date.isoformat(),
         "--streams", ",".join(streams),
         "--lake", folder(""),
+        *(["--web-format", web_format] if web_format else []),
     ]  # fmt: skip
 
 

@@ -22,7 +22,11 @@ from orchestration.tools import ToolFailed, run_tool
 
 
 def spark_submit_command(
-    input_uri: str, output_uri: str, run_date: date, lake: str | None = None
+    input_uri: str,
+    output_uri: str,
+    run_date: date,
+    lake: str | None = None,
+    web_format: str = "",
 ) -> list[str]:
     """The local spark-submit call: the same job.py and arguments an EMR step passes."""
     spark_submit = Path(sys.executable).with_name("spark-submit")
@@ -44,6 +48,7 @@ def spark_submit_command(
         "--run-date",
         run_date.isoformat(),
         *(["--lake", lake] if lake else []),
+        *(["--web-format", web_format] if web_format else []),
     ]
 
 
@@ -84,7 +89,11 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
         folder = f"{state}{previous}/"
         _download(s3, settings.lake_bucket, folder, scratch / "lake" / folder)
     command = spark_submit_command(
-        str(scratch / "input"), str(scratch / "output"), run_date, str(scratch / "lake")
+        str(scratch / "input"),
+        str(scratch / "output"),
+        run_date,
+        str(scratch / "lake"),
+        settings.stream("web").log_format,
     )
     env = {
         **os.environ,

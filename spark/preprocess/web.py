@@ -1,11 +1,10 @@
-"""web: the access log in the combined log format that nginx and Apache write.
+"""web: the access log as the web server writes it, in its configured format.
 
-    $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
-    "$http_referer" "$http_user_agent"
-
-The common log format (no referer / user agent) and trailing extra fields (nginx formats
-that append ``"$http_x_forwarded_for"`` and timings) are accepted too, since real servers
-write them. Requests are flagged as bots by user agent and grouped into sessions.
+The format is a setting (``--web-format``; ``preprocess/formats.py`` compiles it): an nginx
+``log_format`` or Apache ``LogFormat`` string, a shortcut (``combined``, the default, which
+also reads the common log format and trailing extra fields), or JSON. Known fields become
+typed columns; the others stay in the raw line. Requests are flagged as bots by user agent
+and grouped into sessions.
 """
 
 from __future__ import annotations
@@ -15,38 +14,28 @@ from operator import or_
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from preprocess import formats
 from preprocess.common import (
     RunContext,
     StreamResult,
     binary_check,
     encoding_check,
     field_length_check,
+    parse_utc,
     split_and_dedupe,
     time_window_check,
     with_first_failure,
 )
+from preprocess.formats import WebFormat
 
-# Possessive quantifiers only: a greedy group recurses once per character in Java's regex
-# engine, and one long user agent or URL would overflow the stack and fail the whole run.
-QUOTED = r'"((?:[^"\\]++|\\.)*+)"'
-COMBINED = (
-    r"^(\S+) (\S+) (\S+) \[([^\]]+)\] " + QUOTED + r" (\d{3}) (\d+|-)"
-    r"(?: " + QUOTED + r" " + QUOTED + r")?(?:\s.*)?$"
-)
-GROUPS = {
-    "client_ip": 1,
-    "remote_user": 3,
-    "time_local": 4,
-    "request": 5,
-    "status": 6,
-    "bytes_sent": 7,
-    "referrer": 8,
-    "user_agent": 9,
-}
 # One regex pass yields every field: see `with_groups`.
 FIELD_SEP = "\u0000"
-REQUEST = r"^([A-Z]+) (\S+)(?: (HTTP/[0-9.]+))?$"
+# Method first, protocol last, the target what lies between (a broken template's
+# `GET /a.js type= HTTP/1.1` is a real request). The lazy target is a single-character
+# repetition, which Java's regex engine runs as a loop: no recursion on a long target.
+REQUEST = r"^([A-Z]++) (.+?)(?: (HTTP/[0-9.]++))?$"
 REQUEST_GROUPS = {"method": 1, "path": 2, "protocol": 3}
 # nginx's $request_id appended to the line (the `shoplogs` log_format, docs/data-contract.md).
 REQUEST_ID = r" request_id=([0-9a-f]{32})$"
@@ -74,7 +63,25 @@ LOADED_STRINGS = [
     "protocol",
     "referrer",
     "user_agent",
+    "virtual_host",
+    "request_id",
+    "forwarded_for",
 ]
+# Columns added to web_requests after its first release, written after all the others
+# (Redshift's Parquet COPY maps by position) and null where the format has no such field.
+ADDED_COLUMNS = [
+    "virtual_host",
+    "request_id",
+    "forwarded_for",
+    "request_time_us",
+    "upstream_time_us",
+]
+# Every field the formats know, read as text first.
+TEXT_FIELDS = sorted(
+    set(formats.NGINX_VARIABLES.values()) | set(formats.APACHE_DIRECTIVES.values())
+    | set(formats.APACHE_HEADERS.values())
+)  # fmt: skip
+AGENT_MARKER = "_agent_marker"
 
 
 def _dash_to_null(column: Column) -> Column:
@@ -109,37 +116,143 @@ def with_groups(
     ).drop("_pieces")
 
 
-def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
-    """Parse and check each line; ``reason`` is null for a valid request."""
-    fields = with_groups(lines, "value", COMBINED, GROUPS)
-    parts = with_groups(fields, "request", REQUEST, REQUEST_GROUPS, prefix="_request_")
-    parsed = parts.select(
+def with_fields(lines: DataFrame, log_format: WebFormat) -> DataFrame:
+    """``lines`` with ``_matches`` (the line has the format's shape), one text column per
+    known field (null when the format has no such field) and ``_has_agent`` (the line
+    carries a user agent field; null when the format has none)."""
+    if log_format.is_json:
+        schema = T.StructType(
+            [T.StructField(key, T.StringType()) for key in log_format.json_keys.values()]
+            + [T.StructField("_corrupt", T.StringType())]
+        )
+        options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+        parsed = lines.withColumn("_json", F.from_json("value", schema, options))
+        matches = F.col("_json").isNotNull() & F.col("_json._corrupt").isNull()
+        found = {name: F.col("_json").getField(key) for name, key in log_format.json_keys.items()}
+        has_agent = found["user_agent"].isNotNull() if "user_agent" in found else None
+        frame = parsed.withColumn("_matches", matches)
+    else:
+        groups = dict(log_format.groups)
+        if log_format.agent_marker is not None:
+            groups[AGENT_MARKER] = log_format.agent_marker
+        frame = with_groups(lines, "value", log_format.pattern, groups, prefix="_f_")
+        frame = frame.withColumnRenamed("_f__matches", "_matches")
+        found = {name: F.col("_f_" + name) for name in log_format.groups}
+        has_agent = None
+        if "user_agent" in found:
+            has_agent = F.lit(True)
+        if log_format.agent_marker is not None:
+            has_agent = F.col("_f_" + AGENT_MARKER) != ""
+    texts = [found.get(name, F.lit(None).cast("string")).alias(name) for name in TEXT_FIELDS]
+    agent = F.lit(None).cast("boolean") if has_agent is None else has_agent
+    return frame.select(
+        "value", "source_file", "position_id", "_matches", *texts, agent.alias("_has_agent")
+    )
+
+
+def _request_time(text: Column) -> Column:
+    return F.when(text == "-", None).otherwise(text.cast("double"))
+
+
+def _seconds_to_us(seconds: Column) -> Column:
+    return F.round(seconds * 1_000_000).cast("long")
+
+
+def _upstream_us(text: Column) -> Column:
+    """nginx's ``$upstream_response_time``: seconds, one per upstream tried (``0.010, 0.020``,
+    groups apart by `` : ``), summed; ``-`` (no upstream; one that gave no response) adds
+    nothing, and a time of only ``-`` is null."""
+    times = F.split(F.regexp_replace(text, " ", ""), "[,:]")
+    total = F.aggregate(
+        times,
+        F.lit(0.0).cast("double"),
+        lambda acc, part: acc + F.when(part == "-", 0.0).otherwise(part.cast("double")),
+    )
+    return F.when(text.isNull() | (text == "-"), None).otherwise(_seconds_to_us(total))
+
+
+def typed(fields: DataFrame) -> DataFrame:
+    """The known fields as typed columns, beside the texts the checks report."""
+    request = with_groups(fields, "request", REQUEST, REQUEST_GROUPS, prefix="_request_")
+    from_request = F.col("request").isNotNull()
+    request_us = F.coalesce(
+        _seconds_to_us(_request_time(F.col("request_time"))),
+        F.when(F.col("request_time_us") != "-", F.col("request_time_us").cast("long")),
+        _seconds_to_us(_request_time(F.col("request_time_s"))),
+    )
+    return request.select(
         "value",
         "source_file",
         "_matches",
         "_request__matches",
-        "client_ip",
+        "_has_agent",
+        F.col("client").alias("client_ip"),
         _dash_to_null(F.col("remote_user")).alias("remote_user"),
         "time_local",
+        "time_iso8601",
+        "msec",
         "request",
-        F.to_timestamp("time_local", CLF_TIME).cast("timestamp_ntz").alias("request_at"),
-        F.col("_request_method").alias("method"),
-        F.col("_request_path").alias("path"),
-        _dash_to_null(F.col("_request_protocol")).alias("protocol"),
-        F.col("status").cast("int").alias("status"),
-        F.when(F.col("bytes_sent") == "-", 0)
+        F.coalesce(
+            F.to_timestamp("time_local", CLF_TIME).cast("timestamp_ntz"),
+            parse_utc(F.col("time_iso8601")),
+            F.timestamp_seconds(F.col("msec").cast("decimal(20, 3)")).cast("timestamp_ntz"),
+        ).alias("request_at"),
+        F.when(from_request, F.col("_request_method")).otherwise(F.col("method")).alias("method"),
+        F.when(from_request, F.col("_request_path")).otherwise(F.col("path")).alias("path"),
+        _dash_to_null(
+            F.when(from_request, F.col("_request_protocol")).otherwise(F.col("protocol"))
+        ).alias("protocol"),
+        F.col("status"),
+        F.col("status").cast("int").alias("_status"),
+        F.col("bytes_sent").alias("_bytes_text"),
+        F.when(F.col("bytes_sent").isin("-", ""), 0)
         .otherwise(F.col("bytes_sent").cast("long"))
         .alias("bytes_sent"),
         _dash_to_null(F.col("referrer")).alias("referrer"),
         _dash_to_null(F.col("user_agent")).alias("user_agent"),
+        _dash_to_null(F.col("virtual_host")).alias("virtual_host"),
+        _dash_to_null(F.col("request_id")).alias("request_id"),
+        _dash_to_null(F.col("forwarded_for")).alias("forwarded_for"),
+        F.coalesce("request_time", "request_time_us", "request_time_s").alias("_time_text"),
+        request_us.alias("request_time_us"),
+        F.col("upstream_time").alias("_upstream_text"),
+        _upstream_us(F.col("upstream_time")).alias("upstream_time_us"),
         # An id the server wrote into the line wins; else the line's place in its file,
         # from the shipper; else (a line sent without one) the line's own content.
         F.coalesce(
+            _dash_to_null(F.col("request_id")),
             F.nullif(F.regexp_extract("value", REQUEST_ID, 1), F.lit("")),
             F.col("position_id"),
             F.sha2(F.col("value"), 256),
         ).alias("event_id"),
     )
+
+
+def _value_check(text: str, typed_column: str, rule: str) -> tuple[Column, str, Column]:
+    """Fails when a field the line has (not ``-``) does not read as its type."""
+    given = F.col(text).isNotNull() & ~F.col(text).isin("-")
+    return (
+        given & F.col(typed_column).isNull(),
+        "invalid_value",
+        F.concat(F.lit(f"{rule}: "), F.substring(F.col(text), 1, 200)),
+    )
+
+
+TIME_RULE = (
+    "time is unreadable (time_local: dd/Mon/yyyy:HH:mm:ss +zzzz; time_iso8601; "
+    "msec: epoch seconds): "
+)
+
+
+def parse(
+    lines: DataFrame, context: RunContext | None = None, log_format: WebFormat | None = None
+) -> DataFrame:
+    """Parse and check each line in the stream's format; ``reason`` is null for a valid
+    request, else it and ``detail`` name the field that broke."""
+    web_format = log_format or formats.compile_format(None)
+    parsed = typed(with_fields(lines, web_format))
+    status = F.col("_status")
+    time_text = F.coalesce("time_local", "time_iso8601", "msec")
     checked = with_first_failure(
         parsed,
         encoding_check(),
@@ -147,19 +260,34 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
         (
             ~F.col("_matches"),
             "unparseable",
-            "not an access-log line in the combined or common log format",
+            f"not a line of the web format {web_format.source[:200]!r} "
+            "(check the stream's --web-format setting)",
         ),
         (
             F.col("request_at").isNull(),
             "invalid_timestamp",
-            F.concat(F.lit("time is not dd/Mon/yyyy:HH:mm:ss +zzzz: "), F.col("time_local")),
+            F.concat(F.lit(TIME_RULE), F.substring(time_text, 1, 200)),
         ),
-        time_window_check(F.col("request_at"), F.col("time_local"), "time", context),
+        time_window_check(F.col("request_at"), time_text, "time", context),
         (
-            ~F.col("_request__matches"),
+            F.col("path").isNull() | ~F.col("_request__matches") & F.col("request").isNotNull(),
             "malformed_request",
-            F.concat(F.lit('request is not "METHOD target HTTP/x": '), F.col("request")),
+            F.concat(
+                F.lit('request is not "METHOD target HTTP/x": '),
+                F.substring(F.coalesce("request", F.lit("")), 1, 200),
+            ),
         ),
+        (
+            F.coalesce(~status.between(100, 599), F.lit(True)),
+            "invalid_value",
+            F.concat(
+                F.lit("status is not an HTTP status (100-599): "),
+                F.coalesce(F.substring("status", 1, 200), F.lit("(none)")),
+            ),
+        ),
+        _value_check("_bytes_text", "bytes_sent", "bytes_sent is not a byte count"),
+        _value_check("_time_text", "request_time_us", "request time is not a number"),
+        _value_check("_upstream_text", "upstream_time_us", "upstream_response_time is not seconds"),
         field_length_check(LOADED_STRINGS),
     )
     return checked.drop("_request__matches")
@@ -246,9 +374,16 @@ def still_open(sessions: DataFrame, open_sessions: DataFrame | None) -> DataFram
     )
 
 
-def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResult:
-    unique, quarantine, stats = split_and_dedupe("web", parse(lines, context))
-    requests = unique.select(
+def with_added_columns_last(requests: DataFrame) -> DataFrame:
+    first = [name for name in requests.columns if name not in ADDED_COLUMNS]
+    return requests.select(*first, *ADDED_COLUMNS)
+
+
+def transform(
+    lines: DataFrame, context: RunContext | None = None, log_format: WebFormat | None = None
+) -> StreamResult:
+    unique, quarantine, stats = split_and_dedupe("web", parse(lines, context, log_format))
+    requests = unique.withColumn("status", F.col("_status")).select(
         "event_id",
         "request_at",
         "client_ip",
@@ -260,19 +395,21 @@ def transform(lines: DataFrame, context: RunContext | None = None) -> StreamResu
         "bytes_sent",
         "referrer",
         "user_agent",
-        is_bot(F.col("user_agent")).alias("is_bot"),
+        # Unknown (null), not a bot, when the line has no user agent field to judge by.
+        F.when(F.col("_has_agent"), is_bot(F.col("user_agent"))).alias("is_bot"),
         (
             F.col("method").isin("GET", "HEAD")
             & F.col("status").between(200, 399)
             & ~is_asset(F.col("path"))
         ).alias("is_page_view"),
         "source_file",
+        *ADDED_COLUMNS,
     )
     open_sessions = (context or RunContext()).open_sessions
     sessions = with_sessions(requests, open_sessions).cache()
     return StreamResult(
         "web",
-        {"web_requests": sessions.drop("_session_start")},
+        {"web_requests": with_added_columns_last(sessions.drop("_session_start"))},
         quarantine,
         stats,
         state={"web_sessions": still_open(sessions, open_sessions)},

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 from pyspark.sql import functions as F
 
 from lake.stats import StreamStats
-from preprocess import web
+from preprocess import formats, web
+from preprocess.common import RunContext
 
 pytestmark = pytest.mark.integration
+RUN = RunContext(date(2026, 11, 21))
 
 NGINX = (
     '93.184.216.34 - - [10/Oct/2026:13:55:36 -0700] "GET /index.html HTTP/1.1" 200 2326 '
@@ -119,3 +121,119 @@ def test_bots_and_assets_are_told_apart_whatever_the_case_or_query_string(spark)
         "/download?file=report.css": True, "/products/7": False, "/css-guide": False,
         "/page.html?x=.png-ish": False,
     }  # fmt: skip
+
+
+# Real-world line shapes in configured formats (docs/data-contract.md, "Formats").
+NGINX_TIMED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent" $request_time $upstream_response_time'
+)
+LONG = "x" * (1024 * 1024)  # a 1 MB field: no per-character recursion in any format
+
+
+def nginx_timed(request: str, status: str = "200", tail: str = "0.125 0.010, 0.100") -> str:
+    return (
+        f'2001:db8::7 - - [21/Nov/2026:10:00:00 +0100] "{request}" {status} 12 "-" '
+        f'"Mozilla/5.0" {tail}'
+    )
+
+
+def reasons_and_details(result) -> dict[str, tuple[str, str]]:
+    return {r["raw_line"][:60]: (r["reason"], r["detail"]) for r in result.quarantine.collect()}
+
+
+def test_an_nginx_format_with_timings_parses_and_quarantines_by_field(lines) -> None:
+    log_format = formats.compile_format(NGINX_TIMED)
+    raw = [
+        nginx_timed("GET /a.js type= HTTP/1.1"),  # a broken template's target: served, 200
+        nginx_timed("GET /p HTTP/1.1", tail="0.002 -"),  # no upstream (a cached response)
+        nginx_timed("GET /w HTTP/1.1", tail="0.502 0.500, - : 0.001"),  # one gave no response
+        nginx_timed("GET /" + LONG + " HTTP/1.1"),
+        nginx_timed("\\x16\\x03\\x01\\x00\\xa5", status="400", tail="0.000 -"),  # TLS probe
+        nginx_timed("-", status="400", tail="0.000 -"),
+        nginx_timed("GET /s HTTP/1.1", status="2x0"),
+        nginx_timed("GET /t HTTP/1.1", tail="fast -"),
+        nginx_timed("GET /u HTTP/1.1").replace("21/Nov", "21/Nox"),
+        nginx_timed("GET /v HTTP/1.1", tail="0.1"),  # a field short
+    ]
+    result = web.transform(lines(raw), RUN, log_format)
+    rows = {r["path"][:10]: r for r in result.datasets["web_requests"].collect()}
+    spaced = rows["/a.js type"]
+    assert (spaced["method"], spaced["path"], spaced["protocol"]) == (
+        "GET", "/a.js type=", "HTTP/1.1"
+    )  # fmt: skip
+    assert (spaced["request_time_us"], spaced["upstream_time_us"]) == (125_000, 110_000)
+    assert spaced["request_at"] == datetime(2026, 11, 21, 9, 0, 0)
+    assert (rows["/p"]["request_time_us"], rows["/p"]["upstream_time_us"]) == (2_000, None)
+    assert rows["/w"]["upstream_time_us"] == 501_000
+    assert rows["/p"]["is_bot"] is False
+    reasons = {raw_line: reason for raw_line, (reason, _) in reasons_and_details(result).items()}
+    assert sorted(reasons.values()) == ["field_too_long", "invalid_timestamp", "invalid_value",
+                                        "invalid_value", "malformed_request",
+                                        "malformed_request", "unparseable"]  # fmt: skip
+    details = sorted(detail for _, detail in reasons_and_details(result).values())
+    assert [d.split(" ")[0] for d in details] == ["not", "path", "request", "request",
+                                                  "request", "status", "time"]  # fmt: skip
+    assert result.stats.read == result.stats.processed + sum(result.stats.quarantined.values())
+
+
+def test_apache_with_duration_a_hostname_client_and_common_format_agents(lines) -> None:
+    apache = formats.compile_format(
+        r"%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\" %D"
+    )
+    raw = [
+        'crawl-66-249-66-1.googlebot.com - - [21/Nov/2026:10:00:00 +0000] "GET /r HTTP/1.1" '
+        '200 5 "-" "Googlebot/2.1" 1532',
+        'shop-client.example.net - frank [21/Nov/2026:10:00:01 +0000] "GET /q HTTP/1.0" '
+        '304 - "-" "Mozilla/5.0 \\"quoted\\"" 87',
+        '10.0.0.1 - - [21/Nov/2026:10:00:02 +0000] "GET /x HTTP/1.1" 200 5 "-" "' + LONG + '" 9',
+    ]
+    result = web.transform(lines(raw), RUN, apache)
+    rows = {r["path"]: r for r in result.datasets["web_requests"].collect()}
+    assert rows["/r"]["client_ip"] == "crawl-66-249-66-1.googlebot.com" and rows["/r"]["is_bot"]
+    assert (rows["/q"]["request_time_us"], rows["/q"]["bytes_sent"]) == (87, 0)
+    assert dict(result.stats.quarantined) == {"field_too_long": 1}
+    # The common log format has no user agent: a request is not a bot for lack of one.
+    common = '10.0.0.2 - - [21/Nov/2026:10:00:03 +0000] "GET /c HTTP/1.1" 200 5'
+    for log_format in (formats.compile_format("common"), None):  # None: combined, the default
+        [row] = web.transform(lines([common]), RUN, log_format).datasets["web_requests"].collect()
+        assert row["is_bot"] is None and row["user_agent"] is None
+
+
+def test_json_and_alb_lines(lines) -> None:
+    template = (
+        '{"time":"$time_iso8601","ip":"$remote_addr","request":"$request","status":$status,'
+        '"bytes":$body_bytes_sent,"rt":$request_time,"ua":"$http_user_agent","host":"$host",'
+        '"id":"$request_id"}'
+    )
+    good = (
+        '{"time":"2026-11-21T10:00:00+00:00","ip":"2001:db8::1","request":"GET /j HTTP/2.0",'
+        '"status":200,"bytes":42,"rt":0.005,"ua":"curl/8.5","host":"shop.example.com",'
+        '"id":"5f2b8c1e9a0d4b7c8e1f2a3b4c5d6e7f","extra":"kept in the raw line"}'
+    )
+    raw = [good, good.replace('"status":200', '"status":"abc"'), "not json", '{"ip":"1"}',
+           good.replace("curl/8.5", LONG).replace("5f2b", "6f2b")]  # fmt: skip
+    result = web.transform(lines(raw), RUN, formats.compile_format(template))
+    [row] = result.datasets["web_requests"].collect()
+    assert (row["event_id"], row["virtual_host"], row["request_time_us"]) == (
+        "5f2b8c1e9a0d4b7c8e1f2a3b4c5d6e7f", "shop.example.com", 5_000
+    )  # fmt: skip
+    assert row["is_bot"] and row["status"] == 200 and row["bytes_sent"] == 42
+    assert dict(result.stats.quarantined) == {
+        "invalid_value": 1, "unparseable": 1, "invalid_timestamp": 1, "field_too_long": 1
+    }  # fmt: skip
+    alb = (
+        "https 2026-11-21T10:00:00.123456Z app/shop/50dc6c 192.0.2.10:46532 10.0.1.5:80 "
+        '0.000 0.042 0.000 200 200 34 366 "GET https://shop.example.com:443/p/1 HTTP/1.1" '
+        '"Mozilla/5.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:x '
+        '"Root=1-58337262-36d228ad5d99923122bbe354" "shop.example.com" "arn:cert" 0 "-"'
+    )
+    [row] = (
+        web.transform(lines([alb]), RUN, formats.compile_format("alb"))
+        .datasets["web_requests"]
+        .collect()
+    )
+    assert (row["client_ip"], row["request_time_us"], row["path"]) == (
+        "192.0.2.10", 42_000, "https://shop.example.com:443/p/1"
+    )  # fmt: skip
+    assert row["request_at"] == datetime(2026, 11, 21, 10, 0, 0, 123456)

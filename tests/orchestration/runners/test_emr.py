@@ -89,6 +89,17 @@ def test_one_step_per_stream_runs_the_same_entrypoint_as_local(settings: Setting
     ]  # fmt: skip
 
 
+def test_the_web_step_passes_the_configured_web_format(settings: Settings) -> None:
+    nginx = '$remote_addr - - [$time_local] "$request" $status $body_bytes_sent $request_time'
+    web = replace(settings.stream("web"), log_format=nginx)
+    configured = replace(settings, streams=(*settings.streams[:2], web))
+    steps = emr.spark_steps(configured, artifact(), RUN)
+    assert steps[2]["HadoopJarStep"]["Args"][-2:] == ["--web-format", nginx]
+    assert "--web-format" not in steps[0]["HadoopJarStep"]["Args"]  # customers
+    driver = emr.serverless_job_driver(configured, artifact(), RUN)
+    assert driver["sparkSubmit"]["entryPointArguments"][-2:] == ["--web-format", nginx]
+
+
 def test_the_artifact_is_versioned_by_content(tmp_path: Path, aws: dict[str, Any]) -> None:
     version, files = emr.package_job()
     assert emr.package_job()[0] == version  # same code, same version

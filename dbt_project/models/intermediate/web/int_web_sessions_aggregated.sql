@@ -71,6 +71,8 @@ aggregated as (
         sum(case when is_page_view then 1 else 0 end) as page_view_count,
         sum(bytes_sent) as bytes_sent,
         {{ dbt.bool_or('is_bot') }} as is_bot,
+        -- Null when the server's format logs no request time.
+        avg(request_time_us) / 1000.0 as avg_request_duration_ms,
         -- The order the visit placed: the shop's confirmation page carries its id
         -- (docs/data-contract.md); the latest one if a visit placed several.
         max(
@@ -102,6 +104,7 @@ final as (
         aggregated.page_view_count,
         aggregated.bytes_sent,
         aggregated.is_bot,
+        aggregated.avg_request_duration_ms,
         aggregated.order_id,
         entry_referrers.entry_referrer,
         entry_and_exit.landing_page,

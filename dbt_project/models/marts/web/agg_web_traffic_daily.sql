@@ -13,6 +13,7 @@ daily as (
         session_date,
         count(*) as sessions,
         sum(case when is_bot then 1 else 0 end) as bot_sessions,
+        sum(case when is_bot is null then 1 else 0 end) as unknown_bot_sessions,
         sum(case when not is_bot then 1 else 0 end) as human_sessions,
         sum(case when not is_bot then page_view_count else 0 end) as human_page_views,
         sum(
@@ -32,7 +33,10 @@ final as (
         session_date,
         cast(sessions as integer) as sessions,
         cast(bot_sessions as integer) as bot_sessions,
-        cast(1.0 * bot_sessions / sessions as numeric(9, 4)) as bot_share,
+        cast(unknown_bot_sessions as integer) as unknown_bot_sessions,
+        cast(
+            1.0 * bot_sessions / nullif(sessions - unknown_bot_sessions, 0) as numeric(9, 4)
+        ) as bot_share,
         cast(human_sessions as integer) as human_sessions,
         cast(human_page_views as integer) as human_page_views,
         cast(

@@ -35,6 +35,7 @@ final as (
         cast(page_view_count as integer) as page_view_count,
         cast(bytes_sent as {{ dbt.type_bigint() }}) as bytes_sent,
         is_bot,
+        cast(avg_request_duration_ms as numeric(12, 3)) as avg_request_duration_ms,
         page_view_count = 1 as is_bounce,
         cast(order_id as {{ shoplogs.type_long_string() }}) as order_id,
         order_id is not null as is_converted,

@@ -25,6 +25,10 @@ renamed as (
         user_agent,
         is_bot,
         is_page_view,
+        virtual_host,
+        forwarded_for,
+        cast(request_time_us as {{ dbt.type_bigint() }}) as request_time_us,
+        cast(upstream_time_us as {{ dbt.type_bigint() }}) as upstream_time_us,
         cast(dt as date) as run_date
 
     from source
@@ -53,6 +57,10 @@ select
     user_agent,
     is_bot,
     is_page_view,
+    virtual_host,
+    forwarded_for,
+    request_time_us,
+    upstream_time_us,
     run_date
 
 from deduplicated
