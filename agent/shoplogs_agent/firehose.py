@@ -249,7 +249,12 @@ def put_batch(
                 permanent=True,
             ) from exc
         failed = []
-        for record, result in zip(pending, response["RequestResponses"], strict=True):
+        results = response["RequestResponses"]
+        if len(results) != len(pending):  # zip(strict=True) needs Python 3.10
+            raise ShippingError(
+                f"Firehose answered {len(results)} results for {len(pending)} records"
+            )
+        for record, result in zip(pending, results):
             if result.get("ErrorCode"):
                 failed.append(record)
             else:

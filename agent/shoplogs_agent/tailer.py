@@ -33,12 +33,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Union
 
 from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 
 HEAD_BYTES = 64
-Source = IO[bytes] | gzip.GzipFile  # a plain log, or a compressed rotation read through gzip
+# A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
+Source = Union[IO[bytes], gzip.GzipFile]
 ROTATION_GRACE_SECONDS = 30.0
 log = logging.getLogger("shoplogs.shipper")
 
