@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +38,12 @@ from typing import IO, Union
 
 from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 
-HEAD_BYTES = 64
+# A file's first bytes, kept with its checkpoint: long enough that logs whose lines share a
+# long constant prefix (bunyan's JSON, say) still differ (64 bytes did not).
+HEAD_BYTES = 1024
+MIN_HEAD_BYTES = 64  # a shorter head proves too little to call a file a copy of another
+GONE = "gone:"  # checkpoint key prefix of a file that was deleted: its .gz resumes there
+KEEP_GONE = 64  # only recent rotations matter
 # A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
 Source = Union[IO[bytes], gzip.GzipFile]
 ROTATION_GRACE_SECONDS = 30.0
@@ -113,6 +119,7 @@ class Checkpoints:
         self.previous = Path(f"{file}.prev")
         self.recovered: str | None = None  # why the previous generation was used, for status
         self.positions: dict[str, Position] = self._load()
+        self.dirty = False  # positions changed without a save (a file appeared or went)
 
     def _load(self) -> dict[str, Position]:
         for candidate in (self.file, self.previous):
@@ -141,6 +148,7 @@ class Checkpoints:
             os.replace(self.file, self.previous)
         os.replace(tmp, self.file)  # atomic: a crash leaves the old or the new file, whole
         fsync_folder(self.file.parent)
+        self.dirty = False
 
 
 @dataclass
@@ -221,11 +229,14 @@ class Tailer:
         self.clock = clock
         self.scanned: dict[str, int] = {}  # key -> offset up to which no newline was found
         self.truncated: dict[str, int] = {}  # head of a rewritten file -> offset sent from it
-        self.vanished: dict[str, int] = {}  # head of a deleted file -> offset sent from it
         self.done: set[str] = set()  # compressed files read to their end
-        # Compressed files matching no deleted file: looked at again only once a file goes.
-        self.unmatched: set[str] = set()
+        # Compressed files that are a copy of a file still open here: read once it is gone.
+        self.deferred: set[str] = set()
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
+        # A descriptor on every plain file of the pattern: a file deleted (logrotate's
+        # compress, a plain delete) stays readable to its end through it.
+        self.held: dict[str, tuple[str, IO[bytes]]] = {}
+        self.on_corrupt: Callable[[str, str], None] = lambda name, why: None
 
     def files(self) -> list[tuple[str, os.stat_result]]:
         """Files of the pattern, oldest first (compressed rotations before plain ones)."""
@@ -248,6 +259,12 @@ class Tailer:
         listed = self.files()
         present = {identity(stat) for _, stat in listed}
         live = next((stat for name, stat in listed if name == self.live), None)
+        self.hold(listed)
+        # Deleted files first: they are the oldest, and only their descriptor still reads them.
+        for key in [key for key in self.held if key not in present]:
+            chunk = self._read_deleted(key, max_bytes, live)
+            if chunk:
+                return chunk
         if live is not None:
             # A truncated live file first: its copy, listed before it, must be recognised.
             self._check_rewritten(self.live)
@@ -255,6 +272,46 @@ class Tailer:
             chunk = self._read_file(name, max_bytes, first_start, live, present)
             if chunk:
                 return chunk
+        return None
+
+    def hold(self, listed: list[tuple[str, os.stat_result]] | None = None) -> None:
+        """Open every plain file of the pattern not held yet (also while its flow waits out
+        an outage: a file rotated and deleted meanwhile is then still read)."""
+        for name, stat in self.files() if listed is None else listed:
+            if is_compressed(name) or identity(stat) in self.held:
+                continue
+            try:
+                handle = open(name, "rb")  # noqa: SIM115 (held open: the point)
+            except OSError:
+                continue  # reported when it is read
+            key = identity(os.fstat(handle.fileno()))
+            if key in self.held:
+                handle.close()
+            else:
+                self.held[key] = (name, handle)
+
+    def _release(self, key: str) -> None:
+        _, handle = self.held.pop(key)
+        handle.close()
+
+    def _read_deleted(self, key: str, max_bytes: int, live: os.stat_result | None) -> Chunk | None:
+        """The rest of a deleted file, from its descriptor; released once read to its end and
+        its writer has moved on (its checkpoint then becomes a gone one, for its .gz)."""
+        name, handle = self.held[key]
+        stat = os.fstat(handle.fileno())
+        position = self.checkpoints.positions.get(key)
+        if position is None:
+            position = self.checkpoints.positions[key] = Position(name, 0)
+        final = self._writer_moved_on(key, stat, live)
+        if stat.st_size > position.offset:
+            data, seen = read_lines_from(handle, position.offset, max_bytes, final,
+                                         self.scanned.get(key, 0))  # fmt: skip
+            if data:
+                self.scanned.pop(key, None)
+                return self._chunk(key, name, data, position.offset + len(data), handle)
+            self.scanned[key] = seen
+        elif final:
+            self._release(key)
         return None
 
     def _read_file(
@@ -269,7 +326,7 @@ class Tailer:
             with open(name, "rb") as raw:
                 stat = os.fstat(raw.fileno())  # the identity of what is read, not of the name
                 key = identity(stat)
-                if key in self.done or key in self.unmatched:
+                if key in self.done:
                     return None
                 if is_compressed(name):
                     with gzip.GzipFile(fileobj=raw) as unpacked:
@@ -278,8 +335,13 @@ class Tailer:
                     chunk = self._read_plain(name, key, raw, stat, max_bytes, first_start, live)
         except FileNotFoundError:
             return None  # rotated away since the listing: the next poll finds its new name
-        except (OSError, EOFError) as exc:  # permission denied, a folder, a torn .gz, ...
+        except (OSError, EOFError) as exc:  # permission denied, a folder, a .gz being written
             self._report(name, exc)
+            return None
+        except zlib.error as exc:  # a damaged deflate stream: set the file aside whole
+            self._report(name, exc)
+            self.done.add(key)
+            self.on_corrupt(name, f"{type(exc).__name__}: {exc}")
             return None
         self.errors.pop(name, None)
         return chunk
@@ -307,6 +369,11 @@ class Tailer:
         elif position.offset and self._rewritten(handle, stat, position):
             self._restart(key, position)
         position.path = name
+        if len(position.head) < 2 * min(stat.st_size, HEAD_BYTES):
+            # Known from the first sight, not only after a commit: a file deleted before any
+            # of it was sent is still recognised in its .gz.
+            position.head = read_head(handle).hex()
+            self.checkpoints.dirty = True
         if stat.st_size <= position.offset:
             return None
         final = name != self.live and self._writer_moved_on(key, stat, live)
@@ -322,7 +389,7 @@ class Tailer:
 
     def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
         first = read_head(handle, FINGERPRINT_BYTES)
-        return Chunk(key, name, data, end, first[: min(end, HEAD_BYTES)].hex(), fingerprint(first))
+        return Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first))
 
     def _read_compressed(
         self, name: str, key: str, handle: Source, max_bytes: int, present: set[str]
@@ -331,9 +398,10 @@ class Tailer:
         if position is None:
             start = self._compressed_offset(handle, present)
             if start is None:
-                self.unmatched.add(key)  # its lines were sent before it was compressed
-                return None
-            position = self.checkpoints.positions[key] = Position(name, start)
+                return None  # a copy of a file still read here: read on once that is gone
+            head = read_head(handle).hex()
+            position = self.checkpoints.positions[key] = Position(name, start, head)
+            self.checkpoints.dirty = True
         position.path = name
         data, _ = read_lines_from(handle, position.offset, max_bytes, final=True)
         if not data:
@@ -343,26 +411,28 @@ class Tailer:
         return self._chunk(key, name, data, end, handle)
 
     def _compressed_offset(self, handle: Source, present: set[str]) -> int | None:
-        """Where a new ``.gz`` resumes: the offset of the deleted file it was compressed from,
-        recognised by its first bytes. None when it matches no such file: its lines were
-        sent before it was compressed."""
-        gone = {
-            p.head: p.offset
-            for key, p in self.checkpoints.positions.items()
-            if key not in present and p.head
-        }
-        candidates = {**self.vanished, **gone}
-        for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
-            if read_head(handle, len(head) // 2).hex() == head:
-                return offset
-        return None
+        """Where a new ``.gz`` resumes: the offset sent of the deleted file it was compressed
+        from, recognised by its first bytes; 0 when it matches no file ever seen (made and
+        compressed while the shipper was down or its flow waited out an outage). None while
+        it matches a file that is still there or still open: gzip has not deleted it yet."""
+        open_now = present | set(self.held)
+        found: tuple[int, bool] | None = None  # (head length, still open) of the best match
+        offset = 0
+        for key, p in self.checkpoints.positions.items():
+            if not p.head or is_compressed(p.path) or (found and len(p.head) <= found[0]):
+                continue
+            if read_head(handle, len(p.head) // 2).hex() == p.head:
+                found, offset = (len(p.head), key in open_now), p.offset
+        if found and found[1]:
+            return None
+        return offset
 
     def _copied_offset(self, handle: Source, stat: os.stat_result) -> int:
         """Where a new plain file starts: 0, unless its first bytes show it is a copy
         (copytruncate) of a file we had sent part of; then where that file's lines ended."""
         candidates = dict(self.truncated)  # any fingerprint: these files were rewritten
         for position in self.checkpoints.positions.values():
-            if len(position.head) == 2 * HEAD_BYTES:  # a short fingerprint proves too little
+            if len(position.head) >= 2 * MIN_HEAD_BYTES:  # a short head proves too little
                 candidates.setdefault(position.head, position.offset)
         for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
             if read_head(handle, len(head) // 2).hex() == head:
@@ -412,18 +482,22 @@ class Tailer:
     def forget_missing(self) -> None:
         """Drop checkpoints of files that no longer exist (deleted by logrotate), keeping
         their fingerprints a while: a ``.gz`` made from one resumes where it ended."""
-        alive = {identity(stat) for _, stat in self.files()}
-        for key in list(self.checkpoints.positions):
-            if key not in alive:
-                gone = self.checkpoints.positions.pop(key)
-                if gone.head:
-                    self.vanished[gone.head] = gone.offset
+        positions = self.checkpoints.positions
+        alive = {identity(stat) for _, stat in self.files()} | set(self.held)
+        for key in list(positions):
+            if key not in alive and not key.startswith(GONE):
+                gone = positions.pop(key)
+                if gone.head:  # kept, and saved: a .gz made from it resumes there
+                    positions[f"{GONE}{key}"] = gone
                 self.scanned.pop(key, None)
-                self.unmatched.clear()  # a .gz may have been made from it
+                self.checkpoints.dirty = True
         self.done &= alive
-        for memory in (self.vanished, self.truncated):
-            for head in list(memory)[:-64]:  # bounded: only recent rotations matter
-                del memory[head]
+        for key in [key for key in positions if key.startswith(GONE)][:-KEEP_GONE]:
+            del positions[key]
+        for head in list(self.truncated)[:-KEEP_GONE]:
+            del self.truncated[head]
+        if self.checkpoints.dirty:
+            self.checkpoints.save()
 
     def lag(self) -> dict[str, int]:
         """Bytes not yet sent, per plain file (a ``.gz`` has no comparable size: its reading
@@ -439,5 +513,5 @@ class Tailer:
         """Compressed rotations being read because they held unsent lines."""
         return sorted(
             p.path for key, p in self.checkpoints.positions.items()
-            if is_compressed(p.path) and key not in self.done
+            if is_compressed(p.path) and key not in self.done and not key.startswith(GONE)
         )  # fmt: skip
