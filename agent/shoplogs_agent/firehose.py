@@ -220,6 +220,17 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def is_transient(exc: Exception) -> bool:
+    """Throttling, the network, or a 5xx (the service's own fault): worth waiting out."""
+    response: Any = getattr(exc, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return (
+        _error_code(exc) in THROTTLING_ERRORS
+        or isinstance(exc, TRANSIENT_EXCEPTIONS)
+        or int(status) >= 500
+    )
+
+
 def put_batch(
     client: Any,
     stream: str,
@@ -241,7 +252,7 @@ def put_batch(
                 DeliveryStreamName=stream, Records=[{"Data": r.data} for r in pending]
             )
         except Exception as exc:
-            if _error_code(exc) in THROTTLING_ERRORS or isinstance(exc, TRANSIENT_EXCEPTIONS):
+            if is_transient(exc):
                 continue
             raise ShippingError(
                 f"Firehose stream {stream!r} rejected a batch: {exc}. Check that the "

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -43,7 +44,12 @@ from shoplogs_agent.firehose import (
 )
 from shoplogs_agent.identity import Origin, host_id
 from shoplogs_agent.rejects import Outbox, make_reject
-from shoplogs_agent.tailer import ROTATION_GRACE_SECONDS, Checkpoints, Tailer
+from shoplogs_agent.tailer import (
+    ROTATION_GRACE_SECONDS,
+    Checkpoints,
+    CheckpointUnwritable,
+    Tailer,
+)
 
 log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
@@ -53,6 +59,12 @@ OWN_KEYS = {
 }  # fmt: skip
 OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
+# A checkpoint cannot be written (disk full, read-only, immutable): shipping on would resend
+# without end, so the shipper stops; the unit's RestartPreventExitStatus keeps it stopped.
+EXIT_CHECKPOINT_UNWRITABLE = 4
+# Chunks (up to 4 MiB each) one flow ships per poll before the next flow's turn: a busy
+# flow cannot delay another by more than this.
+CHUNKS_PER_TURN = 4
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
 
@@ -86,6 +98,11 @@ class ShipperConfig:
     @property
     def quarantine_file(self) -> Path:
         return Path(f"{self.checkpoint_file}.quarantine.jsonl")
+
+    @property
+    def quarantine_folder(self) -> Path:
+        """Where files that cannot be read (a damaged .gz) are kept whole."""
+        return Path(f"{self.checkpoint_file}.quarantine")
 
     def checkpoint_path(self, flow: Flow) -> Path:
         return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
@@ -176,26 +193,61 @@ class Shipper:
         self.s3 = s3
         self.outbox = Outbox(config.quarantine_file)
         self.reject_error: str | None = None
+        self.checkpoint_error: str | None = None
+        self.quarantined_files: dict[str, str] = {}  # kept copy -> why it could not be read
+        self.behind = False  # a flow had more to send when its turn ended
+        for flow, tailer in self.tailers:
+            tailer.on_corrupt = self._quarantine_for(flow)
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent.
 
         Each flow goes on its own: one that cannot ship keeps its place, records why and
         waits, while the others keep shipping."""
-        sent = 0
+        sent, self.behind = 0, False
         for flow, tailer in self.tailers:
             failure = self.failures.get(flow.delivery_stream)
+            if self.checkpoint_error:
+                break
             if failure and self.clock() < failure.retry_at:
+                tailer.hold()  # files rotated and deleted while it waits stay readable
                 continue
             try:
                 sent += self._ship_flow(flow, tailer, max_bytes)
+                tailer.forget_missing()
             except ShippingError as exc:
                 self._flow_failed(flow, exc)
+            except CheckpointUnwritable as exc:  # disk full, read-only, immutable
+                self._checkpoint_failed(flow, tailer, exc)
             else:
                 self.failures.pop(flow.delivery_stream, None)
-            tailer.forget_missing()
         self.deliver_rejects()
         return sent
+
+    def _quarantine_for(self, flow: Flow) -> Callable[[str, str], None]:
+        return lambda name, why: self.quarantine_file(flow, name, why)
+
+    def _checkpoint_failed(self, flow: Flow, tailer: Tailer, exc: CheckpointUnwritable) -> None:
+        self.checkpoint_error = (
+            f"checkpoint {tailer.checkpoints.file} of flow {flow.delivery_stream} cannot be "
+            f"written ({exc}); shipping stopped so that nothing is sent again and again: free "
+            "space or make the file writable, then restart the shipper"
+        )
+        log.critical("%s", self.checkpoint_error)
+
+    def quarantine_file(self, flow: Flow, name: str, why: str) -> None:
+        """A file that cannot be read (a damaged deflate stream) is kept whole, with why, and
+        reported; the other files go on."""
+        folder = self.config.quarantine_folder
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        kept = folder / f"{flow.delivery_stream}-{Path(name).name}-{int(time.time())}"
+        try:
+            shutil.copyfile(name, kept)
+        except OSError as exc:
+            why = f"{why}; not copied ({exc})"
+            kept = Path(name)
+        self.quarantined_files[str(kept)] = f"{name}: {why}"
+        log.error("%s cannot be read (%s): set aside whole as %s", name, why, kept)
 
     def deliver_rejects(self) -> None:
         """Rejected lines into the lake's quarantine; kept locally until that worked."""
@@ -212,7 +264,10 @@ class Shipper:
 
     def _ship_flow(self, flow: Flow, tailer: Tailer, max_bytes: int) -> int:
         sent = 0
-        while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
+        for _ in range(CHUNKS_PER_TURN):
+            chunk = tailer.next_chunk(max_bytes) if not self.stopping else None
+            if chunk is None:
+                return sent
             origin = Origin(self.host, chunk.fingerprint, chunk.start)
             stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
                                 origin=origin)  # fmt: skip
@@ -221,6 +276,7 @@ class Shipper:
             tailer.commit(chunk)
             self.totals[flow.delivery_stream].add(stats)
             sent += stats.lines_shipped
+        self.behind = True  # its turn ended with more to send: poll again without a pause
         return sent
 
     def _flow_failed(self, flow: Flow, exc: ShippingError) -> None:
@@ -284,13 +340,18 @@ class Shipper:
             "quarantine_bucket": self.config.quarantine_bucket,
             "rejects_pending": len(self.outbox.pending()),
             "rejects_error": self.reject_error,
+            "checkpoint_error": self.checkpoint_error,
+            "quarantined_files": dict(self.quarantined_files),
             "updated_at": time.time(),
         }
 
     def write_status(self) -> None:
         path = self.config.status_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.status(), indent=1))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.status(), indent=1))
+        except OSError as exc:  # a full disk must not stop the shipping: it is logged
+            log.error("status file %s not written: %s", path, exc)
 
     def run(self) -> int:
         """Poll until SIGTERM (exit 0) or until a flow has failed permanently for
@@ -305,6 +366,9 @@ class Shipper:
         last_report = 0.0
         while not self.stopping:
             self.poll_once()
+            if self.checkpoint_error:
+                self.write_status()
+                return EXIT_CHECKPOINT_UNWRITABLE
             if self.failures or time.monotonic() - last_report > 30:
                 self.write_status()
                 last_report = time.monotonic()
@@ -314,7 +378,8 @@ class Shipper:
                              ", ".join(failing), self.config.fail_exit_minutes)  # fmt: skip
                 self.write_status()
                 return EXIT_FLOW_FAILING
-            time.sleep(self.config.poll_seconds)
+            if not self.behind:
+                time.sleep(self.config.poll_seconds)
         self.write_status()
         return 0
 
@@ -338,7 +403,11 @@ def s3_client(config: ShipperConfig) -> Any:
     import boto3
 
     region = firehose_client(config).meta.region_name
-    return boto3.client("s3", region_name=region)
+    # A local stand-in (or a VPC endpoint proxy) given as firehose.endpoint serves S3 too;
+    # AWS's own firehose.<region>.amazonaws.com does not.
+    aws = re.match(r"https://firehose(-fips)?\.[a-z0-9-]+\.amazonaws\.com", config.endpoint or "")
+    endpoint = None if aws or not config.endpoint else config.endpoint
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint)
 
 
 def lag_report(config: ShipperConfig) -> dict[str, dict[str, int]]:

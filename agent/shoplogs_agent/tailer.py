@@ -105,6 +105,10 @@ def parse_positions(text: bytes) -> dict[str, Position]:
     return positions
 
 
+class CheckpointUnwritable(OSError):
+    """A checkpoint cannot be saved (disk full, read-only, immutable)."""
+
+
 class Checkpoints:
     """``{"<dev>:<inode>": {"path": ..., "offset": ..., "head": ...}}`` in a JSON file.
 
@@ -140,6 +144,12 @@ class Checkpoints:
         return not self.file.exists() and not self.previous.exists()
 
     def save(self) -> None:
+        try:
+            self._save()
+        except OSError as exc:
+            raise CheckpointUnwritable(exc.errno, f"{exc.strerror or exc}") from exc
+
+    def _save(self) -> None:
         self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         payload = json.dumps({k: asdict(v) for k, v in self.positions.items()}, indent=1)
         tmp = Path(f"{self.file}.tmp")
@@ -221,7 +231,9 @@ class Tailer:
     ) -> None:
         self.pattern = pattern
         self.checkpoints = checkpoints
-        self.live = pattern.rstrip("*")  # the name the application writes to
+        # The name the application writes to: ``access.log`` for ``access.log*``. A pattern
+        # without a trailing wildcard (``*.log``) matches only names applications write to.
+        self.live = pattern.rstrip("*") if pattern.endswith("*") else ""
         # Only on the very first start may the live file begin at its end (initialPosition
         # END_OF_FILE); any file that appears later is new and is read from its start.
         self.start_at_end = start_at_end and checkpoints.is_new
@@ -273,6 +285,14 @@ class Tailer:
             if chunk:
                 return chunk
         return None
+
+    def is_live(self, name: str) -> bool:
+        """Still written to by its application: its last line is whole only with a newline."""
+        return name == self.live or not self.live
+
+    def close(self) -> None:
+        for key in list(self.held):
+            self._release(key)
 
     def hold(self, listed: list[tuple[str, os.stat_result]] | None = None) -> None:
         """Open every plain file of the pattern not held yet (also while its flow waits out
@@ -335,13 +355,13 @@ class Tailer:
                     chunk = self._read_plain(name, key, raw, stat, max_bytes, first_start, live)
         except FileNotFoundError:
             return None  # rotated away since the listing: the next poll finds its new name
-        except (OSError, EOFError) as exc:  # permission denied, a folder, a .gz being written
-            self._report(name, exc)
-            return None
-        except zlib.error as exc:  # a damaged deflate stream: set the file aside whole
+        except (zlib.error, gzip.BadGzipFile) as exc:  # damaged: set the file aside whole
             self._report(name, exc)
             self.done.add(key)
             self.on_corrupt(name, f"{type(exc).__name__}: {exc}")
+            return None
+        except (OSError, EOFError) as exc:  # permission denied, a folder, a .gz being written
+            self._report(name, exc)
             return None
         self.errors.pop(name, None)
         return chunk
@@ -376,7 +396,7 @@ class Tailer:
             self.checkpoints.dirty = True
         if stat.st_size <= position.offset:
             return None
-        final = name != self.live and self._writer_moved_on(key, stat, live)
+        final = not self.is_live(name) and self._writer_moved_on(key, stat, live)
         data, seen = read_lines_from(
             handle, position.offset, max_bytes, final, self.scanned.get(key, 0)
         )

@@ -103,11 +103,14 @@ class Flaky(Collecting):
         return super().put_record_batch(DeliveryStreamName, Records)
 
 
-def lost_and_doubled(written: set[bytes], data: bytes) -> tuple[int, int]:
+def lost_and_doubled(
+    written: set[bytes], data: bytes, kept: set[bytes] | frozenset[bytes] = frozenset()
+) -> tuple[int, int]:
     """Lines written but never delivered, and lines delivered under more than one place
-    (a resend the pipeline cannot tell from a new event); foreign lines fail the count."""
+    (a resend the pipeline cannot tell from a new event); foreign lines fail the count.
+    ``kept``: lines set aside elsewhere (a quarantined file), not lost if not delivered."""
     places: dict[bytes, set[Any]] = defaultdict(set)
     for place, line in unwrap(data):
         places[line].add(place)
     assert set(places) <= written, sorted(set(places) - written)[:3]
-    return len(written - set(places)), sum(len(p) > 1 for p in places.values())
+    return len(written - kept - set(places)), sum(len(p) > 1 for p in places.values())

@@ -4,12 +4,29 @@ none sent twice under a new place."""
 
 from __future__ import annotations
 
+import errno
+import gzip
+import json
 from pathlib import Path
+from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from orchestration.settings import REPO_ROOT
+from shoplogs_agent import tailer as tailer_module
 from shoplogs_agent.firehose import RetryPolicy
-from shoplogs_agent.shipper import Shipper, load_config
+from shoplogs_agent.shipper import (
+    CHUNKS_PER_TURN,
+    EXIT_CHECKPOINT_UNWRITABLE,
+    Shipper,
+    load_config,
+    s3_client,
+)
 from tests.agent.faults import Flaky, Writer, lost_and_doubled, rotate
-from tests.agent.test_shipper import config_for
+from tests.agent.records import shipped_lines
+from tests.agent.test_shipper import Collecting, append, config_for
+from tests.agent.test_shipper_defects import two_flows
 
 NO_WAIT = RetryPolicy(attempts=1, base_seconds=0, cap_seconds=5)
 
@@ -101,3 +118,158 @@ def test_create_rotation_of_lines_that_share_their_first_64_bytes(tmp_path: Path
     catch_up(ship, now)
     writer.close()
     assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+
+
+def damage(path: Path) -> None:
+    """Flip bytes early in a .gz's deflate stream: zlib finds invalid codes there (later,
+    only the CRC at the end would tell)."""
+    data = bytearray(path.read_bytes())
+    data[100:164] = bytes(b ^ 0x5A for b in data[100:164])
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_gz_is_set_aside_whole_and_the_other_files_ship(tmp_path: Path) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    for _ in range(3):  # shipped by a shipper that was not running
+        writer.write(1_000)
+        rotate(tmp_path)
+        writer.reopen()
+    writer.write(1_000)
+    damaged = tmp_path / "access.log.2.gz"
+    with gzip.open(damaged, "rb") as whole:
+        in_damaged = set(whole.read().splitlines())
+    damage(damaged)
+    ship = shipper_at(config, client, now)
+    catch_up(ship, now)  # did not raise: no crash loop
+    writer.close()
+    set_aside = ship.status()["quarantined_files"]
+    assert len(set_aside) == 1
+    [(kept, why)] = set_aside.items()
+    assert Path(kept).read_bytes() == damaged.read_bytes() and str(damaged) in why
+    # Every line of the other files arrived once; the damaged file's are kept, not lost
+    # (those read before the damage may have been sent too).
+    assert lost_and_doubled(writer.lines(), client.data, kept=in_damaged) == (0, 0)
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_with_one_error_and_an_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, client = config_for(tmp_path), Flaky()
+    writer = Writer(tmp_path / "access.log")
+    writer.write(1_000)
+    ship = Shipper(load_config(config), client, NO_WAIT)
+    ship.poll_once()  # the first checkpoint is saved
+    real_write = tailer_module.write_durably
+
+    def disk_full(path: Path, payload: bytes, mode: int = 0o600) -> None:
+        real_write(path, payload[: len(payload) // 2], mode)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tailer_module, "write_durably", disk_full)
+    writer.write(1_000)
+    assert ship.run() == EXIT_CHECKPOINT_UNWRITABLE  # not a crash, not a loop
+    writer.close()
+    status = json.loads(ship.config.status_file.read_text())
+    assert "No space left on device" in status["checkpoint_error"]
+    assert "free space" in status["checkpoint_error"]
+    # Each batch went out once: nothing resent while the checkpoint could not move.
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    assert len(shipped_lines(client.data)) == 2_000
+    unit = (REPO_ROOT / "agent" / "deploy" / "shoplogs-shipper.service").read_text()
+    assert f"RestartPreventExitStatus={EXIT_CHECKPOINT_UNWRITABLE}" in unit
+
+
+class FailingWith500(Collecting):
+    """Firehose answering 500 InternalFailure to the first ``failures`` calls."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict[str, Any]:
+        if self.failures:
+            self.failures -= 1
+            error: Any = {"Error": {"Code": "InternalFailure", "Message": "try again"},
+                          "ResponseMetadata": {"HTTPStatusCode": 500}}  # fmt: skip
+            raise ClientError(error, "PutRecordBatch")
+        return super().put_record_batch(DeliveryStreamName, Records)
+
+
+def test_a_5xx_is_transient(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "access.log")
+    writer.write(100)
+    client = FailingWith500(failures=3)
+    ship = Shipper(load_config(config_for(tmp_path)), client, RetryPolicy(base_seconds=0))
+    ship.poll_once()
+    writer.close()
+    assert ship.failures == {}  # retried within the call, never taken as permanent
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+
+
+def test_the_quarantine_s3_client_uses_the_configured_endpoint(tmp_path: Path) -> None:
+    raw = json.loads(config_for(tmp_path).read_text())
+    raw.update({"firehose.endpoint": "http://127.0.0.1:4599", "quarantine.bucket": "lake"})
+    (tmp_path / "agent.json").write_text(json.dumps(raw))
+    assert s3_client(load_config(tmp_path / "agent.json")).meta.endpoint_url == (
+        "http://127.0.0.1:4599"
+    )
+    raw["firehose.endpoint"] = "https://firehose.eu-west-1.amazonaws.com"  # AWS's own
+    (tmp_path / "agent.json").write_text(json.dumps(raw))
+    s3 = s3_client(load_config(tmp_path / "agent.json"))
+    assert s3.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+
+
+def test_a_half_written_line_under_a_pattern_without_a_trailing_star(tmp_path: Path) -> None:
+    raw = json.loads(config_for(tmp_path).read_text())
+    raw["flows"][0]["filePattern"] = str(tmp_path / "*.log")
+    (tmp_path / "agent.json").write_text(json.dumps(raw))
+    client, now = Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    ship = shipper_at(tmp_path / "agent.json", client, now)
+    writer.write(500)
+    writer.process.stdin.write("partial half-written\n")  # type: ignore[union-attr]
+    writer.process.stdin.flush()  # type: ignore[union-attr]
+    assert writer.process.stdout.readline().strip() == "ok"  # type: ignore[union-attr]
+    # Long after the grace period: the file is still its writer's.
+    now[0] = (tmp_path / "access.log").stat().st_mtime + 3_600
+    ship.poll_once()
+    append(tmp_path / "access.log", " and done")
+    ship.poll_once()
+    writer.close()
+    assert shipped_lines(client.data)[-1] == b"half-written and done"
+    assert len(shipped_lines(client.data)) == 501
+
+
+class Busy(Collecting):
+    """Firehose whose every call to stream ``busy`` makes its application log more."""
+
+    def __init__(self, busy: str, log: Writer, calls: int) -> None:
+        super().__init__()
+        self.busy, self.log, self.calls = busy, log, calls
+        self.streams: list[str] = []
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict[str, Any]:
+        self.streams.append(DeliveryStreamName)
+        if DeliveryStreamName == self.busy and self.calls:
+            self.calls -= 1
+            self.log.write(2_000)
+        return super().put_record_batch(DeliveryStreamName, Records)
+
+
+def test_a_busy_flow_does_not_delay_another(tmp_path: Path) -> None:
+    busy = Writer(tmp_path / "orders.log", prefix="order")  # the first flow
+    quiet = Writer(tmp_path / "access.log")
+    busy.write(2_000)
+    quiet.write(10)
+    client = Busy("orders", busy, calls=30)
+    ship = Shipper(load_config(two_flows(tmp_path)), client, NO_WAIT)
+    for _ in range(100):  # bounded
+        ship.poll_once(max_bytes=64 * 1024)
+        if not any(ship.flow_status(*t)["lag_bytes"].values() for t in ship.tailers):
+            break
+    busy.close()
+    quiet.close()
+    # The quiet flow's one call came within the first turn of the busy one.
+    assert client.streams.index("web") <= CHUNKS_PER_TURN
+    assert lost_and_doubled(busy.lines() | quiet.lines(), client.data) == (0, 0)
