@@ -42,8 +42,8 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
-from shoplogs_agent.identity import Origin, host_id
-from shoplogs_agent.rejects import Outbox, make_reject
+from shoplogs_agent.identity import Origin, host_id, record_lines
+from shoplogs_agent.rejects import REFUSED, Outbox, make_reject
 from shoplogs_agent.tailer import (
     ROTATION_GRACE_SECONDS,
     Checkpoints,
@@ -55,7 +55,7 @@ log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
 OWN_KEYS = {
     "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
-    "hostId",
+    "hostId", "poisonTries",
 }  # fmt: skip
 OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
@@ -65,6 +65,9 @@ EXIT_CHECKPOINT_UNWRITABLE = 4
 # Chunks (up to 4 MiB each) one flow ships per poll before the next flow's turn: a busy
 # flow cannot delay another by more than this.
 CHUNKS_PER_TURN = 4
+# Tries of one chunk whose records Firehose refuses (per record, not throttling) before
+# those records are set aside (quarantine, counted, logged at ERROR) and the flow goes on.
+POISON_TRIES = 10
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
 
@@ -89,6 +92,7 @@ class ShipperConfig:
     poll_seconds: float = 1.0
     rotation_grace_seconds: float = ROTATION_GRACE_SECONDS
     fail_exit_minutes: float = 15.0
+    poison_tries: int = POISON_TRIES
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -142,6 +146,7 @@ def load_config(path: Path) -> ShipperConfig:
         poll_seconds=float(raw.get("pollSeconds", 1.0)),
         rotation_grace_seconds=float(raw.get("rotationGraceSeconds", ROTATION_GRACE_SECONDS)),
         fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
+        poison_tries=int(raw.get("poisonTries", POISON_TRIES)),
         raw=raw,
     )
 
@@ -196,6 +201,8 @@ class Shipper:
         self.checkpoint_error: str | None = None
         self.quarantined_files: dict[str, str] = {}  # kept copy -> why it could not be read
         self.behind = False  # a flow had more to send when its turn ended
+        self.tries: dict[tuple[str, str, int], int] = {}  # (stream, file, offset) -> failed
+        self.refused = 0
         for flow, tailer in self.tailers:
             tailer.on_corrupt = self._quarantine_for(flow)
 
@@ -223,6 +230,24 @@ class Shipper:
                 self.failures.pop(flow.delivery_stream, None)
         self.deliver_rejects()
         return sent
+
+    def _set_aside_poison(
+        self, flow: Flow, key: str, path: str, start: int, exc: ShippingError
+    ) -> ShipStats:
+        """Re-raise, unless Firehose refused these records (not throttling: the call went
+        through) ``poisonTries`` times: then they go to quarantine and the chunk counts as
+        sent."""
+        place = (flow.delivery_stream, key, start)
+        self.tries[place] = self.tries.get(place, 0) + 1
+        if exc.permanent or not exc.refused or self.tries[place] < self.config.poison_tries:
+            raise exc
+        del self.tries[place]
+        lines = [line for record in exc.failed for line in record_lines(record.data)]
+        self.outbox.add([make_reject(flow.lake_stream, path, line, REFUSED) for line in lines])
+        self.refused += len(lines)
+        log.error("%s: %d line(s) Firehose refused %d times set aside in %s: %s", path,
+                  len(lines), self.config.poison_tries, self.outbox.path, exc)  # fmt: skip
+        return ShipStats()
 
     def _quarantine_for(self, flow: Flow) -> Callable[[str, str], None]:
         return lambda name, why: self.quarantine_file(flow, name, why)
@@ -269,8 +294,11 @@ class Shipper:
             if chunk is None:
                 return sent
             origin = Origin(self.host, chunk.fingerprint, chunk.start)
-            stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
-                                origin=origin)  # fmt: skip
+            try:
+                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
+                                    origin=origin, stopping=lambda: self.stopping)  # fmt: skip
+            except ShippingError as exc:
+                stats = self._set_aside_poison(flow, chunk.key, chunk.path, chunk.start, exc)
             if stats.oversize_lines:
                 self.quarantine(flow, chunk.path, stats.oversize_lines)
             tailer.commit(chunk)
@@ -336,6 +364,7 @@ class Shipper:
                 for flow, tailer in self.tailers
             },
             "rejected_lines": self.rejected,
+            "refused_lines": self.refused,
             "quarantine_file": str(self.config.quarantine_file),
             "quarantine_bucket": self.config.quarantine_bucket,
             "rejects_pending": len(self.outbox.pending()),
@@ -391,7 +420,13 @@ def firehose_client(config: ShipperConfig) -> Any:
     match = re.match(r"https://firehose\.([a-z0-9-]+)\.amazonaws\.com", config.endpoint or "")
     region = (match and match[1]) or os.environ.get("AWS_REGION") or \
         os.environ.get("AWS_DEFAULT_REGION")  # fmt: skip
-    return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region)
+    from botocore.config import Config
+
+    # A hung call ends within the unit's TimeoutStopSec (60 s) after SIGTERM: bounded
+    # timeouts, and the shipper's own retries (which stop on SIGTERM) instead of botocore's.
+    bounded = Config(connect_timeout=5, read_timeout=20, retries={"total_max_attempts": 1})
+    return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region,
+                        config=bounded)  # fmt: skip
 
 
 def s3_client(config: ShipperConfig) -> Any:

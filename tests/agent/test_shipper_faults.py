@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from orchestration.settings import REPO_ROOT
 from shoplogs_agent import tailer as tailer_module
@@ -273,3 +273,65 @@ def test_a_busy_flow_does_not_delay_another(tmp_path: Path) -> None:
     # The quiet flow's one call came within the first turn of the busy one.
     assert client.streams.index("web") <= CHUNKS_PER_TURN
     assert lost_and_doubled(busy.lines() | quiet.lines(), client.data) == (0, 0)
+
+
+class Poisoned(Collecting):
+    """Firehose that refuses every record holding ``poison``, and takes the others."""
+
+    def __init__(self, poison: bytes) -> None:
+        super().__init__()
+        self.poison = poison
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict[str, Any]:
+        good = [r for r in Records if self.poison not in r["Data"]]
+        super().put_record_batch(DeliveryStreamName, good)
+        refused = {"ErrorCode": "InternalFailure", "ErrorMessage": "KMS said no"}
+        answers = [refused if self.poison in r["Data"] else {"RecordId": "x"} for r in Records]
+        return {"FailedPutCount": len(Records) - len(good), "RequestResponses": answers}
+
+
+def test_a_record_that_always_fails_is_set_aside_after_bounded_tries(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "access.log")
+    writer.write(3_000)
+    poison = b"line 00001234 "
+    client, now = Poisoned(poison), [1_000.0]
+    ship = shipper_at(config_for(tmp_path), client, now)
+    catch_up(ship, now, polls=20)  # poisonTries is 10 by default
+    writer.close()
+    refused = ship.outbox.pending()
+    assert ship.status()["refused_lines"] == len(refused) > 0
+    assert {r.reason for r in refused} == {"firehose_refused"}
+    assert any(r.raw_line.encode().startswith(poison) for r in refused)
+    assert ship.failures == {}  # the flow went on past it
+    kept = {r.raw_line.encode() for r in refused}
+    # Every line is in Firehose or set aside; neighbours resent with the poison record keep
+    # their place (collapsed downstream).
+    assert lost_and_doubled(writer.lines(), client.data, kept=kept) == (0, 0)
+    assert not kept & set(shipped_lines(client.data))
+
+
+class Hanging(Collecting):
+    """Firehose timing out; SIGTERM arrives during the first call."""
+
+    def __init__(self, ship: list[Shipper]) -> None:
+        super().__init__()
+        self.ship, self.calls = ship, 0
+
+    def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict[str, Any]:
+        self.calls += 1
+        self.ship[0].stopping = True
+        raise ReadTimeoutError(endpoint_url="https://firehose.local")
+
+
+def test_sigterm_during_retries_stops_at_once_and_keeps_the_place(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "access.log")
+    writer.write(100)
+    holder: list[Shipper] = []
+    client = Hanging(holder)
+    holder.append(Shipper(load_config(config_for(tmp_path)), client, RetryPolicy(attempts=8)))
+    assert holder[0].run() == 0  # no 8 attempts with backoff first
+    assert client.calls == 1
+    writer.close()
+    after = Collecting()
+    shipper_at(config_for(tmp_path), after, [1_000.0]).poll_once()  # the next start
+    assert lost_and_doubled(writer.lines(), after.data) == (0, 0)
