@@ -474,6 +474,10 @@ class Tailer:
         so that its copy resumes there."""
         if position.head:
             self.truncated[position.head] = position.offset
+            # Saved too: a .gz of the copy, found after a restart, resumes there.
+            gone = Position(position.path, position.offset, position.head)
+            self.checkpoints.positions[f"{GONE}{key}@{position.offset}"] = gone
+            self.checkpoints.dirty = True
         position.offset, position.head = 0, ""
         self.scanned.pop(key, None)
 
