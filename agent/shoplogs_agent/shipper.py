@@ -410,6 +410,8 @@ class Shipper:
             if not self.behind:
                 time.sleep(self.config.poll_seconds)
         self.write_status()
+        for _, tailer in self.tailers:
+            tailer.close()
         return 0
 
 

@@ -12,7 +12,10 @@ restart resumes exactly where the last acknowledged batch ended, and rotation is
   kept with every checkpoint), so it resumes at the offset of the file it was copied from,
   whichever generation that was, and a copy seen before the truncation is not sent again.
 - compress without delaycompress: a rotation gzipped and deleted before it was read to its
-  end is found by the same fingerprint in its ``.gz`` and read on from there.
+  end is read on through the descriptor held on it, or, after a restart, found by its head
+  (kept in the checkpoint once the file is gone) in its ``.gz`` and read on from there; a
+  ``.gz`` of a file never seen is read from its start.
+- a plain delete: the held descriptor reads the file to its end.
 
 Every file is opened once and its identity taken from the open descriptor, so a rotation
 between listing and reading cannot put lines under another file's checkpoint.
