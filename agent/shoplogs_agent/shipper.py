@@ -355,6 +355,7 @@ class Shipper:
             "file_errors": dict(tailer.errors),
             "reading_compressed": tailer.reading_compressed(),
             "checkpoint_recovered": tailer.checkpoints.recovered,
+            "nul_bytes_skipped": tailer.nul_bytes_skipped,
         }
 
     def status(self) -> dict[str, Any]:

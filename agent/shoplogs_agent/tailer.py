@@ -27,6 +27,7 @@ and the previous generation is kept, so a torn file after power loss falls back 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import json
@@ -215,6 +216,22 @@ def read_lines_from(
     return block[:cut], start + cut
 
 
+def nul_run_end(handle: Source, start: int, block: int = 1 << 16) -> int:
+    """Where the run of NUL bytes at ``start`` of a plain file ends, reading one block at a
+    time; a sparse file's holes are jumped over without reading them."""
+    pos = start
+    # No SEEK_DATA here, or only a hole up to the end (ENXIO): read on from ``start``.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        pos = os.lseek(handle.fileno(), start, os.SEEK_DATA)
+    handle.seek(pos)
+    while block_read := handle.read(block):
+        rest = block_read.lstrip(b"\0")
+        if rest:
+            return pos + len(block_read) - len(rest)
+        pos += len(block_read)
+    return pos
+
+
 def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = False) -> bytes:
     """``read_lines_from`` on a file by name."""
     with open(path, "rb") as handle:
@@ -248,6 +265,7 @@ class Tailer:
         # Compressed files that are a copy of a file still open here: read once it is gone.
         self.deferred: set[str] = set()
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
+        self.nul_bytes_skipped = 0
         # A descriptor on every plain file of the pattern: a file deleted (logrotate's
         # compress, a plain delete) stays readable to its end through it.
         self.held: dict[str, tuple[str, IO[bytes]]] = {}
@@ -399,6 +417,7 @@ class Tailer:
             self.checkpoints.dirty = True
         if stat.st_size <= position.offset:
             return None
+        self._skip_nul_run(name, handle, position, stat.st_size)
         final = not self.is_live(name) and self._writer_moved_on(key, stat, live)
         data, seen = read_lines_from(
             handle, position.offset, max_bytes, final, self.scanned.get(key, 0)
@@ -409,6 +428,21 @@ class Tailer:
         self.scanned.pop(key, None)
         end = position.offset + len(data)
         return self._chunk(key, name, data, end, handle)
+
+    def _skip_nul_run(self, name: str, handle: Source, position: Position, size: int) -> None:
+        """A run of NUL bytes where a line should start (the hole a writer without O_APPEND
+        leaves after copytruncate, a sparse region) carries no line: skipped once data
+        follows it, counted and logged, in bounded memory."""
+        handle.seek(position.offset)
+        if handle.read(1) != b"\0":
+            return
+        end = nul_run_end(handle, position.offset)
+        if end >= size:
+            return  # nothing after it yet: looked at again when the file grows
+        log.warning("%s: %d NUL bytes at %d-%d skipped", name, end - position.offset,
+                    position.offset, end)  # fmt: skip
+        self.nul_bytes_skipped += end - position.offset
+        position.offset = end
 
     def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
         first = read_head(handle, FINGERPRINT_BYTES)

@@ -373,3 +373,19 @@ def test_copytruncate_with_compress_loses_only_its_window(tmp_path: Path, restar
     writer.close()
     # The window is the one loss copytruncate cannot avoid (README: prefer `create`).
     assert lost_and_doubled(writer.lines(), client.data) == (window, 0)
+
+
+def test_copytruncate_with_a_writer_without_o_append(tmp_path: Path) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log", append=False)
+    ship = shipper_at(config, client, now)
+    writer.write(2_000)
+    ship.poll_once()
+    writer.write(500)
+    copytruncate(tmp_path, writer, in_window=0, compress=False)
+    hole = (tmp_path / "access.log.1").stat().st_size
+    writer.write(1_000)  # at its old offset: the truncated file starts with a NUL hole
+    catch_up(ship, now)
+    writer.close()
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    assert ship.status()["flows"]["web"]["nul_bytes_skipped"] == hole
