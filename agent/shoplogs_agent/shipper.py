@@ -46,6 +46,7 @@ from shoplogs_agent.identity import Origin, host_id, record_lines
 from shoplogs_agent.rejects import REFUSED, Outbox, make_reject
 from shoplogs_agent.tailer import (
     ROTATION_GRACE_SECONDS,
+    SPOOL_MAX_BYTES,
     Checkpoints,
     CheckpointUnwritable,
     Tailer,
@@ -55,7 +56,7 @@ log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
 OWN_KEYS = {
     "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
-    "hostId", "poisonTries",
+    "hostId", "poisonTries", "spoolMaxBytes",
 }  # fmt: skip
 OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
@@ -93,6 +94,7 @@ class ShipperConfig:
     rotation_grace_seconds: float = ROTATION_GRACE_SECONDS
     fail_exit_minutes: float = 15.0
     poison_tries: int = POISON_TRIES
+    spool_max_bytes: int = SPOOL_MAX_BYTES
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -147,6 +149,7 @@ def load_config(path: Path) -> ShipperConfig:
         rotation_grace_seconds=float(raw.get("rotationGraceSeconds", ROTATION_GRACE_SECONDS)),
         fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
         poison_tries=int(raw.get("poisonTries", POISON_TRIES)),
+        spool_max_bytes=int(raw.get("spoolMaxBytes", SPOOL_MAX_BYTES)),
         raw=raw,
     )
 
@@ -205,6 +208,7 @@ class Shipper:
         self.refused = 0
         for flow, tailer in self.tailers:
             tailer.on_corrupt = self._quarantine_for(flow)
+            tailer.spool_max_bytes = config.spool_max_bytes
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent.
@@ -356,6 +360,8 @@ class Shipper:
             "reading_compressed": tailer.reading_compressed(),
             "checkpoint_recovered": tailer.checkpoints.recovered,
             "nul_bytes_skipped": tailer.nul_bytes_skipped,
+            "spool_bytes": tailer.spool_bytes(),
+            "spool_dropped_bytes": tailer.spool_dropped_bytes,
         }
 
     def status(self) -> dict[str, Any]:

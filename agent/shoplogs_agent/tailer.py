@@ -48,6 +48,7 @@ HEAD_BYTES = 1024
 MIN_HEAD_BYTES = 64  # a shorter head proves too little to call a file a copy of another
 GONE = "gone:"  # checkpoint key prefix of a file that was deleted: its .gz resumes there
 KEEP_GONE = 64  # only recent rotations matter
+SPOOL_MAX_BYTES = 2 << 30  # deleted, unsent files held open per flow (spoolMaxBytes)
 # A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
 Source = Union[IO[bytes], gzip.GzipFile]
 ROTATION_GRACE_SECONDS = 30.0
@@ -266,6 +267,8 @@ class Tailer:
         self.deferred: set[str] = set()
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
         self.nul_bytes_skipped = 0
+        self.spool_max_bytes = SPOOL_MAX_BYTES
+        self.spool_dropped_bytes = 0
         # A descriptor on every plain file of the pattern: a file deleted (logrotate's
         # compress, a plain delete) stays readable to its end through it.
         self.held: dict[str, tuple[str, IO[bytes]]] = {}
@@ -293,6 +296,7 @@ class Tailer:
         present = {identity(stat) for _, stat in listed}
         live = next((stat for name, stat in listed if name == self.live), None)
         self.hold(listed)
+        self._bound_spool(present)
         # Deleted files first: they are the oldest, and only their descriptor still reads them.
         for key in [key for key in self.held if key not in present]:
             chunk = self._read_deleted(key, max_bytes, live)
@@ -316,10 +320,12 @@ class Tailer:
             self._release(key)
 
     def hold(self, listed: list[tuple[str, os.stat_result]] | None = None) -> None:
-        """Open every plain file of the pattern not held yet (also while its flow waits out
-        an outage: a file rotated and deleted meanwhile is then still read)."""
+        """Open every file of the pattern not held yet (a ``.gz`` until it is read to its
+        end), also while its flow waits out an outage: a file rotated and deleted meanwhile
+        (logrotate's ``rotate N`` deleting the oldest ``.gz``) is then still read. This is
+        the shipper's spool: deleted files kept readable, bounded by ``spool_max_bytes``."""
         for name, stat in self.files() if listed is None else listed:
-            if is_compressed(name) or identity(stat) in self.held:
+            if identity(stat) in self.held or identity(stat) in self.done:
                 continue
             try:
                 handle = open(name, "rb")  # noqa: SIM115 (held open: the point)
@@ -335,10 +341,37 @@ class Tailer:
         _, handle = self.held.pop(key)
         handle.close()
 
+    def held_deleted_bytes(self, present: set[str]) -> list[tuple[str, int]]:
+        """(key, size on disk) of the deleted files held open, oldest first."""
+        held = [(key, os.fstat(h.fileno()).st_blocks * 512) for key, (_, h) in self.held.items()]
+        return [(key, size) for key, size in held if key not in present]
+
+    def spool_bytes(self) -> int:
+        present = {identity(stat) for _, stat in self.files()}
+        return sum(size for _, size in self.held_deleted_bytes(present))
+
+    def _bound_spool(self, present: set[str]) -> None:
+        """Over ``spool_max_bytes`` of deleted files held open, the oldest are let go: lost,
+        counted in ``spool_dropped_bytes`` and logged at CRITICAL."""
+        deleted = self.held_deleted_bytes(present)
+        total = sum(size for _, size in deleted)
+        for key, size in deleted:
+            if total <= self.spool_max_bytes:
+                return
+            name = self.held[key][0]
+            log.critical("%s: deleted while unsent and over the spool limit (%d bytes held): "
+                         "let go, its unsent lines are lost", name, total)  # fmt: skip
+            self.spool_dropped_bytes += size
+            total -= size
+            self._release(key)
+            self.done.add(key)
+
     def _read_deleted(self, key: str, max_bytes: int, live: os.stat_result | None) -> Chunk | None:
         """The rest of a deleted file, from its descriptor; released once read to its end and
         its writer has moved on (its checkpoint then becomes a gone one, for its .gz)."""
         name, handle = self.held[key]
+        if is_compressed(name):
+            return self._read_deleted_compressed(key, name, handle, max_bytes)
         stat = os.fstat(handle.fileno())
         position = self.checkpoints.positions.get(key)
         if position is None:
@@ -354,6 +387,21 @@ class Tailer:
         elif final:
             self._release(key)
         return None
+
+    def _read_deleted_compressed(
+        self, key: str, name: str, handle: IO[bytes], max_bytes: int
+    ) -> Chunk | None:
+        try:
+            handle.seek(0)
+            with gzip.GzipFile(fileobj=handle) as unpacked:
+                chunk = self._read_compressed(name, key, unpacked, max_bytes, set())
+        except (zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
+            self._report(name, exc)
+            self.done.add(key)
+            chunk = None
+        if chunk is None and key in self.done:
+            self._release(key)
+        return chunk
 
     def _read_file(
         self,
@@ -372,6 +420,8 @@ class Tailer:
                 if is_compressed(name):
                     with gzip.GzipFile(fileobj=raw) as unpacked:
                         chunk = self._read_compressed(name, key, unpacked, max_bytes, present)
+                    if key in self.done and key in self.held:
+                        self._release(key)
                 else:
                     chunk = self._read_plain(name, key, raw, stat, max_bytes, first_start, live)
         except FileNotFoundError:

@@ -81,9 +81,10 @@ class Writer:
         return {b"%s %08d %s" % (self.prefix.encode(), n, b"x" * 40) for n in range(self.written)}
 
 
-def rotate(folder: Path, name: str = "access.log", compress: bool = True) -> None:
+def rotate(folder: Path, name: str = "access.log", compress: bool = True, keep: int = 0) -> None:
     """logrotate's create rotation: shift ``.N(.gz)`` up, rename the log to ``.1`` and,
-    with ``compress`` (no delaycompress), gzip ``.1`` at once and delete it."""
+    with ``compress`` (no delaycompress), gzip ``.1`` at once and delete it; with ``keep``
+    (``rotate N``), delete the rotations past the ``keep`` newest."""
     suffix = ".gz" if compress else ""
     numbered = sorted(folder.glob(f"{name}.*"), key=lambda p: -int(p.name.split(".")[2]))
     for older in numbered:
@@ -96,6 +97,9 @@ def rotate(folder: Path, name: str = "access.log", compress: bool = True) -> Non
         with plain.open("rb") as source, gzip.open(f"{plain}.gz", "wb") as packed:
             shutil.copyfileobj(source, packed)
         plain.unlink()
+    for older in folder.glob(f"{name}.*"):
+        if keep and int(older.name.split(".")[2]) > keep:
+            older.unlink()
 
 
 class Flaky(Collecting):

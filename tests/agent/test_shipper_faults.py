@@ -389,3 +389,54 @@ def test_copytruncate_with_a_writer_without_o_append(tmp_path: Path) -> None:
     writer.close()
     assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
     assert ship.status()["flows"]["web"]["nul_bytes_skipped"] == hole
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_an_outage_longer_than_logrotate_keeps_its_rotations(
+    tmp_path: Path, restart: bool
+) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    ship = shipper_at(config, client, now)
+    writer.write(200)
+    ship.poll_once()
+    client.down = True
+    for number in range(6):  # `rotate 2`: the oldest .gz is deleted before Firehose is back
+        writer.write(500)
+        now[0] += 6
+        if restart and number == 2:  # a new process: only .gz files left to hold open
+            ship = shipper_at(config, client, now)
+        ship.poll_once()
+        rotate(tmp_path, keep=2)
+        writer.reopen()
+    assert not (tmp_path / "access.log.3.gz").exists()
+    spooled = ship.status()["flows"]["web"].get("spool_bytes", 0)  # deleted, held open
+    writer.write(10)  # the writer has moved on: the deleted files are finished
+    client.down = False
+    catch_up(ship, now)
+    writer.close()
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    assert spooled > 0
+    assert ship.status()["flows"]["web"]["spool_bytes"] == 0  # all let go once read
+
+
+def test_a_full_spool_lets_the_oldest_go_loudly(tmp_path: Path) -> None:
+    raw = json.loads(config_for(tmp_path).read_text())
+    raw["spoolMaxBytes"] = 1  # nothing fits
+    (tmp_path / "agent.json").write_text(json.dumps(raw))
+    client, now = Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    ship = shipper_at(tmp_path / "agent.json", client, now)
+    client.down = True
+    writer.write(500)
+    ship.poll_once()
+    rotate(tmp_path, keep=1)
+    writer.reopen()
+    rotate(tmp_path, keep=1)  # the first generation's .gz is deleted
+    writer.reopen()
+    writer.write(10)
+    client.down = False
+    catch_up(ship, now)
+    writer.close()
+    assert ship.status()["flows"]["web"]["spool_dropped_bytes"] > 0
+    assert lost_and_doubled(writer.lines(), client.data) == (500, 0)
