@@ -392,9 +392,7 @@ def test_copytruncate_with_a_writer_without_o_append(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("restart", [False, True])
-def test_an_outage_longer_than_logrotate_keeps_its_rotations(
-    tmp_path: Path, restart: bool
-) -> None:
+def test_an_outage_longer_than_logrotate_keeps_its_rotations(tmp_path: Path, restart: bool) -> None:
     config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
     writer = Writer(tmp_path / "access.log")
     ship = shipper_at(config, client, now)
