@@ -56,7 +56,7 @@ log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
 OWN_KEYS = {
     "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
-    "hostId", "poisonTries", "spoolMaxBytes",
+    "hostId", "poisonTries", "spoolMaxBytes", "finalLineIdleSeconds",
 }  # fmt: skip
 OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
@@ -95,6 +95,7 @@ class ShipperConfig:
     fail_exit_minutes: float = 15.0
     poison_tries: int = POISON_TRIES
     spool_max_bytes: int = SPOOL_MAX_BYTES
+    final_line_idle_seconds: float = 0.0  # 0: a live file's last line waits for its newline
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -150,6 +151,7 @@ def load_config(path: Path) -> ShipperConfig:
         fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
         poison_tries=int(raw.get("poisonTries", POISON_TRIES)),
         spool_max_bytes=int(raw.get("spoolMaxBytes", SPOOL_MAX_BYTES)),
+        final_line_idle_seconds=float(raw.get("finalLineIdleSeconds", 0)),
         raw=raw,
     )
 
@@ -209,6 +211,7 @@ class Shipper:
         for flow, tailer in self.tailers:
             tailer.on_corrupt = self._quarantine_for(flow)
             tailer.spool_max_bytes = config.spool_max_bytes
+            tailer.idle_seconds = config.final_line_idle_seconds
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent.

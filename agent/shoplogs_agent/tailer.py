@@ -268,6 +268,7 @@ class Tailer:
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
         self.nul_bytes_skipped = 0
         self.spool_max_bytes = SPOOL_MAX_BYTES
+        self.idle_seconds = 0.0  # finalLineIdleSeconds
         self.spool_dropped_bytes = 0
         # A descriptor on every plain file of the pattern: a file deleted (logrotate's
         # compress, a plain delete) stays readable to its end through it.
@@ -310,6 +311,15 @@ class Tailer:
             if chunk:
                 return chunk
         return None
+
+    def _final(
+        self, name: str, key: str, stat: os.stat_result, live: os.stat_result | None
+    ) -> bool:
+        """Whether an unterminated last line is complete: a rotated file once its writer
+        moved on; a live one only after ``idle_seconds`` without a write (0: never)."""
+        if not self.is_live(name):
+            return self._writer_moved_on(key, stat, live)
+        return bool(self.idle_seconds) and self.clock() - stat.st_mtime >= self.idle_seconds
 
     def is_live(self, name: str) -> bool:
         """Still written to by its application: its last line is whole only with a newline."""
@@ -468,7 +478,7 @@ class Tailer:
         if stat.st_size <= position.offset:
             return None
         self._skip_nul_run(name, handle, position, stat.st_size)
-        final = not self.is_live(name) and self._writer_moved_on(key, stat, live)
+        final = self._final(name, key, stat, live)
         data, seen = read_lines_from(
             handle, position.offset, max_bytes, final, self.scanned.get(key, 0)
         )

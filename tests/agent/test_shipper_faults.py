@@ -438,3 +438,23 @@ def test_a_full_spool_lets_the_oldest_go_loudly(tmp_path: Path) -> None:
     writer.close()
     assert ship.status()["flows"]["web"]["spool_dropped_bytes"] > 0
     assert lost_and_doubled(writer.lines(), client.data) == (500, 0)
+
+
+def test_a_last_line_without_newline_ships_once_the_file_is_idle(tmp_path: Path) -> None:
+    raw = json.loads(config_for(tmp_path).read_text())
+    raw["finalLineIdleSeconds"] = 300
+    (tmp_path / "agent.json").write_text(json.dumps(raw))
+    client, now = Flaky(), [0.0]
+    writer = Writer(tmp_path / "access.log")
+    ship = shipper_at(tmp_path / "agent.json", client, now)
+    writer.write(100)
+    append(tmp_path / "access.log", "the last words", newline=False)
+    mtime = (tmp_path / "access.log").stat().st_mtime
+    now[0] = mtime + 299
+    ship.poll_once()
+    assert len(shipped_lines(client.data)) == 100  # still being written, perhaps
+    now[0] = mtime + 300
+    ship.poll_once()
+    ship.poll_once()
+    writer.close()
+    assert shipped_lines(client.data)[100:] == [b"the last words"]  # once
