@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -307,7 +307,7 @@ class Shipper:
             except ShippingError as exc:
                 stats = self._set_aside_poison(flow, chunk.key, chunk.path, chunk.start, exc)
             if stats.oversize_lines:
-                self.quarantine(flow, chunk.path, stats.oversize_lines)
+                self.quarantine(flow, chunk.path, stats.oversize_lines, chunk.cut_line_bytes)
             tailer.commit(chunk)
             self.totals[flow.delivery_stream].add(stats)
             sent += stats.lines_shipped
@@ -338,11 +338,14 @@ class Shipper:
             if failure.permanent and self.clock() - failure.since >= limit
         ]  # fmt: skip
 
-    def quarantine(self, flow: Flow, path: str, lines: list[bytes]) -> None:
+    def quarantine(self, flow: Flow, path: str, lines: list[bytes], whole_bytes: int = 0) -> None:
         """Lines Firehose cannot take (over 1,000 KiB) go to the local outbox, with their
         reason, before the checkpoint moves past them: set aside, never skipped; from there
         into the lake's quarantine (``rejects``)."""
-        self.outbox.add([make_reject(flow.lake_stream, path, line) for line in lines])
+        rejects = [make_reject(flow.lake_stream, path, line) for line in lines]
+        if whole_bytes:  # a line over a read: its first part is kept, its length is the whole
+            rejects = [replace(r, bytes=whole_bytes) for r in rejects]
+        self.outbox.add(rejects)
         self.rejected += len(lines)
         log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
                   path, len(lines), self.outbox.path)  # fmt: skip

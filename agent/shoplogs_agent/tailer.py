@@ -48,6 +48,9 @@ HEAD_BYTES = 1024
 MIN_HEAD_BYTES = 64  # a shorter head proves too little to call a file a copy of another
 GONE = "gone:"  # checkpoint key prefix of a file that was deleted: its .gz resumes there
 KEEP_GONE = 64  # only recent rotations matter
+# Of a line too long for any record, the part read and set aside (more than a record holds,
+# so it can never be shipped cut).
+KEEP_OF_LONG_LINE = 4 * 1024 * 1024
 SPOOL_MAX_BYTES = 2 << 30  # deleted, unsent files held open per flow (spoolMaxBytes)
 # A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
 Source = Union[IO[bytes], gzip.GzipFile]
@@ -176,10 +179,12 @@ class Chunk:
     end: int
     head: str = ""  # the file's first bytes as read through the same descriptor
     fingerprint: str = ""  # of the file: where its lines come from (identity.py)
+    skipped: int = 0  # bytes of an over-long line past the part kept in ``data``
+    cut_line_bytes: int = 0  # that line's whole length
 
     @property
     def start(self) -> int:
-        return self.end - len(self.data)
+        return self.end - len(self.data) - self.skipped
 
 
 def read_lines_from(
@@ -190,10 +195,11 @@ def read_lines_from(
 
     A line still being written (no newline yet) waits for the next poll, unless ``final``: a
     file its writer has left gets no more writes, so its last line is complete as it is. A
-    single line longer than ``max_bytes`` is read whole (to be set aside), so it cannot stall
-    the file behind it. ``scanned`` is where an earlier poll stopped finding no newline: the
-    search resumes there, so a long unterminated line costs one read per new byte, not one
-    read of the whole line per poll.
+    single line longer than ``max_bytes`` is read alone, to be set aside, and of one longer
+    than ``KEEP_OF_LONG_LINE`` only that much (the offset returned is past its end): it
+    cannot stall the file behind it, nor fill the memory. ``scanned`` is where an earlier
+    poll stopped finding no newline: the search resumes there, so a long unterminated line
+    costs one read per new byte, not one read of the whole line per poll.
     """
     pos = max(start, scanned)
     handle.seek(pos)
@@ -202,12 +208,12 @@ def read_lines_from(
     if not block:  # no newline before the end of the file
         if final and pos > start:
             handle.seek(start)
-            return handle.read(pos - start), pos
+            return handle.read(min(pos - start, max(max_bytes, KEEP_OF_LONG_LINE))), pos
         return b"", pos
     newline = pos + block.index(b"\n")
     if newline + 1 - start > max_bytes:
         handle.seek(start)
-        return handle.read(newline + 1 - start), newline + 1
+        return handle.read(min(newline + 1 - start, max(max_bytes, KEEP_OF_LONG_LINE))), newline + 1
     if pos != start:
         handle.seek(start)
         block = handle.read(max_bytes)
@@ -392,7 +398,7 @@ class Tailer:
                                          self.scanned.get(key, 0))  # fmt: skip
             if data:
                 self.scanned.pop(key, None)
-                return self._chunk(key, name, data, position.offset + len(data), handle)
+                return self._chunk(key, name, data, seen, handle)
             self.scanned[key] = seen
         elif final:
             self._release(key)
@@ -486,8 +492,7 @@ class Tailer:
             self.scanned[key] = seen
             return None
         self.scanned.pop(key, None)
-        end = position.offset + len(data)
-        return self._chunk(key, name, data, end, handle)
+        return self._chunk(key, name, data, seen, handle)
 
     def _skip_nul_run(self, name: str, handle: Source, position: Position, size: int) -> None:
         """A run of NUL bytes where a line should start (the hole a writer without O_APPEND
@@ -506,7 +511,12 @@ class Tailer:
 
     def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
         first = read_head(handle, FINGERPRINT_BYTES)
-        return Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first))
+        skipped = end - self.checkpoints.positions[key].offset - len(data)
+        chunk = Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first), skipped)
+        if skipped:  # the whole length of the line cut, without its newline
+            handle.seek(end - 1)
+            chunk.cut_line_bytes = len(data) + skipped - (handle.read(1) == b"\n")
+        return chunk
 
     def _read_compressed(
         self, name: str, key: str, handle: Source, max_bytes: int, present: set[str]
@@ -520,12 +530,11 @@ class Tailer:
             position = self.checkpoints.positions[key] = Position(name, start, head)
             self.checkpoints.dirty = True
         position.path = name
-        data, _ = read_lines_from(handle, position.offset, max_bytes, final=True)
+        data, seen = read_lines_from(handle, position.offset, max_bytes, final=True)
         if not data:
             self.done.add(key)
             return None
-        end = position.offset + len(data)
-        return self._chunk(key, name, data, end, handle)
+        return self._chunk(key, name, data, seen, handle)
 
     def _compressed_offset(self, handle: Source, present: set[str]) -> int | None:
         """Where a new ``.gz`` resumes: the offset sent of the deleted file it was compressed

@@ -24,6 +24,7 @@ from shoplogs_agent.shipper import (
     load_config,
     s3_client,
 )
+from shoplogs_agent.tailer import KEEP_OF_LONG_LINE
 from tests.agent.faults import Flaky, Writer, lost_and_doubled, rotate
 from tests.agent.records import shipped_lines
 from tests.agent.test_shipper import Collecting, append, config_for
@@ -458,3 +459,30 @@ def test_a_last_line_without_newline_ships_once_the_file_is_idle(tmp_path: Path)
     ship.poll_once()
     writer.close()
     assert shipped_lines(client.data)[100:] == [b"the last words"]  # once
+
+
+def peak_memory_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def test_an_over_long_line_is_set_aside_in_bounded_memory(tmp_path: Path) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    writer.write(100)
+    with (tmp_path / "access.log").open("ab") as log:  # a 64 MiB line, written in pieces
+        for _ in range(64):
+            log.write(b"y" * (1 << 20))
+        log.write(b"\n")
+    writer.write(100)
+    ship = shipper_at(config, client, now)
+    Path("/proc/self/clear_refs").write_text("5")  # the peak starts again from here
+    before = peak_memory_kib()
+    catch_up(ship, now)
+    writer.close()
+    assert peak_memory_kib() - before < 40 * 1024  # far less than the line
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    [kept] = ship.outbox.pending()
+    assert kept.bytes == 64 << 20 and len(kept.raw_line) == KEEP_OF_LONG_LINE
