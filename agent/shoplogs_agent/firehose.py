@@ -42,11 +42,23 @@ class ShippingError(RuntimeError):
 
     ``permanent``: the stream refused the call itself (access denied, stream missing), so
     waiting will not help until someone fixes the stream or the role.
+
+    ``failed``: the records still failing; ``refused``: Firehose answered the call and
+    refused them with an error other than throttling, so these records are the problem (a
+    poison record), not the stream.
     """
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        permanent: bool = False,
+        failed: tuple[Record, ...] = (),
+        refused: bool = False,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.failed = failed
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -220,6 +232,17 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def is_transient(exc: Exception) -> bool:
+    """Throttling, the network, or a 5xx (the service's own fault): worth waiting out."""
+    response: Any = getattr(exc, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return (
+        _error_code(exc) in THROTTLING_ERRORS
+        or isinstance(exc, TRANSIENT_EXCEPTIONS)
+        or int(status) >= 500
+    )
+
+
 def put_batch(
     client: Any,
     stream: str,
@@ -228,11 +251,16 @@ def put_batch(
     policy: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Send one batch; on a partial failure resend only the failed records."""
+    """Send one batch; on a partial failure resend only the failed records. ``stopping``
+    (SIGTERM) ends the retries early: the unsent records stay behind the checkpoint."""
     rng = rng or random.Random()
     pending = batch
+    codes: set[str] = set()
     for attempt in range(policy.attempts):
+        if attempt and stopping():
+            raise ShippingError(f"stopping: {len(pending)} record(s) for {stream!r} not sent")
         if attempt:
             stats.retries += 1
             sleep(policy.delay(attempt, rng))
@@ -241,17 +269,23 @@ def put_batch(
                 DeliveryStreamName=stream, Records=[{"Data": r.data} for r in pending]
             )
         except Exception as exc:
-            if _error_code(exc) in THROTTLING_ERRORS or isinstance(exc, TRANSIENT_EXCEPTIONS):
+            if is_transient(exc):
                 continue
             raise ShippingError(
                 f"Firehose stream {stream!r} rejected a batch: {exc}. Check that the "
                 "delivery stream exists and the credentials may write to it.",
                 permanent=True,
             ) from exc
-        failed = []
-        for record, result in zip(pending, response["RequestResponses"], strict=True):
+        failed, codes = [], set()
+        results = response["RequestResponses"]
+        if len(results) != len(pending):  # zip(strict=True) needs Python 3.10
+            raise ShippingError(
+                f"Firehose answered {len(results)} results for {len(pending)} records"
+            )
+        for record, result in zip(pending, results):
             if result.get("ErrorCode"):
                 failed.append(record)
+                codes.add(str(result["ErrorCode"]))
             else:
                 stats.records_sent += 1
                 stats.lines_shipped += record.lines
@@ -262,7 +296,9 @@ def put_batch(
         pending = failed
     raise ShippingError(
         f"{len(pending)} record(s) for Firehose stream {stream!r} still failed after "
-        f"{policy.attempts} attempts; nothing was dropped: re-run the shipper to resend them."
+        f"{policy.attempts} attempts; nothing was dropped: re-run the shipper to resend them.",
+        failed=tuple(pending),
+        refused=bool(codes - THROTTLING_ERRORS),
     )
 
 
@@ -273,10 +309,11 @@ def ship_buffer(
     policy: RetryPolicy = DEFAULT_RETRY,
     sleep: Callable[[float], None] = time.sleep,
     origin: Origin | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> ShipStats:
     """Pack, batch and send a buffer of whole lines to delivery stream ``stream``; with an
     ``origin``, every line travels with its place in its file."""
     stats = ShipStats()
     for batch in batch_records(pack_buffer(data, stats, origin=origin)):
-        put_batch(client, stream, batch, stats, policy, sleep)
+        put_batch(client, stream, batch, stats, policy, sleep, stopping=stopping)
     return stats

@@ -71,6 +71,16 @@ class Origin:
         return b"".join((header, sealed[start : end - 1], b"\n"))
 
 
+def record_lines(record: bytes) -> list[bytes]:
+    """The lines of an enveloped record (what ``Origin.record`` made), for quarantine."""
+    body = record.rstrip(b"\n")
+    if body.startswith(RECORD_MAGIC):
+        header, body = body.split(SEPARATOR, 1)
+        if header.endswith(b" 1"):  # one line, which may hold the separator itself
+            return [body]
+    return body.split(SEPARATOR)
+
+
 def seal(data: bytes) -> memoryview:
     """A buffer of lines with every newline turned into the separator: done once for the
     whole buffer, not once per record, which saves a copy of every byte shipped."""

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 REASON = "record_too_large"
+# A record Firehose kept refusing while the stream took the others (a poison record).
+REFUSED = "firehose_refused"
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,13 @@ def reject_key(stream: str, source: str, sha256: str) -> str:
     return f"quarantine/{stream}/shipper/{Path(source).name}-{sha256[:16]}.json"
 
 
-def make_reject(stream: str, source: str, line: bytes) -> Reject:
+def make_reject(stream: str, source: str, line: bytes, reason: str = REASON) -> Reject:
     raw = line.rstrip(b"\n")
     return Reject(
         stream=stream,
         source=source,
         host=socket.gethostname(),
-        reason=REASON,
+        reason=reason,
         bytes=len(raw),
         sha256=hashlib.sha256(raw).hexdigest(),
         raw_line=raw.decode("utf-8", "replace"),

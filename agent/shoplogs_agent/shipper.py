@@ -25,11 +25,12 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +42,33 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
-from shoplogs_agent.identity import Origin, host_id
-from shoplogs_agent.rejects import Outbox, make_reject
-from shoplogs_agent.tailer import ROTATION_GRACE_SECONDS, Checkpoints, Tailer
+from shoplogs_agent.identity import Origin, host_id, record_lines
+from shoplogs_agent.rejects import REFUSED, Outbox, make_reject
+from shoplogs_agent.tailer import (
+    ROTATION_GRACE_SECONDS,
+    SPOOL_MAX_BYTES,
+    Checkpoints,
+    CheckpointUnwritable,
+    Tailer,
+)
 
 log = logging.getLogger("shoplogs.shipper")
 # Understood here, unknown to the Kinesis Agent.
 OWN_KEYS = {
     "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
-    "hostId",
+    "hostId", "poisonTries", "spoolMaxBytes", "finalLineIdleSeconds",
 }  # fmt: skip
 OWN_FLOW_KEYS = {"lakeStream"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
+# A checkpoint cannot be written (disk full, read-only, immutable): shipping on would resend
+# without end, so the shipper stops; the unit's RestartPreventExitStatus keeps it stopped.
+EXIT_CHECKPOINT_UNWRITABLE = 4
+# Chunks (up to 4 MiB each) one flow ships per poll before the next flow's turn: a busy
+# flow cannot delay another by more than this.
+CHUNKS_PER_TURN = 4
+# Tries of one chunk whose records Firehose refuses (per record, not throttling) before
+# those records are set aside (quarantine, counted, logged at ERROR) and the flow goes on.
+POISON_TRIES = 10
 DEFAULT_CONFIG = Path("/etc/shoplogs/agent.json")
 
 
@@ -77,6 +93,9 @@ class ShipperConfig:
     poll_seconds: float = 1.0
     rotation_grace_seconds: float = ROTATION_GRACE_SECONDS
     fail_exit_minutes: float = 15.0
+    poison_tries: int = POISON_TRIES
+    spool_max_bytes: int = SPOOL_MAX_BYTES
+    final_line_idle_seconds: float = 0.0  # 0: a live file's last line waits for its newline
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -86,6 +105,11 @@ class ShipperConfig:
     @property
     def quarantine_file(self) -> Path:
         return Path(f"{self.checkpoint_file}.quarantine.jsonl")
+
+    @property
+    def quarantine_folder(self) -> Path:
+        """Where files that cannot be read (a damaged .gz) are kept whole."""
+        return Path(f"{self.checkpoint_file}.quarantine")
 
     def checkpoint_path(self, flow: Flow) -> Path:
         return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
@@ -125,6 +149,9 @@ def load_config(path: Path) -> ShipperConfig:
         poll_seconds=float(raw.get("pollSeconds", 1.0)),
         rotation_grace_seconds=float(raw.get("rotationGraceSeconds", ROTATION_GRACE_SECONDS)),
         fail_exit_minutes=float(raw.get("failExitMinutes", 15.0)),
+        poison_tries=int(raw.get("poisonTries", POISON_TRIES)),
+        spool_max_bytes=int(raw.get("spoolMaxBytes", SPOOL_MAX_BYTES)),
+        final_line_idle_seconds=float(raw.get("finalLineIdleSeconds", 0)),
         raw=raw,
     )
 
@@ -176,26 +203,83 @@ class Shipper:
         self.s3 = s3
         self.outbox = Outbox(config.quarantine_file)
         self.reject_error: str | None = None
+        self.checkpoint_error: str | None = None
+        self.quarantined_files: dict[str, str] = {}  # kept copy -> why it could not be read
+        self.behind = False  # a flow had more to send when its turn ended
+        self.tries: dict[tuple[str, str, int], int] = {}  # (stream, file, offset) -> failed
+        self.refused = 0
+        for flow, tailer in self.tailers:
+            tailer.on_corrupt = self._quarantine_for(flow)
+            tailer.spool_max_bytes = config.spool_max_bytes
+            tailer.idle_seconds = config.final_line_idle_seconds
 
     def poll_once(self, max_bytes: int = MAX_BATCH_BYTES) -> int:
         """Send everything new, one acknowledged chunk at a time; return lines sent.
 
         Each flow goes on its own: one that cannot ship keeps its place, records why and
         waits, while the others keep shipping."""
-        sent = 0
+        sent, self.behind = 0, False
         for flow, tailer in self.tailers:
             failure = self.failures.get(flow.delivery_stream)
+            if self.checkpoint_error:
+                break
             if failure and self.clock() < failure.retry_at:
+                tailer.hold()  # files rotated and deleted while it waits stay readable
                 continue
             try:
                 sent += self._ship_flow(flow, tailer, max_bytes)
+                tailer.forget_missing()
             except ShippingError as exc:
                 self._flow_failed(flow, exc)
+            except CheckpointUnwritable as exc:  # disk full, read-only, immutable
+                self._checkpoint_failed(flow, tailer, exc)
             else:
                 self.failures.pop(flow.delivery_stream, None)
-            tailer.forget_missing()
         self.deliver_rejects()
         return sent
+
+    def _set_aside_poison(
+        self, flow: Flow, key: str, path: str, start: int, exc: ShippingError
+    ) -> ShipStats:
+        """Re-raise, unless Firehose refused these records (not throttling: the call went
+        through) ``poisonTries`` times: then they go to quarantine and the chunk counts as
+        sent."""
+        place = (flow.delivery_stream, key, start)
+        self.tries[place] = self.tries.get(place, 0) + 1
+        if exc.permanent or not exc.refused or self.tries[place] < self.config.poison_tries:
+            raise exc
+        del self.tries[place]
+        lines = [line for record in exc.failed for line in record_lines(record.data)]
+        self.outbox.add([make_reject(flow.lake_stream, path, line, REFUSED) for line in lines])
+        self.refused += len(lines)
+        log.error("%s: %d line(s) Firehose refused %d times set aside in %s: %s", path,
+                  len(lines), self.config.poison_tries, self.outbox.path, exc)  # fmt: skip
+        return ShipStats()
+
+    def _quarantine_for(self, flow: Flow) -> Callable[[str, str], None]:
+        return lambda name, why: self.quarantine_file(flow, name, why)
+
+    def _checkpoint_failed(self, flow: Flow, tailer: Tailer, exc: CheckpointUnwritable) -> None:
+        self.checkpoint_error = (
+            f"checkpoint {tailer.checkpoints.file} of flow {flow.delivery_stream} cannot be "
+            f"written ({exc}); shipping stopped so that nothing is sent again and again: free "
+            "space or make the file writable, then restart the shipper"
+        )
+        log.critical("%s", self.checkpoint_error)
+
+    def quarantine_file(self, flow: Flow, name: str, why: str) -> None:
+        """A file that cannot be read (a damaged deflate stream) is kept whole, with why, and
+        reported; the other files go on."""
+        folder = self.config.quarantine_folder
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        kept = folder / f"{flow.delivery_stream}-{Path(name).name}-{int(time.time())}"
+        try:
+            shutil.copyfile(name, kept)
+        except OSError as exc:
+            why = f"{why}; not copied ({exc})"
+            kept = Path(name)
+        self.quarantined_files[str(kept)] = f"{name}: {why}"
+        log.error("%s cannot be read (%s): set aside whole as %s", name, why, kept)
 
     def deliver_rejects(self) -> None:
         """Rejected lines into the lake's quarantine; kept locally until that worked."""
@@ -212,15 +296,22 @@ class Shipper:
 
     def _ship_flow(self, flow: Flow, tailer: Tailer, max_bytes: int) -> int:
         sent = 0
-        while not self.stopping and (chunk := tailer.next_chunk(max_bytes)):
+        for _ in range(CHUNKS_PER_TURN):
+            chunk = tailer.next_chunk(max_bytes) if not self.stopping else None
+            if chunk is None:
+                return sent
             origin = Origin(self.host, chunk.fingerprint, chunk.start)
-            stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
-                                origin=origin)  # fmt: skip
+            try:
+                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
+                                    origin=origin, stopping=lambda: self.stopping)  # fmt: skip
+            except ShippingError as exc:
+                stats = self._set_aside_poison(flow, chunk.key, chunk.path, chunk.start, exc)
             if stats.oversize_lines:
-                self.quarantine(flow, chunk.path, stats.oversize_lines)
+                self.quarantine(flow, chunk.path, stats.oversize_lines, chunk.cut_line_bytes)
             tailer.commit(chunk)
             self.totals[flow.delivery_stream].add(stats)
             sent += stats.lines_shipped
+        self.behind = True  # its turn ended with more to send: poll again without a pause
         return sent
 
     def _flow_failed(self, flow: Flow, exc: ShippingError) -> None:
@@ -247,11 +338,14 @@ class Shipper:
             if failure.permanent and self.clock() - failure.since >= limit
         ]  # fmt: skip
 
-    def quarantine(self, flow: Flow, path: str, lines: list[bytes]) -> None:
+    def quarantine(self, flow: Flow, path: str, lines: list[bytes], whole_bytes: int = 0) -> None:
         """Lines Firehose cannot take (over 1,000 KiB) go to the local outbox, with their
         reason, before the checkpoint moves past them: set aside, never skipped; from there
         into the lake's quarantine (``rejects``)."""
-        self.outbox.add([make_reject(flow.lake_stream, path, line) for line in lines])
+        rejects = [make_reject(flow.lake_stream, path, line) for line in lines]
+        if whole_bytes:  # a line over a read: its first part is kept, its length is the whole
+            rejects = [replace(r, bytes=whole_bytes) for r in rejects]
+        self.outbox.add(rejects)
         self.rejected += len(lines)
         log.error("%s: %d line(s) over the 1,000 KiB record limit set aside in %s",
                   path, len(lines), self.outbox.path)  # fmt: skip
@@ -271,6 +365,9 @@ class Shipper:
             "file_errors": dict(tailer.errors),
             "reading_compressed": tailer.reading_compressed(),
             "checkpoint_recovered": tailer.checkpoints.recovered,
+            "nul_bytes_skipped": tailer.nul_bytes_skipped,
+            "spool_bytes": tailer.spool_bytes(),
+            "spool_dropped_bytes": tailer.spool_dropped_bytes,
         }
 
     def status(self) -> dict[str, Any]:
@@ -280,17 +377,23 @@ class Shipper:
                 for flow, tailer in self.tailers
             },
             "rejected_lines": self.rejected,
+            "refused_lines": self.refused,
             "quarantine_file": str(self.config.quarantine_file),
             "quarantine_bucket": self.config.quarantine_bucket,
             "rejects_pending": len(self.outbox.pending()),
             "rejects_error": self.reject_error,
+            "checkpoint_error": self.checkpoint_error,
+            "quarantined_files": dict(self.quarantined_files),
             "updated_at": time.time(),
         }
 
     def write_status(self) -> None:
         path = self.config.status_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.status(), indent=1))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.status(), indent=1))
+        except OSError as exc:  # a full disk must not stop the shipping: it is logged
+            log.error("status file %s not written: %s", path, exc)
 
     def run(self) -> int:
         """Poll until SIGTERM (exit 0) or until a flow has failed permanently for
@@ -305,6 +408,9 @@ class Shipper:
         last_report = 0.0
         while not self.stopping:
             self.poll_once()
+            if self.checkpoint_error:
+                self.write_status()
+                return EXIT_CHECKPOINT_UNWRITABLE
             if self.failures or time.monotonic() - last_report > 30:
                 self.write_status()
                 last_report = time.monotonic()
@@ -314,8 +420,11 @@ class Shipper:
                              ", ".join(failing), self.config.fail_exit_minutes)  # fmt: skip
                 self.write_status()
                 return EXIT_FLOW_FAILING
-            time.sleep(self.config.poll_seconds)
+            if not self.behind:
+                time.sleep(self.config.poll_seconds)
         self.write_status()
+        for _, tailer in self.tailers:
+            tailer.close()
         return 0
 
 
@@ -326,7 +435,13 @@ def firehose_client(config: ShipperConfig) -> Any:
     match = re.match(r"https://firehose\.([a-z0-9-]+)\.amazonaws\.com", config.endpoint or "")
     region = (match and match[1]) or os.environ.get("AWS_REGION") or \
         os.environ.get("AWS_DEFAULT_REGION")  # fmt: skip
-    return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region)
+    from botocore.config import Config
+
+    # A hung call ends within the unit's TimeoutStopSec (60 s) after SIGTERM: bounded
+    # timeouts, and the shipper's own retries (which stop on SIGTERM) instead of botocore's.
+    bounded = Config(connect_timeout=5, read_timeout=20, retries={"total_max_attempts": 1})
+    return boto3.client("firehose", endpoint_url=config.endpoint, region_name=region,
+                        config=bounded)  # fmt: skip
 
 
 def s3_client(config: ShipperConfig) -> Any:
@@ -338,7 +453,11 @@ def s3_client(config: ShipperConfig) -> Any:
     import boto3
 
     region = firehose_client(config).meta.region_name
-    return boto3.client("s3", region_name=region)
+    # A local stand-in (or a VPC endpoint proxy) given as firehose.endpoint serves S3 too;
+    # AWS's own firehose.<region>.amazonaws.com does not.
+    aws = re.match(r"https://firehose(-fips)?\.[a-z0-9-]+\.amazonaws\.com", config.endpoint or "")
+    endpoint = None if aws or not config.endpoint else config.endpoint
+    return boto3.client("s3", region_name=region, endpoint_url=endpoint)
 
 
 def lag_report(config: ShipperConfig) -> dict[str, dict[str, int]]:

@@ -12,7 +12,10 @@ restart resumes exactly where the last acknowledged batch ended, and rotation is
   kept with every checkpoint), so it resumes at the offset of the file it was copied from,
   whichever generation that was, and a copy seen before the truncation is not sent again.
 - compress without delaycompress: a rotation gzipped and deleted before it was read to its
-  end is found by the same fingerprint in its ``.gz`` and read on from there.
+  end is read on through the descriptor held on it, or, after a restart, found by its head
+  (kept in the checkpoint once the file is gone) in its ``.gz`` and read on from there; a
+  ``.gz`` of a file never seen is read from its start.
+- a plain delete: the held descriptor reads the file to its end.
 
 Every file is opened once and its identity taken from the open descriptor, so a rotation
 between listing and reading cannot put lines under another file's checkpoint.
@@ -24,21 +27,33 @@ and the previous generation is kept, so a torn file after power loss falls back 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Union
 
 from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 
-HEAD_BYTES = 64
-Source = IO[bytes] | gzip.GzipFile  # a plain log, or a compressed rotation read through gzip
+# A file's first bytes, kept with its checkpoint: long enough that logs whose lines share a
+# long constant prefix (bunyan's JSON, say) still differ (64 bytes did not).
+HEAD_BYTES = 1024
+MIN_HEAD_BYTES = 64  # a shorter head proves too little to call a file a copy of another
+GONE = "gone:"  # checkpoint key prefix of a file that was deleted: its .gz resumes there
+KEEP_GONE = 64  # only recent rotations matter
+# Of a line too long for any record, the part read and set aside (more than a record holds,
+# so it can never be shipped cut).
+KEEP_OF_LONG_LINE = 4 * 1024 * 1024
+SPOOL_MAX_BYTES = 2 << 30  # deleted, unsent files held open per flow (spoolMaxBytes)
+# A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
+Source = Union[IO[bytes], gzip.GzipFile]
 ROTATION_GRACE_SECONDS = 30.0
 log = logging.getLogger("shoplogs.shipper")
 
@@ -98,6 +113,10 @@ def parse_positions(text: bytes) -> dict[str, Position]:
     return positions
 
 
+class CheckpointUnwritable(OSError):
+    """A checkpoint cannot be saved (disk full, read-only, immutable)."""
+
+
 class Checkpoints:
     """``{"<dev>:<inode>": {"path": ..., "offset": ..., "head": ...}}`` in a JSON file.
 
@@ -112,6 +131,7 @@ class Checkpoints:
         self.previous = Path(f"{file}.prev")
         self.recovered: str | None = None  # why the previous generation was used, for status
         self.positions: dict[str, Position] = self._load()
+        self.dirty = False  # positions changed without a save (a file appeared or went)
 
     def _load(self) -> dict[str, Position]:
         for candidate in (self.file, self.previous):
@@ -132,6 +152,12 @@ class Checkpoints:
         return not self.file.exists() and not self.previous.exists()
 
     def save(self) -> None:
+        try:
+            self._save()
+        except OSError as exc:
+            raise CheckpointUnwritable(exc.errno, f"{exc.strerror or exc}") from exc
+
+    def _save(self) -> None:
         self.file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         payload = json.dumps({k: asdict(v) for k, v in self.positions.items()}, indent=1)
         tmp = Path(f"{self.file}.tmp")
@@ -140,6 +166,7 @@ class Checkpoints:
             os.replace(self.file, self.previous)
         os.replace(tmp, self.file)  # atomic: a crash leaves the old or the new file, whole
         fsync_folder(self.file.parent)
+        self.dirty = False
 
 
 @dataclass
@@ -152,10 +179,12 @@ class Chunk:
     end: int
     head: str = ""  # the file's first bytes as read through the same descriptor
     fingerprint: str = ""  # of the file: where its lines come from (identity.py)
+    skipped: int = 0  # bytes of an over-long line past the part kept in ``data``
+    cut_line_bytes: int = 0  # that line's whole length
 
     @property
     def start(self) -> int:
-        return self.end - len(self.data)
+        return self.end - len(self.data) - self.skipped
 
 
 def read_lines_from(
@@ -166,10 +195,11 @@ def read_lines_from(
 
     A line still being written (no newline yet) waits for the next poll, unless ``final``: a
     file its writer has left gets no more writes, so its last line is complete as it is. A
-    single line longer than ``max_bytes`` is read whole (to be set aside), so it cannot stall
-    the file behind it. ``scanned`` is where an earlier poll stopped finding no newline: the
-    search resumes there, so a long unterminated line costs one read per new byte, not one
-    read of the whole line per poll.
+    single line longer than ``max_bytes`` is read alone, to be set aside, and of one longer
+    than ``KEEP_OF_LONG_LINE`` only that much (the offset returned is past its end): it
+    cannot stall the file behind it, nor fill the memory. ``scanned`` is where an earlier
+    poll stopped finding no newline: the search resumes there, so a long unterminated line
+    costs one read per new byte, not one read of the whole line per poll.
     """
     pos = max(start, scanned)
     handle.seek(pos)
@@ -178,12 +208,12 @@ def read_lines_from(
     if not block:  # no newline before the end of the file
         if final and pos > start:
             handle.seek(start)
-            return handle.read(pos - start), pos
+            return handle.read(min(pos - start, max(max_bytes, KEEP_OF_LONG_LINE))), pos
         return b"", pos
     newline = pos + block.index(b"\n")
     if newline + 1 - start > max_bytes:
         handle.seek(start)
-        return handle.read(newline + 1 - start), newline + 1
+        return handle.read(min(newline + 1 - start, max(max_bytes, KEEP_OF_LONG_LINE))), newline + 1
     if pos != start:
         handle.seek(start)
         block = handle.read(max_bytes)
@@ -191,6 +221,22 @@ def read_lines_from(
         return block, start + len(block)
     cut = block.rfind(b"\n") + 1
     return block[:cut], start + cut
+
+
+def nul_run_end(handle: Source, start: int, block: int = 1 << 16) -> int:
+    """Where the run of NUL bytes at ``start`` of a plain file ends, reading one block at a
+    time; a sparse file's holes are jumped over without reading them."""
+    pos = start
+    # No SEEK_DATA here, or only a hole up to the end (ENXIO): read on from ``start``.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        pos = os.lseek(handle.fileno(), start, os.SEEK_DATA)
+    handle.seek(pos)
+    while block_read := handle.read(block):
+        rest = block_read.lstrip(b"\0")
+        if rest:
+            return pos + len(block_read) - len(rest)
+        pos += len(block_read)
+    return pos
 
 
 def read_complete_lines(path: str, start: int, max_bytes: int, final: bool = False) -> bytes:
@@ -212,7 +258,9 @@ class Tailer:
     ) -> None:
         self.pattern = pattern
         self.checkpoints = checkpoints
-        self.live = pattern.rstrip("*")  # the name the application writes to
+        # The name the application writes to: ``access.log`` for ``access.log*``. A pattern
+        # without a trailing wildcard (``*.log``) matches only names applications write to.
+        self.live = pattern.rstrip("*") if pattern.endswith("*") else ""
         # Only on the very first start may the live file begin at its end (initialPosition
         # END_OF_FILE); any file that appears later is new and is read from its start.
         self.start_at_end = start_at_end and checkpoints.is_new
@@ -220,11 +268,18 @@ class Tailer:
         self.clock = clock
         self.scanned: dict[str, int] = {}  # key -> offset up to which no newline was found
         self.truncated: dict[str, int] = {}  # head of a rewritten file -> offset sent from it
-        self.vanished: dict[str, int] = {}  # head of a deleted file -> offset sent from it
         self.done: set[str] = set()  # compressed files read to their end
-        # Compressed files matching no deleted file: looked at again only once a file goes.
-        self.unmatched: set[str] = set()
+        # Compressed files that are a copy of a file still open here: read once it is gone.
+        self.deferred: set[str] = set()
         self.errors: dict[str, str] = {}  # file name -> why it could not be read
+        self.nul_bytes_skipped = 0
+        self.spool_max_bytes = SPOOL_MAX_BYTES
+        self.idle_seconds = 0.0  # finalLineIdleSeconds
+        self.spool_dropped_bytes = 0
+        # A descriptor on every plain file of the pattern: a file deleted (logrotate's
+        # compress, a plain delete) stays readable to its end through it.
+        self.held: dict[str, tuple[str, IO[bytes]]] = {}
+        self.on_corrupt: Callable[[str, str], None] = lambda name, why: None
 
     def files(self) -> list[tuple[str, os.stat_result]]:
         """Files of the pattern, oldest first (compressed rotations before plain ones)."""
@@ -247,6 +302,13 @@ class Tailer:
         listed = self.files()
         present = {identity(stat) for _, stat in listed}
         live = next((stat for name, stat in listed if name == self.live), None)
+        self.hold(listed)
+        self._bound_spool(present)
+        # Deleted files first: they are the oldest, and only their descriptor still reads them.
+        for key in [key for key in self.held if key not in present]:
+            chunk = self._read_deleted(key, max_bytes, live)
+            if chunk:
+                return chunk
         if live is not None:
             # A truncated live file first: its copy, listed before it, must be recognised.
             self._check_rewritten(self.live)
@@ -255,6 +317,107 @@ class Tailer:
             if chunk:
                 return chunk
         return None
+
+    def _final(
+        self, name: str, key: str, stat: os.stat_result, live: os.stat_result | None
+    ) -> bool:
+        """Whether an unterminated last line is complete: a rotated file once its writer
+        moved on; a live one only after ``idle_seconds`` without a write (0: never)."""
+        if not self.is_live(name):
+            return self._writer_moved_on(key, stat, live)
+        return bool(self.idle_seconds) and self.clock() - stat.st_mtime >= self.idle_seconds
+
+    def is_live(self, name: str) -> bool:
+        """Still written to by its application: its last line is whole only with a newline."""
+        return name == self.live or not self.live
+
+    def close(self) -> None:
+        for key in list(self.held):
+            self._release(key)
+
+    def hold(self, listed: list[tuple[str, os.stat_result]] | None = None) -> None:
+        """Open every file of the pattern not held yet (a ``.gz`` until it is read to its
+        end), also while its flow waits out an outage: a file rotated and deleted meanwhile
+        (logrotate's ``rotate N`` deleting the oldest ``.gz``) is then still read. This is
+        the shipper's spool: deleted files kept readable, bounded by ``spool_max_bytes``."""
+        for name, stat in self.files() if listed is None else listed:
+            if identity(stat) in self.held or identity(stat) in self.done:
+                continue
+            try:
+                handle = open(name, "rb")  # noqa: SIM115 (held open: the point)
+            except OSError:
+                continue  # reported when it is read
+            key = identity(os.fstat(handle.fileno()))
+            if key in self.held:
+                handle.close()
+            else:
+                self.held[key] = (name, handle)
+
+    def _release(self, key: str) -> None:
+        _, handle = self.held.pop(key)
+        handle.close()
+
+    def held_deleted_bytes(self, present: set[str]) -> list[tuple[str, int]]:
+        """(key, size on disk) of the deleted files held open, oldest first."""
+        held = [(key, os.fstat(h.fileno()).st_blocks * 512) for key, (_, h) in self.held.items()]
+        return [(key, size) for key, size in held if key not in present]
+
+    def spool_bytes(self) -> int:
+        present = {identity(stat) for _, stat in self.files()}
+        return sum(size for _, size in self.held_deleted_bytes(present))
+
+    def _bound_spool(self, present: set[str]) -> None:
+        """Over ``spool_max_bytes`` of deleted files held open, the oldest are let go: lost,
+        counted in ``spool_dropped_bytes`` and logged at CRITICAL."""
+        deleted = self.held_deleted_bytes(present)
+        total = sum(size for _, size in deleted)
+        for key, size in deleted:
+            if total <= self.spool_max_bytes:
+                return
+            name = self.held[key][0]
+            log.critical("%s: deleted while unsent and over the spool limit (%d bytes held): "
+                         "let go, its unsent lines are lost", name, total)  # fmt: skip
+            self.spool_dropped_bytes += size
+            total -= size
+            self._release(key)
+            self.done.add(key)
+
+    def _read_deleted(self, key: str, max_bytes: int, live: os.stat_result | None) -> Chunk | None:
+        """The rest of a deleted file, from its descriptor; released once read to its end and
+        its writer has moved on (its checkpoint then becomes a gone one, for its .gz)."""
+        name, handle = self.held[key]
+        if is_compressed(name):
+            return self._read_deleted_compressed(key, name, handle, max_bytes)
+        stat = os.fstat(handle.fileno())
+        position = self.checkpoints.positions.get(key)
+        if position is None:
+            position = self.checkpoints.positions[key] = Position(name, 0)
+        final = self._writer_moved_on(key, stat, live)
+        if stat.st_size > position.offset:
+            data, seen = read_lines_from(handle, position.offset, max_bytes, final,
+                                         self.scanned.get(key, 0))  # fmt: skip
+            if data:
+                self.scanned.pop(key, None)
+                return self._chunk(key, name, data, seen, handle)
+            self.scanned[key] = seen
+        elif final:
+            self._release(key)
+        return None
+
+    def _read_deleted_compressed(
+        self, key: str, name: str, handle: IO[bytes], max_bytes: int
+    ) -> Chunk | None:
+        try:
+            handle.seek(0)
+            with gzip.GzipFile(fileobj=handle) as unpacked:
+                chunk = self._read_compressed(name, key, unpacked, max_bytes, set())
+        except (zlib.error, gzip.BadGzipFile, EOFError, OSError) as exc:
+            self._report(name, exc)
+            self.done.add(key)
+            chunk = None
+        if chunk is None and key in self.done:
+            self._release(key)
+        return chunk
 
     def _read_file(
         self,
@@ -268,16 +431,23 @@ class Tailer:
             with open(name, "rb") as raw:
                 stat = os.fstat(raw.fileno())  # the identity of what is read, not of the name
                 key = identity(stat)
-                if key in self.done or key in self.unmatched:
+                if key in self.done:
                     return None
                 if is_compressed(name):
                     with gzip.GzipFile(fileobj=raw) as unpacked:
                         chunk = self._read_compressed(name, key, unpacked, max_bytes, present)
+                    if key in self.done and key in self.held:
+                        self._release(key)
                 else:
                     chunk = self._read_plain(name, key, raw, stat, max_bytes, first_start, live)
         except FileNotFoundError:
             return None  # rotated away since the listing: the next poll finds its new name
-        except (OSError, EOFError) as exc:  # permission denied, a folder, a torn .gz, ...
+        except (zlib.error, gzip.BadGzipFile) as exc:  # damaged: set the file aside whole
+            self._report(name, exc)
+            self.done.add(key)
+            self.on_corrupt(name, f"{type(exc).__name__}: {exc}")
+            return None
+        except (OSError, EOFError) as exc:  # permission denied, a folder, a .gz being written
             self._report(name, exc)
             return None
         self.errors.pop(name, None)
@@ -306,9 +476,15 @@ class Tailer:
         elif position.offset and self._rewritten(handle, stat, position):
             self._restart(key, position)
         position.path = name
+        if len(position.head) < 2 * min(stat.st_size, HEAD_BYTES):
+            # Known from the first sight, not only after a commit: a file deleted before any
+            # of it was sent is still recognised in its .gz.
+            position.head = read_head(handle).hex()
+            self.checkpoints.dirty = True
         if stat.st_size <= position.offset:
             return None
-        final = name != self.live and self._writer_moved_on(key, stat, live)
+        self._skip_nul_run(name, handle, position, stat.st_size)
+        final = self._final(name, key, stat, live)
         data, seen = read_lines_from(
             handle, position.offset, max_bytes, final, self.scanned.get(key, 0)
         )
@@ -316,12 +492,31 @@ class Tailer:
             self.scanned[key] = seen
             return None
         self.scanned.pop(key, None)
-        end = position.offset + len(data)
-        return self._chunk(key, name, data, end, handle)
+        return self._chunk(key, name, data, seen, handle)
+
+    def _skip_nul_run(self, name: str, handle: Source, position: Position, size: int) -> None:
+        """A run of NUL bytes where a line should start (the hole a writer without O_APPEND
+        leaves after copytruncate, a sparse region) carries no line: skipped once data
+        follows it, counted and logged, in bounded memory."""
+        handle.seek(position.offset)
+        if handle.read(1) != b"\0":
+            return
+        end = nul_run_end(handle, position.offset)
+        if end >= size:
+            return  # nothing after it yet: looked at again when the file grows
+        log.warning("%s: %d NUL bytes at %d-%d skipped", name, end - position.offset,
+                    position.offset, end)  # fmt: skip
+        self.nul_bytes_skipped += end - position.offset
+        position.offset = end
 
     def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
         first = read_head(handle, FINGERPRINT_BYTES)
-        return Chunk(key, name, data, end, first[: min(end, HEAD_BYTES)].hex(), fingerprint(first))
+        skipped = end - self.checkpoints.positions[key].offset - len(data)
+        chunk = Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first), skipped)
+        if skipped:  # the whole length of the line cut, without its newline
+            handle.seek(end - 1)
+            chunk.cut_line_bytes = len(data) + skipped - (handle.read(1) == b"\n")
+        return chunk
 
     def _read_compressed(
         self, name: str, key: str, handle: Source, max_bytes: int, present: set[str]
@@ -330,38 +525,40 @@ class Tailer:
         if position is None:
             start = self._compressed_offset(handle, present)
             if start is None:
-                self.unmatched.add(key)  # its lines were sent before it was compressed
-                return None
-            position = self.checkpoints.positions[key] = Position(name, start)
+                return None  # a copy of a file still read here: read on once that is gone
+            head = read_head(handle).hex()
+            position = self.checkpoints.positions[key] = Position(name, start, head)
+            self.checkpoints.dirty = True
         position.path = name
-        data, _ = read_lines_from(handle, position.offset, max_bytes, final=True)
+        data, seen = read_lines_from(handle, position.offset, max_bytes, final=True)
         if not data:
             self.done.add(key)
             return None
-        end = position.offset + len(data)
-        return self._chunk(key, name, data, end, handle)
+        return self._chunk(key, name, data, seen, handle)
 
     def _compressed_offset(self, handle: Source, present: set[str]) -> int | None:
-        """Where a new ``.gz`` resumes: the offset of the deleted file it was compressed from,
-        recognised by its first bytes. None when it matches no such file: its lines were
-        sent before it was compressed."""
-        gone = {
-            p.head: p.offset
-            for key, p in self.checkpoints.positions.items()
-            if key not in present and p.head
-        }
-        candidates = {**self.vanished, **gone}
-        for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
-            if read_head(handle, len(head) // 2).hex() == head:
-                return offset
-        return None
+        """Where a new ``.gz`` resumes: the offset sent of the deleted file it was compressed
+        from, recognised by its first bytes; 0 when it matches no file ever seen (made and
+        compressed while the shipper was down or its flow waited out an outage). None while
+        it matches a file that is still there or still open: gzip has not deleted it yet."""
+        open_now = present | set(self.held)
+        found: tuple[int, bool] | None = None  # (head length, still open) of the best match
+        offset = 0
+        for key, p in self.checkpoints.positions.items():
+            if not p.head or is_compressed(p.path) or (found and len(p.head) <= found[0]):
+                continue
+            if read_head(handle, len(p.head) // 2).hex() == p.head:
+                found, offset = (len(p.head), key in open_now), p.offset
+        if found and found[1]:
+            return None
+        return offset
 
     def _copied_offset(self, handle: Source, stat: os.stat_result) -> int:
         """Where a new plain file starts: 0, unless its first bytes show it is a copy
         (copytruncate) of a file we had sent part of; then where that file's lines ended."""
         candidates = dict(self.truncated)  # any fingerprint: these files were rewritten
         for position in self.checkpoints.positions.values():
-            if len(position.head) == 2 * HEAD_BYTES:  # a short fingerprint proves too little
+            if len(position.head) >= 2 * MIN_HEAD_BYTES:  # a short head proves too little
                 candidates.setdefault(position.head, position.offset)
         for head, offset in sorted(candidates.items(), key=lambda item: -len(item[0])):
             if read_head(handle, len(head) // 2).hex() == head:
@@ -383,6 +580,10 @@ class Tailer:
         so that its copy resumes there."""
         if position.head:
             self.truncated[position.head] = position.offset
+            # Saved too: a .gz of the copy, found after a restart, resumes there.
+            gone = Position(position.path, position.offset, position.head)
+            self.checkpoints.positions[f"{GONE}{key}@{position.offset}"] = gone
+            self.checkpoints.dirty = True
         position.offset, position.head = 0, ""
         self.scanned.pop(key, None)
 
@@ -411,18 +612,22 @@ class Tailer:
     def forget_missing(self) -> None:
         """Drop checkpoints of files that no longer exist (deleted by logrotate), keeping
         their fingerprints a while: a ``.gz`` made from one resumes where it ended."""
-        alive = {identity(stat) for _, stat in self.files()}
-        for key in list(self.checkpoints.positions):
-            if key not in alive:
-                gone = self.checkpoints.positions.pop(key)
-                if gone.head:
-                    self.vanished[gone.head] = gone.offset
+        positions = self.checkpoints.positions
+        alive = {identity(stat) for _, stat in self.files()} | set(self.held)
+        for key in list(positions):
+            if key not in alive and not key.startswith(GONE):
+                gone = positions.pop(key)
+                if gone.head:  # kept, and saved: a .gz made from it resumes there
+                    positions[f"{GONE}{key}"] = gone
                 self.scanned.pop(key, None)
-                self.unmatched.clear()  # a .gz may have been made from it
+                self.checkpoints.dirty = True
         self.done &= alive
-        for memory in (self.vanished, self.truncated):
-            for head in list(memory)[:-64]:  # bounded: only recent rotations matter
-                del memory[head]
+        for key in [key for key in positions if key.startswith(GONE)][:-KEEP_GONE]:
+            del positions[key]
+        for head in list(self.truncated)[:-KEEP_GONE]:
+            del self.truncated[head]
+        if self.checkpoints.dirty:
+            self.checkpoints.save()
 
     def lag(self) -> dict[str, int]:
         """Bytes not yet sent, per plain file (a ``.gz`` has no comparable size: its reading
@@ -438,5 +643,5 @@ class Tailer:
         """Compressed rotations being read because they held unsent lines."""
         return sorted(
             p.path for key, p in self.checkpoints.positions.items()
-            if is_compressed(p.path) and key not in self.done
+            if is_compressed(p.path) and key not in self.done and not key.startswith(GONE)
         )  # fmt: skip

@@ -5,8 +5,10 @@ Spark job every request is there exactly once: each line is written three times 
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,9 +32,26 @@ from tests.clock import ARRIVAL_DAY
 pytestmark = pytest.mark.integration
 
 
+def rotate(folder: Path, compress: bool) -> None:
+    """As logrotate does: shift .N(.gz) to .N+1(.gz), highest number first, rename the log to
+    .1 and, with ``compress`` (no delaycompress), gzip .1 at once and delete it."""
+    rotated = sorted(folder.glob("access.log.*"), key=lambda p: -int(p.name.split(".")[2]))
+    for older in rotated:
+        rest = older.name.split(".")[3:]  # ["gz"] or []
+        older.rename(folder / ".".join(["access", "log", str(int(older.name.split(".")[2]) + 1),
+                                        *rest]))  # fmt: skip
+    (folder / "access.log").rename(folder / "access.log.1")
+    if compress:
+        plain = folder / "access.log.1"
+        with plain.open("rb") as source, gzip.open(f"{plain}.gz", "wb") as packed:
+            shutil.copyfileobj(source, packed)
+        plain.unlink()
+
+
 def writer(folder: Path, count: int, stop: threading.Event, written: list[bytes]) -> None:
-    """An application logging steadily, its log rotated (rename-and-create) every 250 lines;
-    every line three times in a row, as identical requests write it."""
+    """An application logging steadily, its log rotated every 250 lines, every other time
+    with logrotate's ``compress`` (gzip and delete at once); every line three times in a
+    row, as identical requests write it."""
     log = folder / "access.log"
     for number in range(count):
         line = f'10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "GET /p/{number // 3} HTTP/1.1" 200 1\n'
@@ -40,11 +59,7 @@ def writer(folder: Path, count: int, stop: threading.Event, written: list[bytes]
             handle.write(line)
         written.append(line.rstrip("\n").encode())
         if number % 250 == 249:
-            # As logrotate does: shift .N to .N+1, highest number first.
-            rotated = sorted(folder.glob("access.log.*"), key=lambda p: -int(p.suffix[1:]))
-            for older in rotated:
-                older.rename(folder / f"access.log.{int(older.suffix[1:]) + 1}")
-            log.rename(folder / "access.log.1")
+            rotate(folder, compress=number % 500 == 499)
         time.sleep(0.002)
     stop.set()
 
@@ -56,7 +71,7 @@ def start_shipper(config: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def test_twenty_sigkills_lose_nothing(
+def test_twenty_sigkills_while_rotating_with_compress_lose_nothing(
     tmp_path: Path, s3: Any, firehose: Any, aws_endpoint: str
 ) -> None:
     provision(s3, firehose, "crash-lake", {"web": "crash-web"}, "arn:aws:iam::1:role/x")
