@@ -29,8 +29,13 @@ STACKS = ("storage", "network", "ingestion", "processing", "orchestration", "war
 AWS_MANAGED: dict[str, dict[str, Any]] = {
     "AmazonSSMManagedInstanceCore": {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["ssm:UpdateInstanceInformation",
-                       "ssmmessages:*", "ec2messages:*"], "Resource": "*"}],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["ssm:UpdateInstanceInformation", "ssmmessages:*", "ec2messages:*"],
+                "Resource": "*",
+            }
+        ],
     },  # fmt: skip
     "AmazonEMRServicePolicy_v2": {
         "Version": "2012-10-17",
@@ -70,7 +75,9 @@ class Place:
             "EmrServerlessApplicationArn": self.arn(
                 "emr-serverless", f"/applications/{self.serverless_application_id}"
             ),
-            "RedshiftWorkgroupArn": self.arn("redshift-serverless", f"workgroup/shoplogs-{self.env}"),
+            "RedshiftWorkgroupArn": self.arn(
+                "redshift-serverless", f"workgroup/shoplogs-{self.env}"
+            ),
         }
 
 
@@ -165,7 +172,9 @@ class _Scope:
         if not isinstance(value, dict):
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref", "Condition")):
-            return {k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not None}
+            return {
+                k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not None
+            }
         [(fn, arg)] = value.items()
         if fn == "Ref":
             return self.ref(arg)
@@ -226,7 +235,9 @@ def _managed(scope: _Scope, arns: list[str]) -> dict[str, dict[str, Any]]:
 
 def stack_roles(stack: str, place: Place) -> dict[str, Role]:
     template = load(stack)
-    defaults = {k: v["Default"] for k, v in template.get("Parameters", {}).items() if "Default" in v}
+    defaults = {
+        k: v["Default"] for k, v in template.get("Parameters", {}).items() if "Default" in v
+    }
     scope = _Scope(template, place, {**defaults, **place.parameters()})
     roles = {}
     for logical_id, declared in template.get("Resources", {}).items():
