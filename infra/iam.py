@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 TEMPLATES = Path(__file__).resolve().parent / "cloudformation"
 STACKS = ("storage", "network", "ingestion", "processing", "orchestration", "warehouses")
@@ -36,7 +36,7 @@ AWS_MANAGED: dict[str, dict[str, Any]] = {
                 "Resource": "*",
             }
         ],
-    },  # fmt: skip
+    },
     "AmazonEMRServicePolicy_v2": {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["ec2:*"], "Resource": "*"}],
@@ -59,6 +59,9 @@ class Place:
         where = f"{self.region}:{self.account_id}" if region else f":{self.account_id}"
         return f"arn:{self.partition}:{service}:{where}:{resource}"
 
+    def bucket_arn(self, bucket: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket}"
+
     def parameters(self) -> dict[str, Any]:
         """The template parameters the policies read (infra/environments.py passes them in
         AWS from the storage and processing stacks' outputs)."""
@@ -68,9 +71,9 @@ class Place:
             "AWS::Partition": self.partition,
             "AWS::NoValue": None,
             "Env": self.env,
-            "LakeBucketArn": f"arn:{self.partition}:s3:::{self.lake_bucket}",
+            "LakeBucketArn": self.bucket_arn(self.lake_bucket),
             "LakeKeyArn": self.arn("kms", "key/00000000-0000-0000-0000-00000000lake"),
-            "MwaaBucketArn": f"arn:{self.partition}:s3:::shoplogs-{self.env}-mwaa-{self.account_id}",
+            "MwaaBucketArn": self.bucket_arn(f"shoplogs-{self.env}-mwaa-{self.account_id}"),
             "LandingQueueArn": self.arn("sqs", f"shoplogs-{self.env}-landing-events"),
             "EmrServerlessApplicationArn": self.arn(
                 "emr-serverless", f"/applications/{self.serverless_application_id}"
@@ -94,7 +97,7 @@ def _intrinsic(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if suffix == "Ref":
         return {"Ref": value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -106,7 +109,8 @@ _Loader.add_multi_constructor("!", _intrinsic)
 
 
 def load(stack: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load((TEMPLATES / f"{stack}.yaml").read_text(), _Loader)  # noqa: S506
+    # Safe: _Loader is a SafeLoader that also reads CloudFormation's short-form intrinsics.
+    loaded: dict[str, Any] = yaml.load((TEMPLATES / f"{stack}.yaml").read_text(), _Loader)
     return loaded
 
 
@@ -133,7 +137,7 @@ class _Scope:
         declared = self.template["Resources"][logical_id]
         kind = declared["Type"]
         if kind == "AWS::S3::Bucket":
-            return f"arn:{self.place.partition}:s3:::{self.resolve(declared['Properties']['BucketName'])}"
+            return self.place.bucket_arn(self.resolve(declared["Properties"]["BucketName"]))
         service, prop, regional, part = _ARN_OF[kind]
         name = self.resolve(declared["Properties"][prop])
         return self.place.arn(service, part.format(name=name), region=regional)

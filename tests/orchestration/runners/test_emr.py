@@ -138,7 +138,7 @@ class OwnClustersOnly:
     def get_paginator(self, name: str) -> Any:
         return self.client.get_paginator(name)
 
-    def describe_cluster(self, ClusterId: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+    def describe_cluster(self, ClusterId: str) -> dict[str, Any]:
         self.described.append(ClusterId)
         cluster = self.client.describe_cluster(ClusterId=ClusterId)
         tags = {t["Key"]: t["Value"] for t in cluster["Cluster"].get("Tags", [])}
