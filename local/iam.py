@@ -15,6 +15,9 @@ enforce is listed in local/moto_stand_in.py and checked on paper by tests/infra/
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,3 +123,42 @@ def enforce(endpoint: str, place: iam.Place) -> dict[str, Credentials]:
         arn = f"arn:aws:iam::{place.account_id}:role/{name}"
         held[name] = assume(endpoint, place.region, deployer, arn)
     return held
+
+
+# Who runs each stage of local/run.py in AWS: the deployer provisions, the shipper's
+# instance role ships, the Spark job role does the job's own S3 reads and writes (the local
+# runner's staging stands in for them), the MWAA execution role runs every other task.
+def stage_roles(env: str) -> dict[str, str]:
+    return {
+        "local aws": DEPLOYER,
+        "ship": f"shoplogs-{env}-shipper",
+        "spark": f"shoplogs-{env}-emr-serverless",
+    }
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The credentials of every principal, and which one each stage holds."""
+
+    held: dict[str, Credentials]
+    env: str
+
+    def of_stage(self, stage: str) -> Credentials:
+        return self.held[stage_roles(self.env).get(stage, f"shoplogs-{self.env}-mwaa")]
+
+    @contextmanager
+    def holding(self, credentials: Credentials) -> Iterator[None]:
+        """The process's AWS credentials are ``credentials`` inside the block (boto3, s3fs,
+        DuckDB and subprocesses such as spark-submit all read them from the environment)."""
+        names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        before = {name: os.environ.get(name) for name in names}
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(credentials.environment())
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
