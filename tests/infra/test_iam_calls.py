@@ -209,3 +209,11 @@ def test_removing_the_state_grant_denies_promote(roles: dict[str, iam.Role]) -> 
         for d in documents
     ]  # fmt: skip
     assert not iam.allows(stripped, "s3:PutObject", target)
+
+
+def test_the_runner_logs_where_the_application_logs() -> None:
+    """The Serverless log prefix the runner passes is the application's own (which the job
+    role may write), not a second one."""
+    app = iam.load("processing")["Resources"]["ServerlessApplication"]["Properties"]
+    log_uri = app["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri"]
+    assert log_uri["Fn::Sub"][0] == "s3://${Bucket}/" + layout.EMR_SERVERLESS_LOGS

@@ -263,11 +263,14 @@ def test_the_emr_serverless_stage_runs_the_job_on_the_application(
     serverless = boto3.client("emr-serverless", endpoint_url=endpoint, region_name="us-east-1")
     app = serverless.create_application(name="shoplogs-dev", releaseLabel="emr-7.5.0",
                                         type="SPARK")["applicationId"]  # fmt: skip
+    serverless.stop_application(applicationId=app)  # as auto-stop leaves it between runs
     use_moto_from_airflow(monkeypatch, endpoint)
     monkeypatch.setenv("EMR_SERVERLESS_APPLICATION_ID", app)
     dag = stage_dag("emr_serverless_task_group", "emr_serverless_stage")
     run = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC))
     assert run.state == "success"
+    # The operator started it (the MWAA role may: tests/infra/test_iam_calls.py).
+    assert serverless.get_application(applicationId=app)["application"]["state"] == "STARTED"
     [job] = serverless.list_job_runs(applicationId=app)["jobRuns"]
     detail = serverless.get_job_run(applicationId=app, jobRunId=job["id"])["jobRun"]
     submit = detail["jobDriver"]["sparkSubmit"]
