@@ -25,6 +25,7 @@ import boto3
 import requests
 
 from infra import iam
+from local.aws import LOCAL_CREDENTIALS
 
 DEPLOYER = "shoplogs-deployer"
 ADMIN = {"Version": "2012-10-17",
@@ -106,11 +107,8 @@ def assume(endpoint: str, region: str, deployer: Credentials, role_arn: str) -> 
 def enforce(endpoint: str, place: iam.Place) -> dict[str, Credentials]:
     """Create the deployer and the templates' roles, switch enforcement on, and return the
     credentials of each (``DEPLOYER`` and every role name)."""
-    # Any key works until enforcement is on.
-    bootstrap: dict[str, Any] = {
-        "aws_access_key_id": "bootstrap",
-        "aws_secret_access_key": "bootstrap",
-    }
+    # Any key works until enforcement is on: the local stack's usual one.
+    bootstrap: dict[str, Any] = {name.lower(): value for name, value in LOCAL_CREDENTIALS.items()}
     iam_client = boto3.client("iam", endpoint_url=endpoint, region_name=place.region, **bootstrap)
     deployer = create_deployer(iam_client)
     deployer_arn = f"arn:aws:iam::{place.account_id}:user/{DEPLOYER}"
