@@ -20,7 +20,7 @@
     reports/runs/dt=<run>.json                       its data, read back for the runs' trend
     artifacts/spark/<version>/                       the Spark job as EMR runs it
     artifacts/agent/                                 the shipper's wheel and systemd unit
-    emr-logs/, emr-serverless-logs/                  Spark logs on EMR
+    emr-logs/, emr-logs/serverless/                  Spark logs on EMR and EMR Serverless
 
 A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
 the same logical date again gives the same partitions.
@@ -55,7 +55,9 @@ RUN_LOCKS = "processing/_locks/"
 DOCS = "docs/"
 REPORTS = "reports/"  # the run report: one page per run date, and the latest
 EMR_LOGS = "emr-logs/"
-EMR_SERVERLESS_LOGS = "emr-serverless-logs/"
+# The application's own log location (infra/cloudformation/processing.yaml), which the job role
+# may write: the runner passes the same one.
+EMR_SERVERLESS_LOGS = "emr-logs/serverless/"
 MANIFEST = "manifest.json"
 
 _LANDING_KEY = re.compile(r"^landing/(?P<stream>[^/]+)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/")

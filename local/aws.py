@@ -32,11 +32,15 @@ LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 RUN_PORT = 4599
 
 
-def _moto_command(port: int, clock_start: datetime | None = None) -> list[str]:
+def _moto_command(
+    port: int, clock_start: datetime | None = None, enforce_iam: bool = False
+) -> list[str]:
     """moto's server through local/moto_stand_in.py (atomic conditional writes; Firehose's
-    clock pinned at ``clock_start`` when given)."""
+    clock pinned at ``clock_start`` when given; IAM enforceable, see local/iam.py)."""
     clock = ["--clock-start", clock_start.isoformat()] if clock_start is not None else []
-    return [sys.executable, "-m", "local.moto_stand_in", *clock, "-H", "127.0.0.1", "-p", str(port)]
+    iam = ["--enforce-iam"] if enforce_iam else []
+    return [sys.executable, "-m", "local.moto_stand_in", *clock, *iam,
+            "-H", "127.0.0.1", "-p", str(port)]  # fmt: skip
 
 
 @contextmanager
@@ -45,11 +49,14 @@ def moto_server(
     timeout: float = 20.0,
     clock_start: datetime | None = None,
     port: int = 0,
+    enforce_iam: bool = False,
 ) -> Iterator[str]:
     """Start moto, yield its endpoint URL, and stop it however the block exits.
 
     ``clock_start``: Firehose's clock begins there (tests pin arrival days with it).
-    ``port``: the port to use if it is free (``RUN_PORT``); else, and by default, any."""
+    ``port``: the port to use if it is free (``RUN_PORT``); else, and by default, any.
+    ``enforce_iam``: the server can hold callers to their IAM policies once local/iam.py
+    has created the roles and switched enforcement on."""
     port = free_port(port)
     endpoint = f"http://127.0.0.1:{port}"
     if log_file:
@@ -61,7 +68,7 @@ def moto_server(
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
     process = subprocess.Popen(
-        _moto_command(port, clock_start), stdout=log, stderr=subprocess.STDOUT, env=env
+        _moto_command(port, clock_start, enforce_iam), stdout=log, stderr=subprocess.STDOUT, env=env
     )
     try:
         wait_until_answers(

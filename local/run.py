@@ -19,7 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from lake.stats import RunStats, StreamStats
 from local import demo
 from local.airflow_runner import dag_seconds, dags_test, finished_task, prepare
 from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local, ship_logs
+from local.iam import DEPLOYER, Roles
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
@@ -92,9 +94,29 @@ def timed(report: RunReport, stage: str) -> Iterator[None]:
     say(f"  {stage} done in {report.seconds[stage]:.1f} s")
 
 
+# The IAM roles of an enforcing local endpoint (local/iam.py), when the run has them: each
+# stage then holds the credentials of the role that runs it in AWS.
+_ROLES: ContextVar[Roles | None] = ContextVar("roles", default=None)
+
+
 def run_stage[T](report: RunReport, stage: str, action: Callable[[], T]) -> T:
-    with timed(report, stage):
+    roles = _ROLES.get()
+    with timed(report, stage), roles.holding(roles.of_stage(stage)) if roles else nullcontext():
         return action()
+
+
+@contextmanager
+def under_roles(roles: Roles | None) -> Iterator[None]:
+    """Stages hold their roles' credentials; the run's own bookkeeping the deployer's."""
+    if roles is None:
+        yield
+        return
+    token = _ROLES.set(roles)
+    try:
+        with roles.holding(roles.held[DEPLOYER]):
+            yield
+    finally:
+        _ROLES.reset(token)
 
 
 def default_run_date(landing_keys: list[str]) -> date | None:
@@ -170,9 +192,20 @@ def publish_docs(settings: Settings) -> str:
 
 
 def run_pipeline(
-    settings: Settings, files: dict[str, list[Path]], run_date: date | None = None
+    settings: Settings,
+    files: dict[str, list[Path]],
+    run_date: date | None = None,
+    roles: Roles | None = None,
 ) -> RunReport:
-    """Ship ``files`` and call every stage directly against ``settings``' endpoint."""
+    """Ship ``files`` and call every stage directly against ``settings``' endpoint; with
+    ``roles``, each stage as the IAM role that runs it in AWS (local/iam.py)."""
+    with under_roles(roles):
+        return _run_pipeline(settings, files, run_date)
+
+
+def _run_pipeline(
+    settings: Settings, files: dict[str, list[Path]], run_date: date | None
+) -> RunReport:
     report, shipped, day = _ship(settings, files, run_date)
     run_stage(report, "claim", lambda: stages.claim_landing(settings, day))
     run_stage(report, "spark", lambda: stages.preprocess_locally(settings, day))

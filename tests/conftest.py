@@ -90,26 +90,35 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     """One direct-engine run of the whole pipeline on the small demo, on an AWS of its own:
     warehouse built, docs and report published. Shared, as a run takes over a minute: the
     modules using it only read what it built, or re-run it (same date, same result)."""
+    from infra.iam import Place
     from local.demo import generate, log_files
+    from local.iam import DEPLOYER, Roles, enforce
     from local.run import run_pipeline
     from orchestration import stages
-    from orchestration.settings import load_settings
+    from orchestration.settings import LOCAL_ACCOUNT_ID, load_settings
     from tests.expectations import SMALL_DEMO, mart_rows
 
     work = tmp_path_factory.mktemp("demo-run")
-    with moto_server(work / "moto.log", clock_start=ARRIVAL) as endpoint:
+    # IAM enforced: every stage runs as the role that runs it in AWS, with the templates'
+    # policies (local/iam.py); a denied call fails the run naming role, action and resource.
+    with moto_server(work / "moto.log", clock_start=ARRIVAL, enforce_iam=True) as endpoint:
         truth = generate(SMALL_DEMO, work / "logs")
         settings = replace(load_settings("local"), work_dir=work, lake_bucket="demo-lake")
         settings = settings.with_endpoint(endpoint)
+        place = Place(settings.env, LOCAL_ACCOUNT_ID, settings.region, settings.lake_bucket)
+        roles = Roles(enforce(endpoint, place), settings.env)
         files = log_files(work / "logs")
-        report = run_pipeline(settings, files)  # the run picks the arrival day itself
+        report = run_pipeline(settings, files, roles=roles)  # it picks the arrival day itself
         run_date = date.fromisoformat(report.run_date)
         assert run_date == ARRIVAL_DAY
-        yield {
-            "truth": truth,
-            "report": report,
-            "settings": settings,
-            "files": files,
-            "run_date": run_date,
-            "marts": mart_rows(settings.duckdb_path, stages.MARTS),
-        }
+        # The tests read what the run built as the deployer (an admin).
+        with roles.holding(roles.held[DEPLOYER]):
+            yield {
+                "truth": truth,
+                "report": report,
+                "settings": settings,
+                "files": files,
+                "run_date": run_date,
+                "marts": mart_rows(settings.duckdb_path, stages.MARTS),
+                "roles": roles,
+            }

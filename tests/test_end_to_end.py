@@ -164,7 +164,7 @@ def test_rerunning_the_same_date_and_resending_the_logs_change_nothing(
     assert len(processed()) == len(before)
     assert marts(settings.duckdb_path) == pipeline["marts"]
     # Ship every log a second time (a shipper that resent everything): still no doubles.
-    report = run_pipeline(settings, pipeline["files"], run_date)
+    report = run_pipeline(settings, pipeline["files"], run_date, roles=pipeline["roles"])
     assert marts(settings.duckdb_path) == pipeline["marts"]
     for name, expected in pipeline["truth"].streams.items():
         assert report.streams[name].duplicates == expected.duplicates * 2 + expected.valid

@@ -114,6 +114,10 @@ def dbt_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[
     env = {**os.environ, **profile_env(settings), **(extra or {})}
     if "AWS_SECRET_ACCESS_KEY" in os.environ:
         env["DBT_ENV_SECRET_AWS_SECRET_ACCESS_KEY"] = os.environ["AWS_SECRET_ACCESS_KEY"]
+    # A role's credentials (MWAA's execution role; the local stack's assumed roles) come
+    # with a session token, without which S3 refuses the key.
+    if "AWS_SESSION_TOKEN" in os.environ:
+        env["DBT_ENV_SECRET_AWS_SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
     return env
 
 

@@ -21,6 +21,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from lake import layout
 from orchestration.settings import PROJECT, REPO_ROOT, Settings
 
@@ -101,6 +103,11 @@ def cluster_tags(settings: Settings, key: str) -> list[dict[str, str]]:
     ]
 
 
+def cluster_name(settings: Settings, key: str) -> str:
+    """The run's cluster name: what ``find_reusable_cluster`` looks for in ListClusters."""
+    return f"{PROJECT}-{settings.env}-{key.replace('/', '-')}"
+
+
 def log_uri(settings: Settings) -> str:
     return layout.uri(settings.lake_bucket, layout.EMR_LOGS)
 
@@ -146,7 +153,7 @@ def job_flow_config(settings: Settings, key: str, artifact: Artifact) -> dict[st
     if emr.subnet_ids:
         instances["Ec2SubnetIds"] = list(emr.subnet_ids)
     return {
-        "Name": f"{PROJECT}-{settings.env}-{key.replace('/', '-')}",
+        "Name": cluster_name(settings, key),
         "ReleaseLabel": emr.release_label,
         "Applications": [{"Name": "Spark"}],
         "LogUri": log_uri(settings),
@@ -238,13 +245,31 @@ def is_ours(cluster: dict[str, Any], settings: Settings) -> bool:
     )
 
 
+def _describe_if_allowed(emr: Any, cluster_id: str) -> dict[str, Any] | None:
+    """The cluster, or None where the role may not describe it: the execution role may
+    describe only this environment's tagged clusters, so a denial means "not ours"."""
+    try:
+        return dict(emr.describe_cluster(ClusterId=cluster_id)["Cluster"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("AccessDenied", "AccessDeniedException"):
+            log.info("cluster %s: not ours to describe (%s)", cluster_id, error)
+            return None
+        raise
+
+
 def find_reusable_cluster(emr: Any, settings: Settings, key: str) -> str | None:
-    """An active cluster this project created for the same run, if a retry left one."""
+    """An active cluster this project created for the same run, if a retry left one.
+
+    Only clusters named as this run's are described: the region may hold other teams'
+    clusters, which the execution role may not describe (and need not)."""
+    name = cluster_name(settings, key)
     paginator = emr.get_paginator("list_clusters")
     for page in paginator.paginate(ClusterStates=ACTIVE_STATES):
         for summary in page.get("Clusters", []):
-            cluster = emr.describe_cluster(ClusterId=summary["Id"])["Cluster"]
-            if is_ours(cluster, settings) and _tags(cluster).get(TAG_RUN) == key:
+            if summary.get("Name") != name:
+                continue
+            cluster = _describe_if_allowed(emr, summary["Id"])
+            if cluster and is_ours(cluster, settings) and _tags(cluster).get(TAG_RUN) == key:
                 return str(cluster["Id"])
     return None
 

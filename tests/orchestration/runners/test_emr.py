@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from lake import layout
@@ -139,6 +140,45 @@ def test_only_this_projects_cluster_for_this_run_is_reused(
     assert emr.find_reusable_cluster(client, settings, KEY) == mine
 
 
+class OwnClustersOnly:
+    """The EMR client as the MWAA execution role sees it: DescribeCluster is allowed only on
+    clusters tagged with this project and environment (orchestration.yaml, UseOwnClusters);
+    moto's enforcement ignores such conditions, so this applies it."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self.client, self.settings, self.described = client, settings, []
+
+    def get_paginator(self, name: str) -> Any:
+        return self.client.get_paginator(name)
+
+    def describe_cluster(self, ClusterId: str) -> dict[str, Any]:
+        self.described.append(ClusterId)
+        cluster = self.client.describe_cluster(ClusterId=ClusterId)
+        tags = {t["Key"]: t["Value"] for t in cluster["Cluster"].get("Tags", [])}
+        if (tags.get(emr.TAG_PROJECT), tags.get(emr.TAG_ENV)) != ("shoplogs", self.settings.env):
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}
+            raise ClientError(error, "DescribeCluster")  # type: ignore[arg-type]
+        return dict(cluster)
+
+
+def test_another_teams_running_cluster_does_not_fail_the_plan(
+    settings: Settings, aws: dict[str, Any]
+) -> None:
+    client, key = aws["emr"], emr.run_key("shoplogs_pipeline", date(2026, 11, 4))
+    config = emr.job_flow_config(settings, key, artifact())
+    foreign = [{"Key": "team", "Value": "analytics"}]
+    theirs = client.run_job_flow(**{**config, "Name": "analytics-adhoc", "Tags": foreign})
+    same_name = client.run_job_flow(**{**config, "Tags": foreign})[
+        "JobFlowId"
+    ]  # named like ours, but not ours to describe
+    bound = OwnClustersOnly(client, settings)
+    assert emr.find_reusable_cluster(bound, settings, key) is None
+    assert same_name in bound.described
+    mine = client.run_job_flow(**{**config, "Tags": emr.cluster_tags(settings, key)})["JobFlowId"]
+    assert emr.find_reusable_cluster(bound, settings, key) == mine
+    assert theirs["JobFlowId"] not in bound.described
+
+
 def test_clusters_not_ours_are_never_terminated(settings: Settings, aws: dict[str, Any]) -> None:
     client = aws["emr"]
     persistent = start(
@@ -236,11 +276,14 @@ def test_the_emr_serverless_stage_runs_the_job_on_the_application(
     serverless = boto3.client("emr-serverless", endpoint_url=endpoint, region_name="us-east-1")
     app = serverless.create_application(name="shoplogs-dev", releaseLabel="emr-7.5.0",
                                         type="SPARK")["applicationId"]  # fmt: skip
+    serverless.stop_application(applicationId=app)  # as auto-stop leaves it between runs
     use_moto_from_airflow(monkeypatch, endpoint)
     monkeypatch.setenv("EMR_SERVERLESS_APPLICATION_ID", app)
     dag = stage_dag("emr_serverless_task_group", "emr_serverless_stage")
     run = dag.test(logical_date=datetime(2026, 11, 3, tzinfo=UTC))
     assert run.state == "success"
+    # The operator started it (the MWAA role may: tests/infra/test_iam_calls.py).
+    assert serverless.get_application(applicationId=app)["application"]["state"] == "STARTED"
     [job] = serverless.list_job_runs(applicationId=app)["jobRuns"]
     detail = serverless.get_job_run(applicationId=app, jobRunId=job["id"])["jobRun"]
     submit = detail["jobDriver"]["sparkSubmit"]
