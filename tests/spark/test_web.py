@@ -206,17 +206,18 @@ def test_json_and_alb_lines(lines) -> None:
         '"bytes":$body_bytes_sent,"rt":$request_time,"ua":"$http_user_agent","host":"$host",'
         '"id":"$request_id"}'
     )
+    request_id = "5f2b8c1e" + "9a0d4b7c8e1f2a3b4c5d6e7f"  # nginx's $request_id: 32 hex digits
     good = (
         '{"time":"2026-11-21T10:00:00+00:00","ip":"2001:db8::1","request":"GET /j HTTP/2.0",'
         '"status":200,"bytes":42,"rt":0.005,"ua":"curl/8.5","host":"shop.example.com",'
-        '"id":"5f2b8c1e9a0d4b7c8e1f2a3b4c5d6e7f","extra":"kept in the raw line"}'
+        f'"id":"{request_id}","extra":"kept in the raw line"}}'
     )
     raw = [good, good.replace('"status":200', '"status":"abc"'), "not json", '{"ip":"1"}',
            good.replace("curl/8.5", LONG).replace("5f2b", "6f2b")]  # fmt: skip
     result = web.transform(lines(raw), RUN, formats.compile_format(template))
     [row] = result.datasets["web_requests"].collect()
     assert (row["event_id"], row["virtual_host"], row["request_time_us"]) == (
-        "5f2b8c1e9a0d4b7c8e1f2a3b4c5d6e7f", "shop.example.com", 5_000
+        request_id, "shop.example.com", 5_000
     )  # fmt: skip
     assert row["is_bot"] and row["status"] == 200 and row["bytes_sent"] == 42
     assert dict(result.stats.quarantined) == {
