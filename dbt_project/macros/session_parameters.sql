@@ -14,6 +14,7 @@
 
 {% macro snowflake__pin_session_parameters() -%}
     {%- if not shoplogs.on_fakesnow() -%}
-        alter session set timestamp_type_mapping = 'TIMESTAMP_NTZ' week_start = 1
+        alter session set timestamp_type_mapping = 'TIMESTAMP_NTZ';
+        alter session set week_start = 1
     {%- endif -%}
 {%- endmacro %}

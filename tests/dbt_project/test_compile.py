@@ -320,10 +320,13 @@ def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path)
     date_trunc('week') its WEEK_START: every model's session pins both."""
     pinned = dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
                  "--inline", "{{ shoplogs.pin_session_parameters() }}").lower()  # fmt: skip
-    statement = pinned[pinned.index("alter session") :].strip()
-    assert "timestamp_type_mapping = 'timestamp_ntz'" in statement
-    assert "week_start = 1" in statement
-    sqlfluff.parse(statement + "\n", dialect="snowflake")
+    pins = statements(pinned[pinned.index("alter session") :])
+    assert pins == [
+        "alter session set timestamp_type_mapping = 'timestamp_ntz'",
+        "alter session set week_start = 1",
+    ]
+    for statement in pins:
+        sqlfluff.parse(statement + "\n", dialect="snowflake")
     dbt("snowflake", "parse", "--target-path", str(tmp_path))
     nodes = json.loads((tmp_path / "manifest.json").read_text())["nodes"]
     models = [n for n in nodes.values() if n["resource_type"] == "model"]
