@@ -335,4 +335,4 @@ def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path)
     assert models and unpinned == []
     # dim_date spells the ISO week out rather than trusting date_trunc('week').
     dim_date = compiled_models("snowflake", tmp_path / "c")["full:models/marts/core/dim_date.sql"]
-    assert "date_trunc('week'" not in dim_date.lower()
+    assert "date_trunc('week'," not in dim_date.lower()
