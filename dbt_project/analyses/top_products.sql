@@ -1,4 +1,4 @@
--- The ten products with the most net revenue in US dollars, with units and gross revenue.
+-- The ten products with the most net revenue in US dollars, with units and gross bookings.
 with
 
 order_lines as (
@@ -21,7 +21,7 @@ final as (
         products.category,
         count(distinct order_lines.order_id) as orders,
         sum(order_lines.quantity) as units,
-        sum(order_lines.line_amount_usd) as gross_revenue_usd,
+        sum(order_lines.line_amount_usd) as gross_bookings_usd,
         sum(order_lines.net_revenue_usd) as net_revenue_usd
 
     from order_lines

@@ -91,16 +91,57 @@
 {%- endmacro %}
 
 
-{#- Post-hook of fct_web_sessions: a session belongs to the run that closed it, so the
-    sessions of the runs in the window that the rebuilt runs no longer hold go. -#}
+{#- The sessions an incremental fct_web_sessions recomputes: a session is the sum of its
+    requests over every run that brought some, so each run in the window that contributed
+    requests re-keys it (a backfill of the first of two runs a visit spans included), as
+    does a run the fact says contributed (its requests may be gone now). A session sharing a
+    confirmed order with one of those is recomputed too: which of them converts may move. -#}
+{% macro affected_sessions() -%}
+    {%- set touched -%}
+        select session_id from {{ ref('stg_web__requests') }}
+        where {{ shoplogs.in_run_window('run_date', 'run_date') }}
+        union
+        select session_id from {{ this }}
+        where
+            first_run_date <= {{ shoplogs.run_window_end() }}
+            and run_date >= {{ shoplogs.run_window_start('run_date') }}
+    {%- endset -%}
+    (
+        {{ touched }}
+        union
+        select session_id from {{ ref('stg_web__requests') }}
+        where {{ shoplogs.confirmed_order_id() }} in (
+            select {{ shoplogs.confirmed_order_id() }} from {{ ref('stg_web__requests') }}
+            where session_id in ({{ touched }})
+            union
+            select order_id from {{ this }}
+            where session_id in ({{ touched }})
+        )
+    )
+{%- endmacro %}
+
+
+{#- The order a request confirmed: the id on the shop's confirmation page (the var
+    `order_confirmation_path`, docs/data-contract.md), else null. -#}
+{% macro confirmed_order_id(path='request_path', status='status_code') -%}
+    case
+        when
+            {{ status }} = 200
+            and {{ path }} like '{{ var("order_confirmation_path") }}%'
+            then {{ dbt.split_part(dbt.split_part(path, "'order_id='", 2), "'&'", 1) }}
+    end
+{%- endmacro %}
+
+
+{#- Post-hook of fct_web_sessions: the affected sessions that no longer exist upstream (a
+    rewritten run held all their requests) go. -#}
 {% macro delete_vanished_sessions() -%}
     {%- if shoplogs.is_incremental() -%}
         delete from {{ this }}
         where
-            {{ shoplogs.in_run_window('run_date', 'run_date') }}
+            session_id in {{ shoplogs.affected_sessions() }}
             and session_id not in (
                 select session_id from {{ ref('int_web_sessions_aggregated') }}
-                where {{ shoplogs.in_run_window('run_date', 'run_date') }}
             )
     {%- endif -%}
 {%- endmacro %}

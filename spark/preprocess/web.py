@@ -316,44 +316,52 @@ def with_sessions(requests: DataFrame, open_sessions: DataFrame | None = None) -
 
     A visitor is a client address plus user agent. The session id is derived from the
     visitor and the session's first request, so re-running gives the same ids. A session
-    the previous run left open (``open_sessions``) goes on when the visitor's next request
-    comes within 30 minutes of its last one: same id, so the warehouse sees one session.
+    an earlier run left (``open_sessions``) goes on when the visitor's next request comes
+    within 30 minutes of its last one, and a late request that falls inside it (or within 30
+    minutes of either end) joins it: same id, so the warehouse sees one session, never a
+    second one overlapping it.
     """
     visitor = F.sha2(F.concat_ws("|", "client_ip", F.coalesce("user_agent", F.lit(""))), 256)
-    rows = requests.withColumn("visitor_id", visitor).withColumn(
-        "_start", F.lit(None).cast("timestamp_ntz")
+    rows = (
+        requests.withColumn("visitor_id", visitor)
+        .withColumn("_start", F.lit(None).cast("timestamp_ntz"))
+        .withColumn("_end", F.col("request_at"))
     )
     if open_sessions is not None:
-        # The last request of each open session stands in for it, carrying its start.
+        # Each carried session stands in as one row spanning it, carrying its id's start.
         anchors = open_sessions.select(
             "visitor_id",
-            F.col("last_request_at").alias("request_at"),
+            F.col("session_start").alias("request_at"),
             F.col("session_start").alias("_start"),
+            F.col("last_request_at").alias("_end"),
         )
         rows = rows.unionByName(anchors, allowMissingColumns=True)
     by_visitor = Window.partitionBy("visitor_id").orderBy("request_at", "event_id")
-    previous = F.lag("request_at").over(by_visitor)
-    gap = F.col("request_at").cast("timestamp").cast("long") - previous.cast("timestamp").cast(
+    # The gap is measured from the latest end seen so far, so a row inside a carried
+    # session's span never opens a new session.
+    reached = F.max("_end").over(by_visitor.rowsBetween(Window.unboundedPreceding, -1))
+    gap = F.col("request_at").cast("timestamp").cast("long") - reached.cast("timestamp").cast(
         "long"
     )
     starts = rows.withColumn(
-        "_new", F.when(previous.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1).otherwise(0)
+        "_new", F.when(reached.isNull() | (gap > SESSION_TIMEOUT_SECONDS), 1).otherwise(0)
     ).withColumn("_seq", F.sum("_new").over(by_visitor))
     session = Window.partitionBy("visitor_id", "_seq")
-    first_seen = F.least(F.min("_start").over(session), F.min("request_at").over(session))
+    # A carried session keeps its id even when a late request lands before its start.
+    first_seen = F.coalesce(F.min("_start").over(session), F.min("request_at").over(session))
     session_id = F.sha2(F.concat_ws("|", "visitor_id", first_seen.cast("string")), 256)
     return (
         starts.withColumn("session_id", session_id)
         .withColumn("_session_start", first_seen)
         .where(F.col("event_id").isNotNull())  # the anchors were no requests of this run
-        .drop("_new", "_seq", "_start")
+        .drop("_new", "_seq", "_start", "_end")
     )
 
 
 def still_open(sessions: DataFrame, open_sessions: DataFrame | None) -> DataFrame:
-    """Each visitor's latest session, for the next run to continue: from this run, or
-    carried on from the previous one when the visitor did not come back. Sessions that
-    ended a day before the latest request are closed for good and not carried on."""
+    """The visitors' sessions for the next run to continue or a late request to join: this
+    run's and the ones carried on from earlier runs, every one of them (a late request may
+    fall in any), until it ended a day before the latest request."""
     mine = sessions.groupBy("visitor_id", "session_id").agg(
         F.min("_session_start").alias("session_start"),
         F.max("request_at").alias("last_request_at"),
@@ -363,12 +371,13 @@ def still_open(sessions: DataFrame, open_sessions: DataFrame | None) -> DataFram
         candidates = candidates.unionByName(
             open_sessions.select("visitor_id", "session_start", "last_request_at")
         )
-    latest = Window.partitionBy("visitor_id").orderBy(F.col("last_request_at").desc())
-    newest = candidates.agg(F.max("last_request_at").alias("_newest"))
+    # A carried session this run continued is in both: keep its latest end.
+    merged = candidates.groupBy("visitor_id", "session_start").agg(
+        F.max("last_request_at").alias("last_request_at")
+    )
+    newest = merged.agg(F.max("last_request_at").alias("_newest"))
     return (
-        candidates.withColumn("_rank", F.row_number().over(latest))
-        .crossJoin(newest)
-        .where("_rank = 1")
+        merged.crossJoin(newest)
         .where(F.col("last_request_at") >= F.col("_newest") - F.expr(f"INTERVAL {STATE_RETENTION}"))
         .select("visitor_id", "session_start", "last_request_at")
     )

@@ -106,13 +106,17 @@ def day_rows(day: date, index: int) -> dict[str, list[dict[str, Any]]]:
     if day == REWRITTEN:
         rows["orders"].append(order(day, "Ogone", cid, "placed", 15))
         rows["order_lines"].append(line("Ogone", 1))
+        # A visit from 23:40 that goes on past midnight, into the next run.
+        rows["web_requests"] += [request(day, "span", m) for m in (700, 705, 710)]
+    if index == DAYS.index(REWRITTEN) + 1:
+        rows["web_requests"].append(request(REWRITTEN, "span", 725))
     return rows
 
 
 def rewritten_day_2(day: date) -> dict[str, list[dict[str, Any]]]:
     """Day 2 again, changed: Ogone is gone, O1 lost its placed event and line (its payment
     on day 3 remains), O1b is new, C0 moved to Hamburg before ordering again, the session
-    s1 is gone and O0 was paid later."""
+    s1 is gone, O0 was paid later and the visit `span` lost its first two requests."""
     return {
         "customers": [
             customer(day, "c1", "C1", "Berlin", "signup"),
@@ -124,7 +128,7 @@ def rewritten_day_2(day: date) -> dict[str, list[dict[str, Any]]]:
             order(day, "O0b", "C0", "placed", 8),
         ],
         "order_lines": [line("O1b", 5, "P002"), line("O0b", 2)],
-        "web_requests": [request(day, "s1b", 0)],
+        "web_requests": [request(day, "s1b", 0), request(day, "span", 710)],
     }
 
 
@@ -158,6 +162,12 @@ def test_a_rewritten_old_day_rerun_equals_a_full_refresh(tmp_path: Path) -> None
     assert "Ogone" not in orders and {"O0b", "O1b"} <= orders
     columns, lines = after["fct_order_lines"]
     assert {row[columns.index("order_id")] for row in lines}.isdisjoint({"O1", "Ogone"})
+    # The visit spanning days 2 and 3 is rebuilt from what day 2 holds now.
+    columns, sessions = after["fct_web_sessions"]
+    span = [row for row in sessions if row[columns.index("session_id")] == "span"]
+    assert [
+        (row[columns.index("request_count")], row[columns.index("started_at")]) for row in span
+    ] == [("2", "2026-03-02 23:50:00")]
     for mart in stages.MARTS:
         assert after[mart] == expected[mart], mart
 

@@ -4,6 +4,7 @@ the setup scripts) parses in that warehouse's SQL dialect."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -233,3 +234,106 @@ def test_a_new_run_date_leaves_partial_parsing_on(tmp_path: Path) -> None:
 
     parse("2026-11-01")
     assert "Unable to do partial parsing" not in parse("2026-11-02")
+
+
+def call_arguments(sql: str, function: str) -> list[list[str]]:
+    """The arguments of every call of ``function`` in ``sql``, split at top-level commas."""
+    calls = []
+    for match in re.finditer(rf"\b{function}\s*\(", sql, re.IGNORECASE):
+        depth, start, arguments = 1, match.end(), []
+        for index in range(match.end(), len(sql)):
+            char = sql[index]
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+            if (char == "," and depth == 1) or depth == 0:
+                arguments.append(sql[start:index].strip())
+                start = index + 1
+            if depth == 0:
+                break
+        calls.append(arguments)
+    return calls
+
+
+def is_integer_expression(expression: str) -> bool:
+    """Integer literals and casts to an integer type, combined by + - *: what Redshift's
+    DATEADD accepts as its number. A bare column or a division may be double precision."""
+    integer_type = r"(?:integer|int|bigint|smallint)"
+    integer_cast = re.compile(
+        rf"cast\((?:[^()]|\([^()]*\))*?\bas\s+{integer_type}\s*\)", re.IGNORECASE
+    )
+    previous = None
+    while previous != expression:  # innermost casts first, so nested ones collapse too
+        previous, expression = expression, integer_cast.sub("0", expression)
+    return re.fullmatch(r"[\s\d+\-*()]+", expression) is not None
+
+
+def test_the_integer_check_tells_a_cast_from_a_double() -> None:
+    assert is_integer_expression("-1 * 3")
+    assert is_integer_expression("cast(numbers.generated_number - 1 as integer)")
+    assert is_integer_expression("1 - cast(case extract(dow from d) when 0 then 7 end as integer)")
+    assert not is_integer_expression("numbers.generated_number - 1")
+    assert not is_integer_expression("power(2, 3)")
+    sql = "select dateadd(day, cast(n - 1 as integer), d), dateadd(day, n / 2, coalesce(a, b))"
+    assert call_arguments(sql, "dateadd") == [
+        ["day", "cast(n - 1 as integer)", "d"], ["day", "n / 2", "coalesce(a, b)"]
+    ]  # fmt: skip
+
+
+def test_redshift_dateadd_gets_an_integer_number_of_days(tmp_path: Path) -> None:
+    """Redshift's DATEADD rejects a double precision number (its generate_series gives one,
+    power(2, i)); PostgreSQL, which stands in for Redshift, accepts it, so only the
+    compiled SQL can tell."""
+    calls = {
+        name: arguments
+        for name, sql in compiled_models("redshift", tmp_path).items()
+        for arguments in call_arguments(sql, "dateadd")
+    }
+    assert calls, "no dateadd compiled for Redshift"
+    assert {name: a[1] for name, a in calls.items() if not is_integer_expression(a[1])} == {}
+
+
+def test_redshift_views_are_late_binding(tmp_path: Path) -> None:
+    """Rebuilding dim_customers on Redshift drops the views bound to it (cascade) until dbt
+    rebuilds them; a late-binding view (`with no schema binding`) is not bound."""
+    views_of_marts = "config.materialized:view,path:models/marts"
+    dbt("redshift", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+        "--target-path", str(tmp_path), "--select", views_of_marts)  # fmt: skip
+    nodes = json.loads((tmp_path / "manifest.json").read_text())["nodes"]
+    views = {n["name"]: n["config"] for n in nodes.values()
+             if n["resource_type"] == "model" and n["config"]["materialized"] == "view"
+             and "/marts/" in n["original_file_path"]}  # fmt: skip
+    assert "dim_customers_current" in views
+    for name, config in views.items():
+        bind = "true" if config.get("bind", True) else "false"
+        call = (
+            f"{{{{ config(bind={bind}) }}}}{{{{ redshift__create_view_as("
+            "api.Relation.create(database='d', schema='s', identifier='v'), 'select 1') }}"
+        )
+        ddl = dbt("redshift", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+                  "--inline", call)  # fmt: skip
+        assert "with no schema binding" in ddl, name
+
+
+def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path) -> None:
+    """`timestamp` on Snowflake follows the account's TIMESTAMP_TYPE_MAPPING and
+    date_trunc('week') its WEEK_START: every model's session pins both."""
+    pinned = dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+                 "--inline", "{{ shoplogs.pin_session_parameters() }}").lower()  # fmt: skip
+    pins = statements(pinned[pinned.index("alter session") :])
+    assert pins == [
+        "alter session set timestamp_type_mapping = 'timestamp_ntz'",
+        "alter session set week_start = 1",
+    ]
+    for statement in pins:
+        sqlfluff.parse(statement + "\n", dialect="snowflake")
+    dbt("snowflake", "parse", "--target-path", str(tmp_path))
+    nodes = json.loads((tmp_path / "manifest.json").read_text())["nodes"]
+    models = [n for n in nodes.values() if n["resource_type"] == "model"]
+    unpinned = [n["name"] for n in models
+                if "pin_session_parameters" not in str(n["config"]["pre-hook"])]  # fmt: skip
+    assert models and unpinned == []
+    # dim_date spells the ISO week out rather than trusting date_trunc('week').
+    dim_date = compiled_models("snowflake", tmp_path / "c")["full:models/marts/core/dim_date.sql"]
+    assert "date_trunc('week'," not in dim_date.lower()

@@ -144,3 +144,29 @@ def test_the_remembered_drawing_never_hides_a_changed_mart(
     overview.write_text(erd.OVERVIEW.read_text())  # the old drawing back, marts unchanged
     assert erd.refresh(path, overview, svg) is True
     assert erd.recorded_sha(overview.read_text()) == erd.sha256(erd.star_schema_dot(path))
+
+
+# The layers' name prefixes (STYLE.md, dbt-project-evaluator's naming rule); `agg_` marks a
+# mart of ready measures over a fact (agg_web_traffic_daily).
+LAYER_PREFIXES = {
+    "staging": ("stg_",),
+    "intermediate": ("int_",),
+    "marts": ("fct_", "dim_", "agg_"),
+}
+
+
+def test_models_carry_their_layers_prefix_and_yaml_beside_them(manifest: dict[str, Any]) -> None:
+    """Every model's name starts with a prefix its layer declares, and its properties live in
+    the one YAML of its own folder (dbt-project-evaluator's structure rules)."""
+    models = [n for n in manifest["nodes"].values()
+              if n["resource_type"] == "model" and n["package_name"] == "shoplogs"]  # fmt: skip
+    misnamed, misplaced = [], []
+    for model in models:
+        path = Path(model["original_file_path"])
+        layer = path.parts[1]
+        if not model["name"].startswith(LAYER_PREFIXES[layer]):
+            misnamed.append(model["name"])
+        own_yaml = path.parent / f"_{path.parent.name}__models.yml"
+        if model["patch_path"] != f"shoplogs://{own_yaml}":
+            misplaced.append(f"{model['name']}: {model['patch_path']}")
+    assert models and misnamed == [] and misplaced == []

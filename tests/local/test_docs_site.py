@@ -72,20 +72,20 @@ def test_every_analysis_answers(answers: dict[str, Answer]) -> None:
     assert all(format_answer(a).startswith(a.name) for a in answers.values())
 
 
-def test_revenue_is_net_at_most_gross_and_adds_up_to_the_facts(
+def test_revenue_is_net_at_most_gross_bookings_and_adds_up_to_the_facts(
     built: Settings, answers: dict[str, Answer]
 ) -> None:
     revenue = answers["revenue_by_day_and_country"]
     for row in revenue.rows:
         values = dict(zip(revenue.columns, row, strict=True))
-        assert 0 <= values["net_revenue_usd"] <= values["gross_revenue_usd"]
+        assert 0 <= values["net_revenue_usd"] <= values["gross_bookings_usd"]
     import duckdb
 
     with duckdb.connect(str(built.duckdb_path), read_only=True) as con:
         gross, orders = con.execute(
             "select sum(order_total_usd), count(*) from marts.fct_orders"
         ).fetchone() or (None, None)
-    assert sum(revenue.column("gross_revenue_usd")) == gross
+    assert sum(revenue.column("gross_bookings_usd")) == gross
     assert sum(revenue.column("orders")) == orders  # every order counted once
 
 
@@ -109,4 +109,4 @@ def test_top_products_are_ranked_by_net_revenue(answers: dict[str, Answer]) -> N
     top = answers["top_products"]
     net = top.column("net_revenue_usd")
     assert 0 < len(net) <= 10 and net == sorted(net, reverse=True)
-    assert all(n <= g for n, g in zip(net, top.column("gross_revenue_usd"), strict=True))
+    assert all(n <= g for n, g in zip(net, top.column("gross_bookings_usd"), strict=True))

@@ -48,3 +48,23 @@ def test_a_visit_across_midnight_between_two_runs_is_one_session(
     # Without the first run's state the visit would have been cut in two.
     alone = web.transform(second_lines).datasets["web_requests"].collect()
     assert {r["path"]: r["session_id"] for r in alone}["/a3"] != first["/a1"]
+
+
+def test_a_late_request_joins_the_session_it_falls_in(
+    spark: Any, lines: Any, tmp_path: Path
+) -> None:
+    """A request of 06:57 that reaches a later run belongs to the visitor's 06:54-06:58
+    session, even when that visitor's latest session is another one: it never starts a
+    session of its own inside an existing one."""
+    first = run(spark, lines([
+        hit("1.1.1.1", "01/Nov/2026:06:54:00", "/a1"),
+        hit("1.1.1.1", "01/Nov/2026:06:58:00", "/a2"),
+        hit("1.1.1.1", "01/Nov/2026:09:00:00", "/later-visit"),
+    ]), tmp_path, DAY1)  # fmt: skip
+    second = run(spark, lines([
+        hit("1.1.1.1", "01/Nov/2026:06:57:00", "/late"),  # arrived a run late
+        hit("1.1.1.1", "02/Nov/2026:06:00:00", "/next-day"),
+    ]), tmp_path, DAY2)  # fmt: skip
+    assert second["/late"] == first["/a1"] == first["/a2"]
+    assert first["/later-visit"] != first["/a1"]
+    assert second["/next-day"] not in {first["/a1"], first["/later-visit"]}

@@ -73,21 +73,29 @@ aggregated as (
         {{ dbt.bool_or('is_bot') }} as is_bot,
         -- Null when the server's format logs no request time.
         avg(request_time_us) / 1000.0 as avg_request_duration_ms,
-        -- The order the visit placed: the shop's confirmation page carries its id
+        -- The order the visit confirmed: the shop's confirmation page carries its id
         -- (docs/data-contract.md); the latest one if a visit placed several.
-        max(
-            case
-                when
-                    status_code = 200
-                    and request_path like '{{ var("order_confirmation_path") }}%'
-                    then {{ dbt.split_part(
-                        dbt.split_part('request_path', "'order_id='", 2), "'&'", 1) }}
-            end
-        ) as order_id,
+        max({{ shoplogs.confirmed_order_id() }}) as confirmed_order_id,
+        min(run_date) as first_run_date,
         max(run_date) as run_date
 
     from requests
     group by session_id
+
+),
+
+converting as (
+
+    -- An order converts one session, the earliest that confirmed it: a reload of the
+    -- confirmation page days later is no second conversion.
+    select
+        session_id,
+        row_number() over (
+            partition by confirmed_order_id order by started_at asc, session_id asc
+        ) as conversion_rank
+
+    from aggregated
+    where confirmed_order_id is not null
 
 ),
 
@@ -105,10 +113,14 @@ final as (
         aggregated.bytes_sent,
         aggregated.is_bot,
         aggregated.avg_request_duration_ms,
-        aggregated.order_id,
+        aggregated.confirmed_order_id,
+        case
+            when converting.conversion_rank = 1 then aggregated.confirmed_order_id
+        end as order_id,
         entry_referrers.entry_referrer,
         entry_and_exit.landing_page,
         entry_and_exit.exit_page,
+        aggregated.first_run_date,
         aggregated.run_date
 
     from aggregated
@@ -116,6 +128,8 @@ final as (
         on aggregated.session_id = entry_referrers.session_id
     left join entry_and_exit
         on aggregated.session_id = entry_and_exit.session_id
+    left join converting
+        on aggregated.session_id = converting.session_id
 
 )
 

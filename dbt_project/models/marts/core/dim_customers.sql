@@ -1,18 +1,14 @@
 {{ config(dist='all', sort=['customer_id']) }}
 
 -- One row per version of a customer's profile (type 2), from the profile events; plus the
--- unknown member that orders point at while their customer has not arrived.
+-- unknown member that orders point at while their customer has not arrived. Measures of
+-- the customer (orders, lifetime value) live on dim_customers_current, one row per
+-- customer: here they would repeat on every version.
 with
 
 customer_versions as (
 
     select * from {{ ref('int_customer_profiles_versioned') }}
-
-),
-
-order_summaries as (
-
-    select * from {{ ref('int_customers_orders_summarized') }}
 
 ),
 
@@ -76,7 +72,7 @@ final as (
 
     select
         cast(customer_key as {{ shoplogs.type_long_string() }}) as customer_key,
-        cast(unioned.customer_id as {{ shoplogs.type_long_string() }}) as customer_id,
+        cast(customer_id as {{ shoplogs.type_long_string() }}) as customer_id,
         cast(profile_version as integer) as profile_version,
         cast(email as {{ shoplogs.type_long_string() }}) as email,
         cast(first_name as {{ shoplogs.type_long_string() }}) as first_name,
@@ -86,16 +82,9 @@ final as (
         cast(signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
         cast(valid_from as {{ dbt.type_timestamp() }}) as valid_from,
         cast(valid_to as {{ dbt.type_timestamp() }}) as valid_to,
-        is_current,
-        cast(order_summaries.first_order_date as date) as first_order_date,
-        cast(coalesce(order_summaries.order_count, 0) as integer) as order_count,
-        cast(
-            coalesce(order_summaries.lifetime_value_usd, 0) as numeric(18, 2)
-        ) as lifetime_value_usd
+        is_current
 
     from unioned
-    left join order_summaries
-        on unioned.customer_id = order_summaries.customer_id
 
 )
 

@@ -48,11 +48,15 @@ numbers as (
 
 ),
 
+{#- Redshift's generate_series yields double precision (power(2, i)) and its DATEADD takes
+    only an integer: cast, so no warehouse depends on an implicit conversion. -#}
+{%- set day_offset = 'cast(numbers.generated_number - 1 as integer)' %}
+
 days as (
 
     select
         cast(
-            {{ dbt.dateadd('day', 'numbers.generated_number - 1', 'bounds.first_day') }} as date
+            {{ dbt.dateadd('day', day_offset, 'bounds.first_day') }} as date
         ) as date_day
 
     from numbers
@@ -74,7 +78,11 @@ final as (
         {{ day_of_week_iso('date_day') }} as day_of_week_iso,
         {{ day_of_week_iso('date_day') }} >= 6 as is_weekend,
         cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start_date,
-        cast({{ dbt.date_trunc('week', 'date_day') }} as date) as week_start_date
+        -- The ISO week's Monday, spelled out: Snowflake's date_trunc('week') follows the
+        -- account's WEEK_START parameter.
+        cast(
+            {{ dbt.dateadd('day', '1 - ' ~ day_of_week_iso('date_day'), 'date_day') }} as date
+        ) as week_start_date
 
     from days
 

@@ -83,7 +83,7 @@ final as (
         orders.cancelled_at is not null as is_cancelled,
         orders.refunded_at is not null as is_refunded,
         -- The one revenue definition (docs/overview.md): net revenue is paid, not
-        -- cancelled and not refunded; gross is every order placed.
+        -- cancelled and not refunded; gross bookings are every order placed.
         {{ shoplogs.is_net_revenue('orders') }} as is_revenue,
         cast(
             case
@@ -93,6 +93,15 @@ final as (
             end
             as numeric(18, 2)
         ) as net_revenue_usd,
+        cast(orders.refunded_at as date) as refund_date,
+        cast(
+            case
+                when {{ shoplogs.is_refunded_revenue('orders') }}
+                    then coalesce(order_totals.order_total_usd, 0)
+                else 0
+            end
+            as numeric(18, 2)
+        ) as refunded_revenue_usd,
         cast(orders.seconds_to_pay / 3600.0 as numeric(12, 2)) as hours_to_pay,
         cast(orders.seconds_to_ship / 3600.0 as numeric(12, 2)) as hours_to_ship,
         cast(orders.first_run_date as date) as first_run_date,

@@ -11,13 +11,16 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_web__requests') }}
 with
 
 sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
     {% if is_incremental() %}
-        where {{ shoplogs.in_run_window('run_date', 'run_date') }}
+        -- Every session a run in the window brought requests to (or, rewritten, took them
+        -- away from), and every session sharing a confirmed order with one of them.
+        where session_id in {{ shoplogs.affected_sessions() }}
     {% endif %}
 
 ),
@@ -42,6 +45,7 @@ final as (
         cast(entry_referrer as {{ shoplogs.type_long_string() }}) as entry_referrer,
         cast(landing_page as {{ shoplogs.type_long_string() }}) as landing_page,
         cast(exit_page as {{ shoplogs.type_long_string() }}) as exit_page,
+        cast(first_run_date as date) as first_run_date,
         cast(run_date as date) as run_date
 
     from sessions
