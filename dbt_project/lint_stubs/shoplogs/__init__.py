@@ -27,3 +27,19 @@ def restaged_partitions(partition_column: str = "dt") -> str:
 
 def staged_earlier(key: str) -> str:
     return f"where {key} not in (select staged.{key} from staged)"
+
+
+def is_refunded_revenue(relation: str | None = None) -> str:
+    prefix = f"{relation}." if relation else ""
+    return (
+        f"({prefix}paid_at is not null and {prefix}cancelled_at is null"
+        f" and {prefix}refunded_at is not null)"
+    )
+
+
+def affected_sessions() -> str:
+    return "(select session_id from affected)"
+
+
+def confirmed_order_id(path: str = "request_path", status: str = "status_code") -> str:
+    return f"case when {status} = 200 then {path} end"
