@@ -152,6 +152,9 @@ class Roles:
         before = {name: os.environ.get(name) for name in names}
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.update(credentials.environment())
+        # boto3's default session keeps the first credentials it found for the life of the
+        # process: without a fresh one, boto3.client() would go on using those.
+        boto3.DEFAULT_SESSION = None
         try:
             yield
         finally:
@@ -160,3 +163,4 @@ class Roles:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+            boto3.DEFAULT_SESSION = None

@@ -66,6 +66,13 @@ SCHEMAS = {
             ("source_file", pa.string()),
             ("visitor_id", pa.string()),
             ("session_id", pa.string()),
+            # What the configured web format may add (spark/preprocess/web.py ADDED_COLUMNS),
+            # null where a row does not give it, as the job writes them.
+            ("virtual_host", pa.string()),
+            ("request_id", pa.string()),
+            ("forwarded_for", pa.string()),
+            ("request_time_us", pa.int64()),
+            ("upstream_time_us", pa.int64()),
         ]
     ),
 }
