@@ -31,6 +31,7 @@ import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from infra import mwaa
 from lake import layout
@@ -82,7 +83,7 @@ export SHOPLOGS_DBT_EXECUTABLE="$DBT_VENV/bin/dbt"
 def locked_versions(repo: Path = REPO_ROOT) -> dict[str, str]:
     """``{normalized name: version}`` of every package in uv.lock."""
     lock = tomllib.loads((repo / "uv.lock").read_text())
-    return {mwaa.normalize(p["name"]): p["version"] for p in lock["package"] if "version" in p}
+    return {canonicalize_name(p["name"]): p["version"] for p in lock["package"] if "version" in p}
 
 
 def requirements(repo: Path = REPO_ROOT) -> str:
@@ -99,7 +100,7 @@ def requirements(repo: Path = REPO_ROOT) -> str:
         f'--constraint "{mwaa.DAGS_FOLDER}/{mwaa.CONSTRAINTS.name}"',
     ]
     for requirement in map(Requirement, group):
-        name = mwaa.normalize(requirement.name)
+        name = canonicalize_name(requirement.name)
         lines.append(name if name in constrained else f"{name}=={locked[name]}")
     return "\n".join(lines) + "\n"
 

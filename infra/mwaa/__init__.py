@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 HERE = Path(__file__).resolve().parent
 
 # The newest Airflow MWAA offers (AWS's aws/amazon-mwaa-docker-images has 3.0.6, 3.2.1 and
@@ -32,10 +34,5 @@ def pins(constraints: Path) -> dict[str, str]:
         requirement = line.split("#", 1)[0].split(";", 1)[0].strip()
         if "==" in requirement:
             name, version = requirement.split("==", 1)
-            found[normalize(name)] = version.strip()
+            found[canonicalize_name(name)] = version.strip()
     return found
-
-
-def normalize(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return "-".join(name.lower().replace("_", "-").replace(".", "-").split())
