@@ -92,6 +92,7 @@ def lines_sql() -> str:
             regexp_extract(value, {header}, 0) as _header,
             regexp_extract(value, {header}, ['_host', '_fingerprint', '_offset', '_parts'])
                 as _place,
+            row_number() over () as _record,
         from delivered
     ),
     split as (
@@ -115,7 +116,10 @@ def lines_sql() -> str:
         regexp_replace(_line, '\\r$', '') as value,
         source_file,
         case when _header != '' then sha256(concat_ws('|', _place._host, 'web',
-            _place._fingerprint, _place._offset, _index::varchar)) end as position_id,
+            _place._fingerprint, (_place._offset::bigint + coalesce(sum(strlen(_line) + 1)
+                over (partition by _record order by _index
+                      rows between unbounded preceding and 1 preceding), 0))::varchar))
+            end as position_id,
     from exploded
     where regexp_replace(_line, '\\r$', '') != ''
     """

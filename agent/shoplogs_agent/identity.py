@@ -11,8 +11,11 @@ separator on one line (``RECORD_MAGIC`` is the contract with the Spark job):
     \\x1e SL1 <host> <fingerprint> <offset of the record's first line> <parts> \\x1d
     <line 1> \\x1d <line 2> ... \\n
 
-so the Spark job reads one record per line and numbers the lines in it: a line is known by
-(host, stream, fingerprint, record offset, index). Building the record costs one
+so the Spark job reads one record per line and gives each line its own byte offset (the
+record's offset plus the lines before it: a record's lines are contiguous in the file). A
+line is known by (host, stream, fingerprint, byte offset), which no checkpoint carries and
+no record cut changes: a re-read after a lost checkpoint sends the same places again, and
+the pipeline drops those resends as duplicates. Building the record costs one
 ``bytes.replace`` per record, not a step per line (a per-line prefix cost 4x the
 shipper's own time, measured).
 """

@@ -121,9 +121,15 @@ def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
 
 def unwrap(records: DataFrame, stream: str) -> DataFrame:
     """The lines of each record with the place of each: (host, stream, file fingerprint,
-    record offset, index in the record), hashed into ``position_id``. A line that came
+    the line's byte offset in its file), hashed into ``position_id``. A line that came
     without the shipper's envelope (the AWS Kinesis Agent's) is its own record, with no
-    place."""
+    place.
+
+    The offset is the record's (from its header) plus the bytes of the lines before it in
+    the record (a record's lines are contiguous in the file), so it does not depend on
+    where the shipper cut its records: a re-read after a lost checkpoint, cut elsewhere,
+    carries the same places, and its resends collapse as duplicates.
+    """
     names = ["_header", "_host", "_fingerprint", "_offset", "_parts"]
     # The header is matched in the record's head: a regex function copies the whole text
     # it is given (a record holds up to a megabyte of lines) before it looks at it.
@@ -132,6 +138,7 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
         "value",
         "source_file",
         *[F.regexp_extract(head, ENVELOPE, group).alias(n) for group, n in enumerate(names)],
+        F.monotonically_increasing_id().alias("_record"),
     )
     body = F.expr("substring(value, length(_header) + 1)")
     lines = (
@@ -139,8 +146,15 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
         .when(F.col("_parts") == "1", F.array(body))  # a line holding the separator
         .otherwise(F.split(body, SEPARATOR, -1))
     )
-    place = F.concat_ws("|", "_host", F.lit(stream), "_fingerprint", "_offset", "_index")
     exploded = enveloped.select("*", F.posexplode(lines).alias("_index", "_line"))
+    # Each line and its separator (the newline it had in the file; a \r stays in the line).
+    before = (
+        Window.partitionBy("_record").orderBy("_index").rowsBetween(Window.unboundedPreceding, -1)
+    )
+    offset = F.col("_offset").cast("long") + F.coalesce(
+        F.sum(F.octet_length("_line") + 1).over(before), F.lit(0)
+    )
+    place = F.concat_ws("|", "_host", F.lit(stream), "_fingerprint", offset)
     return exploded.select(
         # Lines written on Windows or by some appenders end in \r\n; the \r is not data.
         F.when(F.col("_line").endswith("\r"), F.expr("left(_line, char_length(_line) - 1)"))

@@ -1,11 +1,11 @@
 """Read back what the shipper sent, as the Spark job does: the lines of each record, with
-the place each came from."""
+the place each came from (its byte offset: the record's offset plus the lines before it)."""
 
 from __future__ import annotations
 
 from shoplogs_agent.identity import RECORD_MAGIC, SEPARATOR
 
-Place = tuple[str, str, int, int]  # host, fingerprint, record offset, index in the record
+Place = tuple[str, str, int]  # host, fingerprint, the line's byte offset in its file
 
 
 def unwrap(data: bytes) -> list[tuple[Place | None, bytes]]:
@@ -19,7 +19,10 @@ def unwrap(data: bytes) -> list[tuple[Place | None, bytes]]:
         host, fingerprint, offset, parts = header.decode().split(" ")
         lines = [body] if parts == "1" else body.split(SEPARATOR)
         assert len(lines) == int(parts), record[:200]
-        found += [((host, fingerprint, int(offset), i), line) for i, line in enumerate(lines)]
+        start = int(offset)  # a record's lines are contiguous in the file
+        for line in lines:
+            found.append(((host, fingerprint, start), line))
+            start += len(line) + 1
     return found
 
 

@@ -28,11 +28,13 @@ def test_identical_lines_get_their_own_places_and_a_resend_the_same_ones() -> No
     sent = unwrap(packed(data, offset=100))
     assert [line for _, line in sent] == data.splitlines()
     places = [place for place, _ in sent]
-    assert len(set(places)) == 5 and all(p and p[:3] == ("web-1", "f1", 100) for p in places)
+    starts = [100 + data.index(line) for line in (b"first", SAME, SAME, SAME, b"last")]
+    starts[2:4] = [starts[1] + len(SAME), starts[1] + 2 * len(SAME)]
+    assert places == [("web-1", "f1", start) for start in starts]  # each line's byte offset
     assert unwrap(packed(data, offset=100)) == sent  # resent from the same checkpoint
-    # Small records: the three lines land in different records, still distinct places.
-    small = unwrap(packed(data, offset=100, max_record=len(SAME) * 2 + 600))
-    assert [line for _, line in small] == data.splitlines() and len(set(small)) == 5
+    # Small records: the lines land in other records, and keep their places (a re-read
+    # after a lost checkpoint cuts records elsewhere; its resends still collapse).
+    assert unwrap(packed(data, offset=100, max_record=len(SAME) * 2 + 600)) == sent
 
 
 def test_a_line_holding_the_separator_travels_alone_and_whole() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from shoplogs_agent.shipper import (
     CHUNKS_PER_TURN,
     EXIT_CHECKPOINT_UNWRITABLE,
     Shipper,
+    firehose_client,
     load_config,
     s3_client,
 )
 from shoplogs_agent.tailer import KEEP_OF_LONG_LINE
 from tests.agent.faults import Flaky, Writer, lost_and_doubled, rotate
-from tests.agent.records import shipped_lines
+from tests.agent.records import shipped_lines, unwrap
 from tests.agent.test_shipper import Collecting, append, config_for
 from tests.agent.test_shipper_defects import two_flows
 
@@ -178,6 +180,7 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_error_and_an_exit_co
     # Each batch went out once: nothing resent while the checkpoint could not move.
     assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
     assert len(shipped_lines(client.data)) == 2_000
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
     unit = (REPO_ROOT / "agent" / "deploy" / "shoplogs-shipper.service").read_text()
     assert f"RestartPreventExitStatus={EXIT_CHECKPOINT_UNWRITABLE}" in unit
 
@@ -486,3 +489,38 @@ def test_an_over_long_line_is_set_aside_in_bounded_memory(tmp_path: Path) -> Non
     assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
     [kept] = ship.outbox.pending()
     assert kept.bytes == 64 << 20 and len(kept.raw_line) == KEEP_OF_LONG_LINE
+
+
+def test_a_checkpoint_and_its_previous_generation_both_torn_resend_under_the_same_places(
+    tmp_path: Path,
+) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    writer = Writer(tmp_path / "access.log")
+    ship = shipper_at(config, client, now)
+    for _ in range(6):  # each poll reads to where the file ended: six records, cut apart
+        writer.write(1_000)
+        ship.poll_once()
+    checkpoint = load_config(config).checkpoint_path(load_config(config).flows[0])
+    for generation in (checkpoint, Path(f"{checkpoint}.prev")):
+        generation.write_bytes(b'{"1:2": {"path": "acc')  # power lost during both writes
+    ship = shipper_at(config, client, now)  # reads the file again from its start, at once
+    catch_up(ship, now)
+    writer.close()
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    places = [place for place, _ in unwrap(client.data)]
+    assert (len(places), len(set(places))) == (12_000, 6_000)  # every line resent, same place
+    assert ship.status()["flows"]["web"]["checkpoint_recovered"]
+
+
+def test_a_hung_call_ends_within_the_units_stop_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGTERM ends the retries at once (above); the call in flight is bounded by the
+    # client's own timeouts, with no hidden retries, inside what systemd waits for.
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    unit = (REPO_ROOT / "agent" / "deploy" / "shoplogs-shipper.service").read_text()
+    stop_seconds = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M)[1])  # type: ignore[index]
+    client = firehose_client(load_config(config_for(tmp_path)))
+    bounded = client.meta.config
+    assert bounded.retries["total_max_attempts"] == 1
+    assert bounded.connect_timeout + bounded.read_timeout < stop_seconds

@@ -44,6 +44,17 @@ def test_identical_requests_are_kept_and_a_resend_is_a_duplicate(spark: Any, tmp
     assert requests == 3
 
 
+def test_a_resend_cut_into_other_records_is_still_a_duplicate(spark: Any, tmp_path: Path):
+    # Sent in two records as the file grew, then all again in one record after the shipper
+    # lost its checkpoint: each line keeps its place (its byte offset), whatever the cut.
+    log = [POLL, POLL, POLL, OTHER]
+    second = len(POLL) * 2 + 2
+    path = landed(tmp_path, shipped(log[:2]) + shipped(log[2:], offset=second), shipped(log))
+    result = web.transform(read_lines(spark, path, "web"))
+    assert (result.stats.read, result.stats.processed, result.stats.duplicates) == (8, 4, 4)
+    assert result.datasets["web_requests"].where("path = '/api/poll'").count() == 3
+
+
 def test_the_same_line_from_two_hosts_is_two_requests(spark: Any, tmp_path: Path) -> None:
     path = landed(tmp_path, shipped([POLL], host="web-1"), shipped([POLL], host="web-2"))
     assert web.transform(read_lines(spark, path, "web")).stats.processed == 2
