@@ -229,7 +229,15 @@ def nul_run_end(handle: Source, start: int, block: int = 1 << 16) -> int:
     pos = start
     # No SEEK_DATA here, or only a hole up to the end (ENXIO): read on from ``start``.
     with contextlib.suppress(AttributeError, OSError, ValueError):
-        pos = os.lseek(handle.fileno(), start, os.SEEK_DATA)
+        fd = handle.fileno()
+        # The descriptor's offset is put back where the buffered handle left it: moved
+        # under it, the handle's next read came from the wrong place (its buffer and the
+        # descriptor disagreed), which shifted the bytes after a written NUL region.
+        here = os.lseek(fd, 0, os.SEEK_CUR)
+        try:
+            pos = os.lseek(fd, start, os.SEEK_DATA)
+        finally:
+            os.lseek(fd, here, os.SEEK_SET)
     handle.seek(pos)
     while block_read := handle.read(block):
         rest = block_read.lstrip(b"\0")

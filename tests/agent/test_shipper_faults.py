@@ -524,3 +524,25 @@ def test_a_hung_call_ends_within_the_units_stop_timeout(
     bounded = client.meta.config
     assert bounded.retries["total_max_attempts"] == 1
     assert bounded.connect_timeout + bounded.read_timeout < stop_seconds
+
+
+def test_a_written_nul_region_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    config, client, now = config_for(tmp_path), Flaky(), [1_000.0]
+    log = tmp_path / "access.log"
+    writer = Writer(log)
+    writer.write(100)
+    ship = shipper_at(config, client, now)
+    ship.poll_once()
+    hole = 20 << 20
+    with log.open("r+b") as rewritten:  # truncated, then 20 MiB of NUL bytes written out
+        rewritten.truncate(0)
+        for _ in range(hole >> 16):
+            rewritten.write(bytes(1 << 16))
+    writer.write(100)  # O_APPEND: after the NUL region
+    Path("/proc/self/clear_refs").write_text("5")
+    before = peak_memory_kib()
+    catch_up(ship, now)
+    writer.close()
+    assert peak_memory_kib() - before < 8 * 1024  # far less than the region
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    assert ship.status()["flows"]["web"]["nul_bytes_skipped"] == hole
