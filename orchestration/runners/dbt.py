@@ -209,7 +209,7 @@ def parse_inputs(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> str
     """A digest of everything ``dbt parse`` reads: the project's files, the values of the
     environment variables they name (outside dbt's secrets, which a manifest never holds),
     the profile flags and dbt's version. The same digest means the same manifest."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     digest = hashlib.sha256()
     names: set[str] = set()
@@ -224,7 +224,11 @@ def parse_inputs(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> str
     env = dbt_env(settings)
     for name in sorted(n for n in names if not n.startswith("DBT_ENV_SECRET_")):
         digest.update(f"{name}={env.get(name)}\0".encode())
-    digest.update(" ".join([*profile_args(settings), version("dbt-core")]).encode())
+    try:
+        dbt = version("dbt-core")
+    except PackageNotFoundError:  # on MWAA dbt lives in a venv of its own: name that
+        dbt = dbt_executable()
+    digest.update(" ".join([*profile_args(settings), dbt]).encode())
     return digest.hexdigest()
 
 

@@ -54,3 +54,13 @@ def test_a_new_web_log_format_generates_the_site_anew(
     assert len(calls) == 2
     assert (again.parent / "catalog.json").read_text() == "catalog.json #2"
     assert len(list((settings.work_dir / "docs-site").iterdir())) == 1  # the newest only
+
+
+def test_make_docs_rebuild_generates_the_site_again(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = generations(settings, monkeypatch)
+    stages.generate_docs(settings)
+    again = stages.generate_docs(settings, again=True)
+    assert len(calls) == 2
+    assert (again.parent / "catalog.json").read_text() == "catalog.json #2"
