@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -21,15 +22,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from lake.layout import LOG_FILES
-from local import demo, spark_bench
+from local import bench_scheduler, demo, spark_bench
 from local.airflow_runner import task_seconds
 from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server
 from local.bench_incremental import daily_builds
 from local.run import fresh_warehouse, run_pipeline, run_pipeline_in_airflow
 from local.warehouses import load_partition, run_setup_script, running
 from orchestration import stages
-from orchestration.runners.dbt import build_manifest
+from orchestration.runners.dbt import PARSE_INPUTS, build_manifest
 from orchestration.settings import REPO_ROOT, Settings, load_settings
+from orchestration.summary import RunReport
 from shoplogs_agent.files import read_chunks, ship_file
 
 PARSE_PROBE = """
@@ -153,6 +155,18 @@ def warehouse_builds(settings: Settings, run_date: date) -> dict[str, dict[str, 
 ACCESS_LOG_LINES = 10_000
 
 
+def forget_parse_and_docs(settings: Settings) -> None:
+    """As after an edit to a model: the next run parses the project and generates docs."""
+    PARSE_INPUTS.unlink(missing_ok=True)
+    shutil.rmtree(settings.work_dir / "docs-site", ignore_errors=True)
+
+
+def run_stages(report: RunReport) -> dict[str, float]:
+    """The run's own stages (shipping, parse) and the DAG's tasks, in seconds."""
+    own = {k: round(v, 2) for k, v in report.seconds.items() if k != "airflow dag"}
+    return own | {f"dag: {k}": round(v, 2) for k, v in report.dag_seconds.items()}
+
+
 def first_lines(source: Path, count: int, target: Path) -> Path:
     """The first ``count`` lines of ``source``, as a log file of their own."""
     with source.open("rb") as lines:
@@ -202,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         build_manifest(local, work / "logs" / "dbt.log")
     with moto_server(log_file=work / "moto.log", port=RUN_PORT) as endpoint:
         local = settings.with_endpoint(endpoint)
+        # `make run` after a change to the models (dbt parses, docs are generated), then
+        # again unchanged: the fixed costs a second run no longer pays, in the same process.
+        forget_parse_and_docs(local)
+        fresh_warehouse(local)
+        changed = run_pipeline_in_airflow(local, files)
+        fresh_warehouse(local)
         in_airflow = run_pipeline_in_airflow(local, files)
         dbt_airflow = dbt_stage_under_airflow(work / "logs" / "airflow.log")
         dbt_plain = plain_dbt_build(local)
@@ -214,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         local = settings.with_endpoint(endpoint)
         fresh_warehouse(local)
         access_log_run = run_pipeline_in_airflow(local, {"web": [access_log]})
+    scheduler = bench_scheduler.measure(replace(settings, work_dir=work / "scheduler"), files)
     rates = spark_bench.measure(args.spark_lines, work) if args.spark_lines > 0 else {}
     incremental = (
         {"incremental": daily_builds(settings, work / "daily", args.daily_runs)}
@@ -241,6 +262,18 @@ def main(argv: list[str] | None = None) -> int:
             "dbt_stage_ratio": round(dbt_airflow / dbt_plain, 2),
             # `make run` as a second run on the demo: everything but the install.
             "make_run_seconds": round(sum(in_airflow.seconds.values()), 2),
+            "make_run_stages": run_stages(in_airflow),
+            # The same run after a change to the models: dbt parses, docs are generated.
+            "make_run_models_changed_seconds": round(sum(changed.seconds.values()), 2),
+            "make_run_models_changed_stages": run_stages(changed),
+            "scheduler": {
+                **scheduler,
+                "dbt_stage_ratio": (
+                    round(scheduler["dbt_stage_seconds"] / dbt_plain, 2)
+                    if scheduler["dbt_stage_seconds"]
+                    else None
+                ),
+            },
             "make_run_access_log": {
                 "lines": ACCESS_LOG_LINES,
                 "seconds": round(sum(access_log_run.seconds.values()), 2),

@@ -46,8 +46,8 @@ def serving(site_dir: Path, port: int | None = None) -> Iterator[str]:
 
 def build_site(settings: Settings) -> Path:
     """Generate the docs from the local warehouse and publish them to the local folder
-    only (``make docs`` without a run: no S3 to publish to)."""
-    target = stages.generate_docs(settings).parent
+    only (``make docs`` without a run: no S3 to publish to), whatever site was kept."""
+    target = stages.generate_docs(settings, again=True).parent
     site = settings.site_dir / "docs"
     site.mkdir(parents=True, exist_ok=True)
     for name in stages.SITE_FILES:

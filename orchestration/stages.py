@@ -5,6 +5,7 @@ Each stage is idempotent for its run date: running it again replaces what it wro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,9 +21,9 @@ from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
 from lake.stats import RunStats
 from orchestration import run_report, warehouse_load
-from orchestration.runners.dbt import run_dbt
+from orchestration.runners.dbt import parse_inputs, run_dbt
 from orchestration.runners.spark_local import run_spark
-from orchestration.settings import Settings
+from orchestration.settings import REPO_ROOT, Settings
 from orchestration.summary import RunReport, report_from_manifest
 from orchestration.tools import ToolFailed
 
@@ -175,11 +176,38 @@ def keep_run_results(settings: Settings, run_date: date, target_dir: Path) -> st
     )  # fmt: skip
 
 
-def generate_docs(settings: Settings) -> Path:
+def generate_docs(settings: Settings, again: bool = False) -> Path:
     """``dbt docs generate`` (its star schema diagram was drawn with the manifest:
-    ``build_manifest``); returns the site's ``index.html``."""
+    ``build_manifest``); returns the site's ``index.html``.
+
+    The site is kept under the work directory with ``docs_inputs``: while they stay the same
+    (a second run of unchanged models) the kept site is the one dbt would write, and the
+    ~9 s of ``dbt docs generate`` are saved. ``again``: generate it whatever was kept."""
+    kept = settings.work_dir / "docs-site" / docs_inputs(settings)
+    if not again and all((kept / name).is_file() for name in SITE_FILES):
+        return kept / "index.html"
     run_dbt(settings, ["docs", "generate"], log_path(settings, "dbt.log"))
-    return settings.dbt_target_dir / "index.html"
+    shutil.rmtree(kept.parent, ignore_errors=True)  # one site kept: the newest
+    kept.mkdir(parents=True)
+    for name in SITE_FILES:
+        shutil.copy2(settings.dbt_target_dir / name, kept / name)
+    return kept / "index.html"
+
+
+# What writes the raw layer's columns, which the catalog lists beside the models'.
+RAW_LAYER_CODE = (REPO_ROOT / "spark", REPO_ROOT / "orchestration" / "warehouse_load.py")
+
+
+def docs_inputs(settings: Settings) -> str:
+    """A digest of what the docs site shows: the project as dbt parses it (``parse_inputs``),
+    the warehouse, and the columns of the raw layer (the Spark job's code and the web log's
+    format, which adds columns)."""
+    digest = hashlib.sha256(f"{parse_inputs(settings)}\0{settings.warehouse}\0".encode())
+    digest.update(settings.stream("web").log_format.encode())
+    for root in RAW_LAYER_CODE:
+        for path in sorted([root] if root.is_file() else root.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # The whole docs site: the page, and the two files it reads (the diagram is inside the

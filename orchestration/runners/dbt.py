@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -176,6 +178,9 @@ def build_manifest(settings: Settings, log_file: Path) -> Path:
     a DAG parse (or a second build beside this one) never reads a half-written manifest."""
     from orchestration import erd  # dbterd, only when the marts changed
 
+    inputs = parse_inputs(settings)
+    if manifest_current(inputs):
+        return MANIFEST
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".parse-", dir=MANIFEST.parent))
     try:
@@ -187,6 +192,52 @@ def build_manifest(settings: Settings, log_file: Path) -> Path:
         for name in PARSE_STATE:
             if (scratch / name).exists():
                 os.replace(scratch / name, MANIFEST.parent / name)
+        PARSE_INPUTS.write_text(inputs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return MANIFEST
+
+
+# What the manifest was parsed from (``parse_inputs``), written beside it after each parse.
+PARSE_INPUTS = MANIFEST.parent / "manifest.inputs"
+# Folders of the project that dbt writes, or that only lint reads: never parse input.
+_NOT_PARSED = {"target", "logs", "dbt_packages", "lint_stubs"}
+_ENV_VAR = re.compile(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]")
+
+
+def parse_inputs(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A digest of everything ``dbt parse`` reads: the project's files, the values of the
+    environment variables they name (outside dbt's secrets, which a manifest never holds),
+    the profile flags and dbt's version. The same digest means the same manifest."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    names: set[str] = set()
+    for path in sorted(project_dir.rglob("*")):
+        parts = path.relative_to(project_dir).parts
+        if not path.is_file() or parts[0] in _NOT_PARSED or parts[-1].startswith("."):
+            continue
+        body = path.read_bytes()
+        digest.update(f"{'/'.join(parts)}\0{len(body)}\0".encode())
+        digest.update(body)
+        names |= set(_ENV_VAR.findall(body.decode("utf-8", "replace")))
+    env = dbt_env(settings)
+    for name in sorted(n for n in names if not n.startswith("DBT_ENV_SECRET_")):
+        digest.update(f"{name}={env.get(name)}\0".encode())
+    try:
+        dbt = version("dbt-core")
+    except PackageNotFoundError:  # on MWAA dbt lives in a venv of its own: name that
+        dbt = dbt_executable()
+    digest.update(" ".join([*profile_args(settings), dbt]).encode())
+    return digest.hexdigest()
+
+
+def manifest_current(inputs: str) -> bool:
+    """The project's manifest was parsed from ``inputs``: a second parse would write the
+    same files (~6-10 s of ``make run`` saved)."""
+    state = [MANIFEST.parent / name for name in PARSE_STATE if name != "erd.json"]
+    if not PARSE_INPUTS.is_file() or not all(path.is_file() for path in state):
+        return False
+    # A parse by other means (``make manifest``) rewrote the state after the digest.
+    newest = max(path.stat().st_mtime for path in state)
+    return PARSE_INPUTS.read_text() == inputs and newest <= PARSE_INPUTS.stat().st_mtime

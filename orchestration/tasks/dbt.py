@@ -12,8 +12,10 @@ the rest, each task costing Airflow ~0.15-0.25 s of its own here.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,7 +92,7 @@ def dbt_task_group(
     )
     # Cosmos's watcher mode has no operator for TestBehavior.BUILD (it raises): each node
     # `dbt build` builds gets this project's (below).
-    build = build_watcher_tasks(render)
+    build = build_watcher_tasks(render, writer_lock_path(settings))
     render.node_converters = dict.fromkeys(SUPPORTED_BUILD_RESOURCES, build)
     group = DbtTaskGroup(
         group_id="dbt",
@@ -115,10 +117,16 @@ def dbt_task_group(
                 # Called after the build, failed or not, with Cosmos's copy of the project:
                 # its run_results.json is gone when the task ends.
                 "callback": "orchestration.tasks.dbt.keep_build_results",
+                # The build writes: it holds the warehouse's writer slot (DuckDB's pool).
+                **writer_pool(settings),
             },
         ),
         render_config=render,
-        operator_args=writer_pool(settings),
+        # The per-model tasks only read the producer's outcomes, after it: they take no
+        # writer slot, so they report side by side (in DuckDB's one-slot pool each waited
+        # its turn: ~2.5x a plain `dbt build` under the scheduler). A retry, the one time
+        # one writes, takes the writer lock first (``DbtBuildWatcherSensor``).
+        operator_args={},
         default_args={"retries": retries},
     )
     report_after_the_build(group)
@@ -136,13 +144,19 @@ class DbtBuildWatcherSensor(DbtRunWatcherOperator):
 
     base_cmd: ClassVar[list[str]] = ["build"]  # what the retry runs
 
-    def __init__(self, *, has_tests: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, has_tests: bool = False, warehouse_lock: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.has_tests = has_tests
+        self.warehouse_lock = warehouse_lock
         self._rebuilt = False
 
     def _fallback_to_non_watcher_run(self, try_number: int, context: Any) -> bool:
-        self._rebuilt = super()._fallback_to_non_watcher_run(try_number, context)
+        # Retries of several models may run at once; a single-writer warehouse takes them
+        # one at a time, as its pool takes the tasks that always write.
+        with holding_lock(self.warehouse_lock):
+            self._rebuilt = super()._fallback_to_non_watcher_run(try_number, context)
         return self._rebuilt
 
     def poke(self, context: Any) -> bool:
@@ -174,9 +188,32 @@ class DbtBuildWatcherSensor(DbtRunWatcherOperator):
             )
 
 
-def build_watcher_tasks(render: RenderConfig) -> Callable[..., Any]:
+def writer_lock_path(settings: Settings) -> str | None:
+    """The lock file a per-model task's retry holds while it writes, for a warehouse that
+    takes one writer at a time (DuckDB, on the one machine that holds its file)."""
+    if not writer_pool(settings):
+        return None
+    return str(settings.duckdb_path.with_name(settings.duckdb_path.name + ".writer-lock"))
+
+
+@contextmanager
+def holding_lock(path: str | None) -> Iterator[None]:
+    """An exclusive lock on ``path`` for the block (blocks until it is free); none if None."""
+    if path is None:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_watcher_tasks(render: RenderConfig, lock: str | None = None) -> Callable[..., Any]:
     """A Cosmos node converter: for each node, the task Cosmos would make under
-    TestBehavior.BUILD, as a ``DbtBuildWatcherSensor``."""
+    TestBehavior.BUILD, as a ``DbtBuildWatcherSensor`` whose retry holds ``lock``."""
 
     def build_watcher_task(*, dag: Any, task_group: Any, node: Any,
                            execution_mode: ExecutionMode, task_args: dict[str, Any],
@@ -194,7 +231,7 @@ def build_watcher_tasks(render: RenderConfig) -> Callable[..., Any]:
         meta = dataclasses.replace(
             meta,
             operator_class=f"{__name__}.{DbtBuildWatcherSensor.__name__}",
-            arguments={**meta.arguments, "has_tests": node.has_test},
+            arguments={**meta.arguments, "has_tests": node.has_test, "warehouse_lock": lock},
         )
         return get_airflow_task(meta, dag, task_group)
 

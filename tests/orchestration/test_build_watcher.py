@@ -96,3 +96,17 @@ def test_a_retry_builds_the_model_and_its_tests_alone(
     [command] = commands
     assert command[1] == "build"
     assert command[command.index("--select") + 1] == "fct_orders"
+
+
+def test_a_retry_holds_the_warehouse_writer_lock_while_it_builds(tmp_path: Path) -> None:
+    """Retries of several models may run at once: DuckDB takes one writer, so each retry's
+    build waits for the lock the others hold."""
+    import fcntl
+
+    from orchestration.tasks.dbt import holding_lock
+
+    lock = tmp_path / "warehouse" / "shoplogs.duckdb.writer-lock"
+    with holding_lock(str(lock)), lock.open("a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with lock.open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once the build is done

@@ -1,0 +1,98 @@
+"""The dbt stage under the real scheduler, for ``make bench``: ``make airflow``'s stack
+(LocalExecutor, API server, DAG processor, triggerer) runs the pipeline DAG once on the demo,
+and the dbt group's span is read from Airflow's database (its task instances' start and end),
+where ``airflow dags test`` runs one task at a time and hides what pools and slots cost."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from local.airflow_runner import (
+    DAG_ID,
+    admin_log,
+    airflow_env,
+    airflow_home,
+    running_airflow,
+    unpause_when_parsed,
+)
+from local.aws import moto_server, provision_local, ship_logs
+from orchestration.runners.dbt import build_manifest
+from orchestration.settings import Settings
+
+FINISHED_RUN = {"success", "failed"}
+# The DAG's daily run is due at 00:15 UTC ("15 0 * * *").
+SCHEDULE_OFFSET = timedelta(minutes=15)
+
+
+def scheduled_run_start(now: datetime) -> datetime:
+    """When the logs must arrive for the run an unpaused DAG starts at ``now``: its daily
+    schedule (catchup off) runs the last full day, which claims what arrived on it."""
+    due = (now - SCHEDULE_OFFSET).date()  # the day whose 00:15 run is the latest due
+    return datetime.combine(due - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=12)
+
+
+def dbt_span(rows: list[tuple[str, str | None, str | None]]) -> float | None:
+    """Seconds from the first ``dbt.*`` task's start to the last one's end, from task
+    instances' (task_id, start_date, end_date); None if a dbt task never ran."""
+    spans = [(start, end) for task, start, end in rows if task.startswith("dbt.")]
+    if not spans or any(start is None or end is None for start, end in spans):
+        return None
+    starts = [datetime.fromisoformat(str(start)) for start, _ in spans]
+    ends = [datetime.fromisoformat(str(end)) for _, end in spans]
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def _wait_for_run(database: Path, timeout: float) -> tuple[str, str | None]:
+    """(run_id, state) of the DAG's first run once it has finished, or at the timeout."""
+    deadline = time.monotonic() + timeout
+    found: tuple[str, str | None] = ("", None)
+    while time.monotonic() < deadline:
+        time.sleep(3)
+        with sqlite3.connect(database) as db:
+            row = db.execute(
+                "select run_id, state from dag_run where dag_id = ? order by id limit 1", (DAG_ID,)
+            ).fetchone()
+        if row:
+            found = (row[0], row[1])
+            if row[1] in FINISHED_RUN:
+                break
+    return found
+
+
+def measure(
+    settings: Settings, files: dict[str, list[Path]], timeout: float = 1200
+) -> dict[str, Any]:
+    """Run the DAG once under the scheduler on ``files``; the dbt group's span and the
+    run's own, from Airflow's database."""
+    now = datetime.now(UTC)
+    logs = settings.work_dir / "logs"
+    with moto_server(logs / "moto.log", clock_start=scheduled_run_start(now)) as endpoint:
+        settings = settings.with_endpoint(endpoint)
+        provision_local(settings)
+        ship_logs(settings, files)
+        build_manifest(settings, logs / "dbt.log")
+        database = airflow_home(settings) / "airflow.db"
+        with running_airflow(settings):
+            unpause_when_parsed(airflow_env(settings), admin_log(settings))
+            run_id, state = _wait_for_run(database, timeout)
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "select task_id, start_date, end_date from task_instance where dag_id = ? and "
+            "run_id = ?",
+            (DAG_ID, run_id),
+        ).fetchall()
+        run = db.execute(
+            "select start_date, end_date from dag_run where run_id = ?", (run_id,)
+        ).fetchone()
+    dbt = dbt_span(rows)
+    whole = dbt_span([("dbt.run", *run)]) if run else None
+    return {
+        "run_state": state,
+        "dbt_stage_seconds": round(dbt, 2) if dbt is not None else None,
+        "run_seconds": round(whole, 2) if whole is not None else None,
+        "dbt_tasks": sum(1 for task, *_ in rows if task.startswith("dbt.")),
+    }
