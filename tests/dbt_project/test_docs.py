@@ -91,6 +91,11 @@ def test_every_personal_column_is_classified(manifest: dict[str, Any]) -> None:
     assert direct["dim_customers"] == direct["dim_customers_current"] == [
         "email", "first_name", "last_name"
     ]  # fmt: skip
+    # ... and every mart masks them for analysts (macros/privacy/), from those tags.
+    marts = [manifest["nodes"][f"model.shoplogs.{mart}"] for mart in stages.MARTS]
+    unmasked = [m["name"] for m in marts
+                if "mask_personal_data" not in str(m["config"]["post-hook"])]  # fmt: skip
+    assert unmasked == []
 
 
 def test_the_classification_check_finds_an_untagged_personal_column(
@@ -242,3 +247,18 @@ def test_models_carry_their_layers_prefix_and_yaml_beside_them(manifest: dict[st
         if model["patch_path"] != f"shoplogs://{own_yaml}":
             misplaced.append(f"{model['name']}: {model['patch_path']}")
     assert models and misnamed == [] and misplaced == []
+
+
+def test_the_privacy_section_states_the_lakes_lifecycle_rules() -> None:
+    """The overview's retention table says what infra/environments.py configures."""
+    from infra.environments import ENVIRONMENTS
+
+    prod, dev = ENVIRONMENTS["prod"], ENVIRONMENTS["dev"]
+    rows = {line.split("|")[1].strip(): line for line in erd.OVERVIEW.read_text().splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    for zone, days in (("`landing/`", "landing_expire_days"),
+                       ("`quarantine/`", "quarantine_expire_days"),
+                       ("`processing/`", "processing_expire_days")):  # fmt: skip
+        assert f"{getattr(prod, days)} days (prod; dev {getattr(dev, days)})" in rows[zone], zone
+    versions = f"{prod.noncurrent_version_expire_days} days (prod; dev "
+    assert versions in rows["`processed/` and the warehouse"]
