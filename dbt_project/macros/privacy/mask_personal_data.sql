@@ -91,7 +91,6 @@
         'grant select on ' ~ relation ~ ' to ' ~ var('pii_reader_role'),
         'drop view if exists ' ~ masked,
         view[0] | replace('create or replace view', 'create view'),
-        'grant usage on schema ' ~ masked.schema ~ ' to ' ~ reporters,
         'grant select on ' ~ masked ~ ' to ' ~ reporters,
     ]) -}}
 {%- endmacro %}
@@ -129,7 +128,7 @@
     race to create one schema). -#}
 {% macro create_masked_schemas() -%}
     {%- if execute -%}
-        {{- adapter.dispatch('create_masked_schemas', 'shoplogs')() -}}
+        {%- do adapter.dispatch('create_masked_schemas', 'shoplogs')() -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -144,6 +143,16 @@
             {%- do made.append(masked.schema) -%}
         {%- endif -%}
     {%- endfor -%}
+    {{- return(made) -}}
+{%- endmacro %}
+
+{#- The reporters may enter the masked schemas (granted here, once: two models' hooks
+    granting on one schema at once fail on PostgreSQL, "tuple concurrently updated"). -#}
+{% macro postgres__create_masked_schemas() -%}
+    {%- for schema in shoplogs.default__create_masked_schemas() -%}
+        {%- do run_query('grant usage on schema ' ~ adapter.quote(schema)
+            ~ ' to group ' ~ var('reporter_group')) -%}
+    {%- endfor -%}
 {%- endmacro %}
 
 {% macro redshift__create_masked_schemas() -%}
@@ -151,6 +160,6 @@
 
 {% macro snowflake__create_masked_schemas() -%}
     {%- if shoplogs.on_fakesnow() -%}
-        {{- shoplogs.default__create_masked_schemas() -}}
+        {%- do shoplogs.default__create_masked_schemas() -%}
     {%- endif -%}
 {%- endmacro %}
