@@ -132,26 +132,30 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Returns the marts' schemas it made a masked twin of. -#}
 {% macro default__create_masked_schemas() -%}
     {%- set made = [] -%}
     {%- for node in graph.nodes.values()
             if node.resource_type == 'model' and node.fqn[1] == 'marts' -%}
         {%- set masked = api.Relation.create(
             database=node.database, schema=node.schema ~ '_masked') -%}
-        {%- if masked.schema not in made -%}
+        {%- if node.schema not in made -%}
             {%- do adapter.create_schema(masked) -%}
-            {%- do made.append(masked.schema) -%}
+            {%- do made.append(node.schema) -%}
         {%- endif -%}
     {%- endfor -%}
     {{- return(made) -}}
 {%- endmacro %}
 
-{#- The reporters may enter the masked schemas (granted here, once: two models' hooks
-    granting on one schema at once fail on PostgreSQL, "tuple concurrently updated"). -#}
+{#- The reporters may enter the masked schemas, the privileged role the marts' (granted
+    here, once: two models' hooks granting on one schema at once fail on PostgreSQL, "tuple
+    concurrently updated"). On Redshift a privileged person is a reporter holding the role. -#}
 {% macro postgres__create_masked_schemas() -%}
     {%- for schema in shoplogs.default__create_masked_schemas() -%}
-        {%- do run_query('grant usage on schema ' ~ adapter.quote(schema)
+        {%- do run_query('grant usage on schema ' ~ adapter.quote(schema ~ '_masked')
             ~ ' to group ' ~ var('reporter_group')) -%}
+        {%- do run_query('grant usage on schema ' ~ adapter.quote(schema)
+            ~ ' to ' ~ var('pii_reader_role')) -%}
     {%- endfor -%}
 {%- endmacro %}
 
