@@ -33,11 +33,16 @@ PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 EMULATOR_GAPS: dict[str, tuple[str, ...]] = {
     # fakesnow has no roles, warehouses, users, grants or storage integrations.
     "fakesnow": (
-        r"create (role|warehouse|user|storage integration)\b",
+        r"create (role|warehouse|user|storage integration|masking policy)\b",
         r"grant\b",
     ),
-    # PostgreSQL has no Spectrum (external schemas over the Glue catalog).
-    "postgres": (r"create external schema\b", r"grant usage on schema spectrum\b"),
+    # PostgreSQL has no Spectrum (external schemas over the Glue catalog) and no masking
+    # policies (the dbt project emulates them: macros/privacy/).
+    "postgres": (
+        r"create external schema\b",
+        r"grant usage on schema spectrum\b",
+        r"call shoplogs_ensure_masking_policies\b",
+    ),
 }
 
 # Redshift syntax a stand-in spells differently, as (pattern, replacement): the rest of the
@@ -45,7 +50,12 @@ EMULATOR_GAPS: dict[str, tuple[str, ...]] = {
 EMULATOR_REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
     # A user that logs in only with IAM's temporary credentials: on PostgreSQL, a user
     # without a password.
-    "postgres": ((r"\bpassword disable\b", "password null"),),
+    "postgres": (
+        (r"\bpassword disable\b", "password null"),
+        # Roles: Redshift lists them in svv_roles and grants one with GRANT ROLE.
+        (r"\bsvv_roles where role_name\b", "pg_roles where rolname"),
+        (r"\bgrant role (\w+) to\b", r"grant \1 to"),
+    ),
 }
 
 

@@ -47,6 +47,67 @@ $$ language plpgsql;
 call shoplogs_ensure_user('${REDSHIFT_PIPELINE_USER}');
 call shoplogs_ensure_member('shoplogs_transformers', '${REDSHIFT_PIPELINE_USER}');
 
+-- Personal data (dbt_project/docs/privacy.md): analysts read direct identifiers masked;
+-- the role shoplogs_pii_reader reads them clear. Dynamic data masking attaches to users and
+-- roles, not groups, hence a role. The pipeline holds it: it builds the marts from clear
+-- values and erases a customer by their email.
+create or replace procedure shoplogs_ensure_role(new_role varchar(128))
+as $$
+begin
+    if not exists (select 1 from svv_roles where role_name = new_role) then
+        execute 'create role ' || quote_ident(new_role);
+    end if;
+end;
+$$ language plpgsql;
+
+call shoplogs_ensure_role('shoplogs_pii_reader');
+grant role shoplogs_pii_reader to "${REDSHIFT_PIPELINE_USER}";
+
+-- The masking policies: masked for everyone (PUBLIC), clear for shoplogs_pii_reader at a
+-- higher priority. The mask is the dbt var pii_mask.
+create or replace procedure shoplogs_ensure_masking_policies()
+as $$
+begin
+    if not exists (select 1 from svv_masking_policy where policy_name = 'shoplogs_pii_direct') then
+        execute 'create masking policy shoplogs_pii_direct with (val varchar(65535)) '
+            || 'using (case when val is null then null else ''*****'' end)';
+    end if;
+    if not exists (select 1 from svv_masking_policy where policy_name = 'shoplogs_pii_clear') then
+        execute 'create masking policy shoplogs_pii_clear with (val varchar(65535)) using (val)';
+    end if;
+end;
+$$ language plpgsql;
+
+call shoplogs_ensure_masking_policies();
+
+-- dbt attaches them to each column the project tags `pii: direct` after each build
+-- (dbt_project/macros/privacy/mask_personal_data.sql), through this procedure: it runs as
+-- its owner (an admin), so the pipeline attaches these two policies without holding
+-- sys:secadmin, and only once per column (a rebuilt table has none; an incremental keeps them).
+create or replace procedure shoplogs_mask_column(
+    in_schema varchar(128), in_table varchar(128), in_column varchar(128)
+)
+as $$
+declare
+    target varchar(600) := quote_ident(in_schema) || '.' || quote_ident(in_table)
+        || '(' || quote_ident(in_column) || ')';
+begin
+    if not exists (
+        select 1 from svv_attached_masking_policy
+        where schema_name = in_schema and table_name = in_table
+            and policy_name = 'shoplogs_pii_direct'
+            and output_columns like '%"' || in_column || '"%'
+    ) then
+        execute 'attach masking policy shoplogs_pii_direct on ' || target || ' to public';
+        execute 'attach masking policy shoplogs_pii_clear on ' || target
+            || ' to role shoplogs_pii_reader priority 10';
+    end if;
+end;
+$$ language plpgsql security definer;
+
+grant execute on procedure shoplogs_mask_column(varchar, varchar, varchar)
+    to group shoplogs_transformers;
+
 -- A schema per layer (dbt_project/macros/generate_schema_name.sql).
 create schema if not exists raw_data;
 create schema if not exists staging;

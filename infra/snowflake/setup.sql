@@ -11,6 +11,12 @@ create role if not exists shoplogs_transformer;
 create role if not exists shoplogs_reporter;
 grant role shoplogs_transformer to role sysadmin;
 grant role shoplogs_reporter to role sysadmin;
+-- Personal data (dbt_project/docs/privacy.md): analysts (shoplogs_reporter) read direct
+-- identifiers masked; shoplogs_pii_reader reads them clear. The pipeline holds it: it
+-- builds the marts from clear values and erases a customer by their email.
+create role if not exists shoplogs_pii_reader;
+grant role shoplogs_pii_reader to role shoplogs_transformer;
+grant role shoplogs_pii_reader to role sysadmin;
 
 -- Compute: small, suspended when idle.
 create warehouse if not exists shoplogs_transform_wh
@@ -46,6 +52,22 @@ grant all privileges on schema ${SNOWFLAKE_DATABASE}.reference to role shoplogs_
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.snapshots to role shoplogs_transformer;
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.audit to role shoplogs_transformer;
 grant all privileges on schema ${SNOWFLAKE_DATABASE}.analytics to role shoplogs_transformer;
+
+-- The masking policy of every column the dbt project tags `pii: direct`: dbt sets it on
+-- the marts' columns after each build (macros/privacy/mask_personal_data.sql), and it
+-- follows them into every view. Owned here, not by the pipeline, which may apply it but
+-- never change whom it unmasks for. The mask is the dbt var pii_mask.
+create schema if not exists ${SNOWFLAKE_DATABASE}.governance;
+create masking policy if not exists ${SNOWFLAKE_DATABASE}.governance.pii_direct
+    as (val string) returns string ->
+    case
+        when is_role_in_session('SHOPLOGS_PII_READER') then val
+        when val is null then null
+        else '*****'
+    end;
+grant usage on schema ${SNOWFLAKE_DATABASE}.governance to role shoplogs_transformer;
+grant apply on masking policy ${SNOWFLAKE_DATABASE}.governance.pii_direct
+    to role shoplogs_transformer;
 -- Analysts read what is in marts and audit now and what the pipeline builds there later.
 -- Future grants on a schema cover objects any role creates in it, but tables and views
 -- separately: marts holds views too (dim_customers_current).

@@ -337,3 +337,49 @@ def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path)
     # dim_date spells the ISO week out rather than trusting date_trunc('week').
     dim_date = compiled_models("snowflake", tmp_path / "c")["full:models/marts/core/dim_date.sql"]
     assert "date_trunc('week'," not in dim_date.lower()
+
+
+MASKING_CALL = (
+    "{%- set node = graph.nodes['model.shoplogs.dim_customers'] -%}"
+    "{%- set view = graph.nodes['model.shoplogs.dim_customers_current'] -%}"
+    "-- table\n{{ shoplogs.mask_personal_data(ref('dim_customers'), node.columns, 'table') }}\n"
+    "-- view\n{{ shoplogs.mask_personal_data(ref('dim_customers_current'), view.columns, 'view') }}"
+    "\n-- end"
+)
+
+
+@pytest.mark.parametrize("warehouse", ["snowflake", "redshift"])
+def test_masking_uses_each_warehouses_own_policies(warehouse: str) -> None:
+    """What could only be compiled: on a real Snowflake the tagged columns of a mart's table
+    get the setup script's masking policy (views need none: it follows its column); on
+    Redshift the setup script's procedure attaches dynamic data masking to each. Both parse
+    in the warehouse's dialect."""
+    output = dbt(warehouse, "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+                 "--inline", MASKING_CALL)  # fmt: skip
+    table = output[output.index("-- table") + len("-- table") : output.index("-- view")].strip()
+    view = output[output.index("-- view") + len("-- view") : output.index("-- end")].strip()
+    assert view == ""
+    marts = "analytics_marts"  # not prod: dbt's "<target schema>_marts"
+    if warehouse == "snowflake":
+        policy = "set masking policy shoplogs.governance.pii_direct force"
+        assert statements(table.lower()) == [
+            f"alter table shoplogs.{marts}.dim_customers modify column email {policy}, "
+            f"column first_name {policy}, column last_name {policy}"
+        ]
+    else:
+        assert statements(table) == [
+            f"call shoplogs_mask_column('{marts}', 'dim_customers', '{column}')"
+            for column in ("email", "first_name", "last_name")
+        ]
+    for statement in statements(table):
+        sqlfluff.parse(statement + "\n", dialect=warehouse)
+    setup = script_path(warehouse).read_text()
+    assert "shoplogs_pii_reader" in setup
+    assert ("governance.pii_direct" if warehouse == "snowflake" else "shoplogs_pii_direct") in setup
+
+
+def test_the_setup_scripts_mask_as_the_dbt_project_does() -> None:
+    """The policies in infra/ and the emulation's views (the var pii_mask) show one mask."""
+    mask = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["pii_mask"]
+    assert f"else '{mask}'" in script_path("snowflake").read_text()
+    assert f"else ''{mask}'' end" in script_path("redshift").read_text()

@@ -1,5 +1,6 @@
-"""The docs site, as parsed: every node and column described for an analyst, the star
-schema diagram current, the marts public and owned, the analyses exposed."""
+"""The docs site, as parsed: every node and column described for an analyst and every
+personal column classified, the star schema diagram current, the marts owned, the analyses
+exposed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestration import erd, stages
+from orchestration import classification, erd, stages
 from orchestration.settings import DBT_PROJECT_DIR
 
 DESCRIBED = ("model", "seed", "snapshot", "analysis", "test", "unit_test", "source", "exposure")
@@ -74,6 +75,69 @@ def test_the_check_finds_what_lacks_a_description(manifest: dict[str, Any]) -> N
     ]
 
 
+def untag(column: dict[str, Any]) -> None:
+    """Drop a column's pii tag from both places the manifest keeps meta."""
+    column["meta"] = {}
+    column["config"]["meta"] = {}
+
+
+def test_every_personal_column_is_classified(manifest: dict[str, Any]) -> None:
+    assert [str(f) for f in classification.unclassified(manifest)] == []
+    direct = {
+        node.split(".")[-1]: sorted(c for c, level in columns.items() if level == "direct")
+        for node, columns in classification.tagged_columns(manifest).items()
+        if node.startswith("model.") and "direct" in columns.values()
+    }
+    assert direct["dim_customers"] == direct["dim_customers_current"] == [
+        "email", "first_name", "last_name"
+    ]  # fmt: skip
+    # ... and every mart masks them for analysts (macros/privacy/), from those tags.
+    marts = [manifest["nodes"][f"model.shoplogs.{mart}"] for mart in stages.MARTS]
+    unmasked = [m["name"] for m in marts
+                if "mask_personal_data" not in str(m["config"]["post-hook"])]  # fmt: skip
+    assert unmasked == []
+
+
+def test_the_classification_check_finds_an_untagged_personal_column(
+    manifest: dict[str, Any],
+) -> None:
+    """By name (an email), by lineage (a hash passed on under its name, a key declared to
+    spell out the customer id), by what the warehouse holds (the catalog), and a bad level."""
+    broken = copy.deepcopy(manifest)
+    nodes = broken["nodes"]
+    untag(nodes["model.shoplogs.dim_customers"]["columns"]["email"])
+    untag(nodes["model.shoplogs.fct_web_sessions"]["columns"]["visitor_id"])
+    nodes["model.shoplogs.fct_orders"]["columns"]["buyer_ref"] = {
+        "name": "buyer_ref", "config": {"meta": {"derived_from": ["customer_id"]}},
+    }  # fmt: skip
+    nodes["model.shoplogs.dim_date"]["columns"]["date_day"]["config"]["meta"]["pii"] = "secret"
+    catalog = {"nodes": {"model.shoplogs.fct_orders": {"columns": {"SHOPPER_EMAIL": {}}}}}
+    found = {f"{f.node}.{f.column}": f.reason for f in classification.unclassified(broken, catalog)}
+    assert found == {
+        "model.shoplogs.dim_customers.email": "comes from personal column "
+        "model.shoplogs.int_customer_profiles_versioned.email; tag it pii",
+        "model.shoplogs.dim_date.date_day": "pii: secret is not one of direct, indirect, none",
+        "model.shoplogs.fct_orders.buyer_ref": found["model.shoplogs.fct_orders.buyer_ref"],
+        "model.shoplogs.fct_orders.shopper_email": "its name says an email address; tag it pii: "
+        "direct | indirect (or none)",
+        "model.shoplogs.fct_web_sessions.visitor_id": found[
+            "model.shoplogs.fct_web_sessions.visitor_id"
+        ],
+    }
+    lineage = {
+        "model.shoplogs.fct_orders.buyer_ref": "int_orders_customer_versions_joined.customer_id",
+        "model.shoplogs.fct_web_sessions.visitor_id": "int_web_sessions_aggregated.visitor_id",
+    }
+    for column, parent in lineage.items():
+        assert found[column].startswith("comes from personal column "), column
+        assert f"model.shoplogs.{parent}" in found[column], column
+    # A name alone is enough where no upstream says so: a source's column.
+    untag(broken["sources"]["source.shoplogs.shop.customers"]["columns"]["email"])
+    assert "source.shoplogs.shop.customers.email: its name says an email address" in "\n".join(
+        str(f) for f in classification.unclassified(broken)
+    )
+
+
 def test_the_committed_star_schema_diagram_is_current(manifest: dict[str, Any]) -> None:
     dot = erd.star_schema_dot(manifest["path"])
     overview = erd.OVERVIEW.read_text()
@@ -108,9 +172,22 @@ def test_node_order_never_changes_the_diagram() -> None:
     assert erd.canonical(one) == erd.canonical(other)
 
 
-def test_marts_are_public_owned_and_read_by_the_exposures(manifest: dict[str, Any]) -> None:
+def test_marts_are_owned_and_read_by_the_exposures(manifest: dict[str, Any]) -> None:
+    """Every mart is in the analytics group; the ones holding direct identifiers are
+    `protected`: another project's ref would copy the clear values out of reach of this
+    project's masking and erasure. The rest are `public`."""
     marts = [manifest["nodes"][f"model.shoplogs.{mart}"] for mart in stages.MARTS]
-    assert {(m["access"], m["group"]) for m in marts} == {("public", "analytics")}
+    direct = {
+        node.split(".")[-1]
+        for node, columns in classification.tagged_columns(manifest).items()
+        if "direct" in columns.values()
+    }
+    assert {(m["name"], m["access"], m["group"]) for m in marts} == {
+        (m["name"], "protected" if m["name"] in direct else "public", "analytics") for m in marts
+    }
+    assert {m["name"] for m in marts if m["access"] == "protected"} == {
+        "dim_customers", "dim_customers_current"
+    }  # fmt: skip
     assert manifest["groups"]["group.shoplogs.analytics"]["owner"]["email"]
     exposures = manifest["exposures"]
     report = exposures["exposure.shoplogs.run_report"]
@@ -170,3 +247,18 @@ def test_models_carry_their_layers_prefix_and_yaml_beside_them(manifest: dict[st
         if model["patch_path"] != f"shoplogs://{own_yaml}":
             misplaced.append(f"{model['name']}: {model['patch_path']}")
     assert models and misnamed == [] and misplaced == []
+
+
+def test_the_privacy_section_states_the_lakes_lifecycle_rules() -> None:
+    """The overview's retention table says what infra/environments.py configures."""
+    from infra.environments import ENVIRONMENTS
+
+    prod, dev = ENVIRONMENTS["prod"], ENVIRONMENTS["dev"]
+    rows = {line.split("|")[1].strip(): line for line in erd.OVERVIEW.read_text().splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    for zone, days in (("`landing/`", "landing_expire_days"),
+                       ("`quarantine/`", "quarantine_expire_days"),
+                       ("`processing/`", "processing_expire_days")):  # fmt: skip
+        assert f"{getattr(prod, days)} days (prod; dev {getattr(dev, days)})" in rows[zone], zone
+    versions = f"{prod.noncurrent_version_expire_days} days (prod; dev "
+    assert versions in rows["`processed/` and the warehouse"]

@@ -27,7 +27,7 @@ from lake.layout import LOG_FILES
 from lake.manifest import write_manifest
 from local.aws import provision_local, ship_logs
 from local.demo import generate
-from local.warehouses import load_partition, run_setup_script, running
+from local.warehouses import connect, load_partition, run_setup_script, running
 from orchestration import stages
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.clock import ARRIVAL_DAY
@@ -53,6 +53,7 @@ class Build:
     marts: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
     raw_rows: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # day -> table
     skipped_setup: list[str] = field(default_factory=list)
+    masking: dict[str, Any] = field(default_factory=dict)
 
 
 def split_logs(logs: Path, out: Path) -> list[dict[str, list[Path]]]:
@@ -100,6 +101,51 @@ def parquet_rows(settings: Settings, day: date) -> dict[str, int]:
             )["Body"].read()
             rows[table] += pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows
     return rows
+
+
+def emails_read(engine: str, settings: Settings, relation: str, role: str | None) -> Any:
+    """The non-null emails ``role`` reads from ``relation`` (None: the build's own user), or
+    the refusal's message. DuckDB and fakesnow have no roles to switch to."""
+    sql = f"select email from {relation} where email is not null"
+    if role is None:
+        return sorted(row[0] for row in query(engine, settings, sql))
+    import psycopg2
+
+    connection = connect(engine, settings)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"set role {role}")
+        try:
+            cursor.execute(sql)
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            return str(exc).splitlines()[0]
+        return sorted(row[0] for row in cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def masking_seen(engine: str, settings: Settings) -> dict[str, Any]:
+    """What each reader gets of dim_customers' emails, clear and masked."""
+    seen = {
+        "clear": emails_read(engine, settings, "marts.dim_customers", None),
+        "masked view": emails_read(engine, settings, "marts_masked.dim_customers", None),
+        "masked current view": emails_read(
+            engine, settings, "marts_masked.dim_customers_current", None
+        ),
+    }
+    if engine == "postgres":
+        reporters, privileged = "shoplogs_reporters", "shoplogs_pii_reader"
+        for relation in ("marts.dim_customers", "marts.dim_customers_current"):
+            seen[f"reporter: {relation}"] = emails_read(engine, settings, relation, reporters)
+        seen["reporter: masked view"] = emails_read(
+            engine, settings, "marts_masked.dim_customers", reporters
+        )
+        seen["reporter: other columns"] = query(
+            engine, settings,
+            "set role shoplogs_reporters; select count(customer_id) from marts.dim_customers",
+        )  # fmt: skip
+        seen["privileged"] = emails_read(engine, settings, "marts.dim_customers", privileged)
+    return seen
 
 
 def raw_rows(engine: str, settings: Settings, day: date) -> dict[str, int]:
@@ -165,6 +211,7 @@ def builds(lake: Lake) -> dict[str, Build]:
             stages.build_warehouse(settings[engine], run_date=first)
             for mart in stages.MARTS:
                 results[engine].marts[mart] = table_rows(engine, settings[engine], f"marts.{mart}")
+            results[engine].masking = masking_seen(engine, settings[engine])
         stages.build_warehouse(settings["duckdb"], "--full-refresh")
         for mart in stages.MARTS:
             rebuilt = table_rows("duckdb", settings["duckdb"], f"marts.{mart}")
@@ -230,13 +277,33 @@ def test_setup_scripts_run_on_the_stand_ins_but_for_account_objects(
     fakesnow_skipped = builds["fakesnow"].skipped_setup
     assert fakesnow_skipped and all(
         s.lower().startswith(("create role", "create warehouse", "create user", "grant",
-                              "create storage integration"))
+                              "create storage integration", "create masking policy"))
         for s in fakesnow_skipped
     )  # fmt: skip
     assert [s.split("\n")[0] for s in builds["postgres"].skipped_setup] == [
+        "call shoplogs_ensure_masking_policies()",
         "create external schema if not exists spectrum",
         "grant usage on schema spectrum to group shoplogs_transformers",
     ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_analysts_never_read_a_clear_email(builds: dict[str, Build], engine: str) -> None:
+    """The masked views hold every customer's row with the email masked, on every engine;
+    on PostgreSQL (Redshift's stand-in) the reporters' role is refused the clear column of
+    the mart and its view, reads the rest, and the privileged role reads the emails clear.
+    DuckDB and fakesnow have no roles: there the masked schema is what analysts query."""
+    seen = builds[engine].masking
+    clear = seen["clear"]
+    assert clear and all("@" in email for email in clear)
+    assert seen["masked view"] == ["*****"] * len(clear)
+    assert seen["masked current view"] and set(seen["masked current view"]) == {"*****"}
+    if engine == "postgres":
+        for relation in ("marts.dim_customers", "marts.dim_customers_current"):
+            assert seen[f"reporter: {relation}"].startswith("permission denied"), relation
+        assert seen["reporter: masked view"] == seen["masked view"]
+        assert seen["reporter: other columns"][0][0] > 0
+        assert seen["privileged"] == clear
 
 
 def test_source_columns_follow_the_parquet_column_order(

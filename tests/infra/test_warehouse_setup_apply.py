@@ -108,13 +108,18 @@ def test_the_printed_redshift_script_names_the_environments_pipeline_user(
 
 def test_redshift_only_syntax_is_rewritten_for_postgres_and_nothing_else() -> None:
     """PostgreSQL has no PASSWORD DISABLE (a user that logs in only with IAM's temporary
-    credentials); the stand-in gets PASSWORD NULL, a user without a password. Everything
-    else runs on PostgreSQL as Redshift gets it."""
+    credentials); the stand-in gets PASSWORD NULL, a user without a password. Roles: listed
+    in pg_roles, not svv_roles, and granted without ROLE. Everything else runs on
+    PostgreSQL as Redshift gets it."""
     sql = render(script_path("redshift").read_text(), warehouse_setup.derived_variables(ARN))
-    assert "password disable" in sql
+    assert "password disable" in sql and "grant role shoplogs_pii_reader to" in sql
     on_postgres = warehouse_setup.rewrite(sql, "postgres")
-    assert "password disable" not in on_postgres
-    assert on_postgres.replace("password null", "password disable") == sql
+    assert "password disable" not in on_postgres and "svv_roles" not in on_postgres
+    assert (
+        on_postgres.replace("password null", "password disable")
+        .replace("pg_roles where rolname", "svv_roles where role_name")
+        .replace("grant shoplogs_pii_reader to", "grant role shoplogs_pii_reader to")
+    ) == sql
 
 
 @pytest.mark.parametrize(
@@ -202,7 +207,11 @@ def assert_readers_see_what_the_pipeline_builds(cursor: Any, pipeline_user: str)
         "select groname from pg_group, pg_user "
         "where usename = %s and usesysid = any(grolist)", (pipeline_user,)
     )  # fmt: skip
-    assert [row[0] for row in cursor.fetchall()] == ["shoplogs_transformers"]
+    # PostgreSQL lists roles among groups: the pipeline also holds the role that reads
+    # personal data clear (Redshift's GRANT ROLE).
+    assert sorted(row[0] for row in cursor.fetchall()) == [
+        "shoplogs_pii_reader", "shoplogs_transformers"
+    ]  # fmt: skip
     run(f'set role "{pipeline_user}"')
     run("create table marts.fct_probe as select 1 as probe_id")
     run("create view marts.dim_probe as select probe_id from marts.fct_probe")

@@ -4,6 +4,7 @@ graph and the star schema diagram, and the analyses give answers that make sense
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from lake import layout
 from local.analyses import ANALYSES, Answer, format_answer, run_analyses
 from local.docs_site import screenshot_docs, serving
-from orchestration import stages
+from orchestration import classification, stages
 from orchestration.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -59,6 +60,40 @@ def test_the_docs_site_shows_the_marts_columns_lineage_and_diagram(
         "docs-overview.png", "docs-erd.png", "docs-fct-orders.png", "docs-lineage.png"
     ]  # fmt: skip
     assert all(p.stat().st_size > 10_000 for p in shots.screenshots)
+
+
+def test_the_overview_tells_analysts_what_personal_data_they_see(
+    built: Settings, browser: Any
+) -> None:
+    with serving(built.site_dir / "docs") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(url + "#!/overview")
+            section = page.wait_for_selector("h2:has-text('Personal data')", timeout=60_000)
+            section.scroll_into_view_if_needed()
+            assert section.is_visible()
+            text = page.inner_text("body")
+        finally:
+            page.close()
+    for shown in ("marts_masked", "shoplogs_pii_reader", "DuckDB has no roles",
+                  "configurable, default 30 days", "access: protected"):  # fmt: skip
+        assert shown in text, shown
+
+
+def test_every_column_the_warehouse_holds_is_classified(built: Settings) -> None:
+    """The published catalog lists the columns the warehouse really has, including those a
+    model passes through without declaring them: each personal one is tagged."""
+    site = built.site_dir / "docs"
+    manifest = json.loads((site / "manifest.json").read_text())
+    catalog = json.loads((site / "catalog.json").read_text())
+    assert [str(f) for f in classification.unclassified(manifest, catalog)] == []
+    import duckdb
+
+    with duckdb.connect(str(built.duckdb_path), read_only=True) as con:
+        emails = con.execute(
+            "select distinct email from marts_masked.dim_customers_current where email is not null"
+        ).fetchall()
+    assert emails == [("*****",)]
 
 
 def test_serving_a_folder_without_a_site_names_the_fix(tmp_path: Path) -> None:
