@@ -33,7 +33,7 @@ from shoplogs_agent.files import ship_file
 # for a million lines gets at least that many.
 WEB_LINES_PER_SCALE = 17_500
 # The job reads its pseudonymization key from a local Secrets Manager, as in a run.
-BENCH_SECRET = "shoplogs/bench/spark/pseudonym-key"
+BENCH_SECRET = "shoplogs/bench/spark/pseudonym-key"  # pragma: allowlist secret
 REGION = "us-east-1"
 SESSION_PROBE = """
 import sys

@@ -15,7 +15,7 @@ from preprocess.pseudonym import PseudonymKey
 
 pytestmark = pytest.mark.integration
 
-SECRET = "shoplogs/local/spark/pseudonym-key"
+SECRET = "shoplogs/local/spark/pseudonym-key"  # pragma: allowlist secret
 ARGS = ["--input", "i", "--output", "o", "--run-date", "2026-11-21", "--pseudonym-secret", SECRET]
 
 
