@@ -21,6 +21,8 @@ class StreamStats:
     processed: int = 0
     duplicates: int = 0
     quarantined: Mapping[str, int] = field(default_factory=dict)  # reason -> lines
+    # The secret and version that keyed the stream's pseudonyms (web): a rotation shows here.
+    pseudonym_key: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def quarantined_total(self) -> int:
@@ -31,12 +33,15 @@ class StreamStats:
         return self.processed + self.quarantined_total + self.duplicates
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        counts: dict[str, Any] = {
             "read": self.read,
             "processed": self.processed,
             "duplicates": self.duplicates,
             "quarantined": dict(sorted(self.quarantined.items())),
         }
+        if self.pseudonym_key:
+            counts["pseudonym_key"] = dict(sorted(self.pseudonym_key.items()))
+        return counts
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StreamStats:
@@ -45,6 +50,7 @@ class StreamStats:
             processed=int(raw["processed"]),
             duplicates=int(raw["duplicates"]),
             quarantined={str(k): int(v) for k, v in raw.get("quarantined", {}).items()},
+            pseudonym_key={str(k): str(v) for k, v in raw.get("pseudonym_key", {}).items()},
         )
 
 

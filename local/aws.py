@@ -8,6 +8,7 @@ they would to AWS; only the endpoint URL differs.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -145,9 +146,34 @@ def provision(
         )
 
 
+def provision_pseudonym_key(secretsmanager: Any, name: str) -> str:
+    """The Spark job's pseudonymization secret, created with a random key if missing (as the
+    processing stack generates it in AWS); its ARN. An existing one is kept: rotating it
+    is a deliberate step (docs/data-contract.md, "Personal data")."""
+    try:
+        return str(secretsmanager.describe_secret(SecretId=name)["ARN"])
+    except secretsmanager.exceptions.ResourceNotFoundException:
+        pass
+    created = secretsmanager.create_secret(
+        Name=name,
+        Description="shoplogs: HMAC key of the Spark job's client address pseudonyms",
+        SecretString=secrets.token_urlsafe(48),
+    )
+    return str(created["ARN"])
+
+
+def rotate_pseudonym_key(secretsmanager: Any, name: str) -> str:
+    """A new current version of the secret (the old one becomes ``AWSPREVIOUS``), as
+    ``aws secretsmanager put-secret-value`` rotates it in AWS; the new version's id."""
+    put = secretsmanager.put_secret_value(SecretId=name, SecretString=secrets.token_urlsafe(48))
+    return str(put["VersionId"])
+
+
 def provision_local(settings: Settings) -> None:
-    """Create the bucket, delivery streams and landing event queue (infra/'s names)."""
+    """Create the bucket, delivery streams, landing event queue and the pseudonymization
+    secret (infra/'s names)."""
     s3 = aws_client(settings, "s3")
+    provision_pseudonym_key(aws_client(settings, "secretsmanager"), settings.pseudonym_secret)
     provision(
         s3,
         aws_client(settings, "firehose"),

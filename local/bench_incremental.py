@@ -68,7 +68,7 @@ def day_rows(day: date, customers: int, sessions: int, rng: random.Random) -> di
         for step in range(1 + rng.randrange(6)):
             rows["web_requests"].append({
                 "event_id": f"{sid}-{step}", "request_at": began + timedelta(seconds=30 * step),
-                "client_ip": "2001:db8::1", "remote_user": None, "method": "GET",
+                "client_ip": "0f" * 32, "remote_user": None, "method": "GET",
                 "path": f"/products/{rng.choice(PRODUCTS)}", "protocol": "HTTP/2.0",
                 "status": 200, "bytes_sent": 2048, "referrer": None,
                 "user_agent": "Mozilla/5.0", "is_bot": n % 10 == 0, "is_page_view": True,

@@ -20,8 +20,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from lake.layout import LOG_FILES
 from local import demo, duckdb_baseline
+from local.aws import LOCAL_CREDENTIALS, moto_server, provision_pseudonym_key
 from orchestration.runners.spark_local import spark_submit_command
 from orchestration.settings import REPO_ROOT, SPARK_JOB
 from shoplogs_agent.files import ship_file
@@ -29,6 +32,9 @@ from shoplogs_agent.files import ship_file
 # Web lines the demo writes per unit of scale (about 17,660), rounded down so a bench asked
 # for a million lines gets at least that many.
 WEB_LINES_PER_SCALE = 17_500
+# The job reads its pseudonymization key from a local Secrets Manager, as in a run.
+BENCH_SECRET = "shoplogs/bench/spark/pseudonym-key"  # pragma: allowlist secret
+REGION = "us-east-1"
 SESSION_PROBE = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -116,13 +122,13 @@ def session_start_seconds(work: Path) -> float:
     return time.perf_counter() - started
 
 
-def _timed_lines(command: list[str], log: Path) -> Iterator[tuple[float, str]]:
+def _timed_lines(command: list[str], log: Path, env: dict[str, str]) -> Iterator[tuple[float, str]]:
     """Each line the job prints to stdout, with the seconds since it started."""
     started = time.perf_counter()
     with (
         log.open("w") as errors,
         subprocess.Popen(
-            command, env=_spark_env(), stdout=subprocess.PIPE, stderr=errors, text=True
+            command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
         ) as process,
     ):
         assert process.stdout is not None
@@ -139,16 +145,31 @@ def spark_job(bench: BenchInput, work: Path, confs: dict[str, str] | None = None
     start) to its own."""
     output = work / "spark-output"
     shutil.rmtree(output, ignore_errors=True)
-    command = with_confs(spark_submit_command(str(bench.raw), str(output), bench.run_date), confs)
+    command = with_confs(
+        spark_submit_command(
+            str(bench.raw), str(output), bench.run_date, pseudonym_secret=BENCH_SECRET
+        ),
+        confs,
+    )
     streams: dict[str, Any] = {}
     previous, total = 0.0, 0.0
-    for at, line in _timed_lines(command, work / "spark-job.log"):
-        total = at
-        if line.startswith("{"):
-            counts = json.loads(line)
-            stream = counts.pop("stream")
-            streams[stream] = {"seconds": round(at - previous, 2), **counts}
-            previous = at
+    with moto_server(work / "moto.log") as endpoint:
+        secretsmanager = boto3.client(
+            "secretsmanager", endpoint_url=endpoint, region_name=REGION,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )  # fmt: skip
+        provision_pseudonym_key(secretsmanager, BENCH_SECRET)
+        env = {**_spark_env(), **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
+               "AWS_DEFAULT_REGION": REGION}  # fmt: skip
+        for at, line in _timed_lines(command, work / "spark-job.log", env):
+            total = at
+            if line.startswith("{"):
+                counts = json.loads(line)
+                stream = counts.pop("stream")
+                counts.pop("pseudonym_key", None)
+                streams[stream] = {"seconds": round(at - previous, 2), **counts}
+                previous = at
     return {"total_seconds": round(total, 2), "streams": streams}
 
 

@@ -105,6 +105,12 @@ class Settings:
         return redshift_pipeline_user(self.env)
 
     @property
+    def pseudonym_secret(self) -> str:
+        """The Secrets Manager secret keying the Spark job's address pseudonyms
+        (infra/cloudformation/processing.yaml creates it; the local stack, a stand-in)."""
+        return pseudonym_secret(self.env)
+
+    @property
     def glue_database(self) -> str:
         return f"{PROJECT}_{self.env}"
 
@@ -135,6 +141,10 @@ def resource_names(env: str, account_id: str) -> tuple[str, dict[str, str]]:
     bucket = f"{PROJECT}-{env}-lake-{account_id}"
     streams = {name: f"{PROJECT}-{env}-{name}" for name in layout.STREAMS}
     return bucket, streams
+
+
+def pseudonym_secret(env: str) -> str:
+    return f"{PROJECT}/{env}/spark/pseudonym-key"
 
 
 def snowflake_database(env: str) -> str:

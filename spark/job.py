@@ -5,9 +5,16 @@
         --output <dir or s3://...>/   # gets processed/<dataset>/dt=<run-date>/, quarantine/...
         --run-date YYYY-MM-DD
         [--web-format FORMAT]         # the web server's log format (default: combined)
+        --pseudonym-secret NAME|ARN   # Secrets Manager secret keying the address pseudonyms
+        [--pseudonym-key-version ID]  # a version id or label (default: AWSCURRENT)
 
 Each dataset is written to its own ``dt=<run-date>`` folder with overwrite, so a re-run for
 the same run date replaces exactly what the earlier run wrote and nothing else.
+
+The web stream's client addresses are pseudonymized with the secret's key before anything
+is written (``preprocess/pseudonym.py``); the key's secret and version go into the stream's
+statistics, and from there into the run manifest. Secrets Manager is reached through boto3's
+usual configuration (the job role's credentials on EMR; ``AWS_ENDPOINT_URL`` locally).
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from functools import partial
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -32,6 +41,10 @@ from preprocess.common import (
     replace_file,
 )
 from preprocess.formats import DEFAULT, FormatError, compile_format
+from preprocess.pseudonym import PLAN_REDACTION, PseudonymKey, UnusableKey, read_key
+
+# The streams whose output holds pseudonyms, and so need the key.
+KEYED_STREAMS = ("web",)
 
 TRANSFORMS: dict[str, Callable[[DataFrame, RunContext], StreamResult]] = {
     "customers": customers.transform,
@@ -58,14 +71,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "a shortcut (combined, common, combined+, nginx, apache-combined-D, alb) or json "
         "(docs/data-contract.md)",
     )
+    parser.add_argument(
+        "--pseudonym-secret",
+        help="the Secrets Manager secret (name or ARN) whose value keys the HMAC that replaces "
+        "client addresses; required for the web stream",
+    )
+    parser.add_argument(
+        "--pseudonym-key-version",
+        help="the secret's version id or staging label to use (default: AWSCURRENT); a re-run "
+        "of a past date with the version its manifest records gives the same visitor ids",
+    )
     args = parser.parse_args(argv)
     try:
         args.compiled_web_format = compile_format(args.web_format)
     except FormatError as exc:
         parser.error(f"--web-format: {exc}")
-    unknown = set(args.streams.split(",")) - set(TRANSFORMS)
+    streams = set(args.streams.split(","))
+    unknown = streams - set(TRANSFORMS)
     if unknown:
         parser.error(f"unknown stream(s) {sorted(unknown)}; choose from {sorted(TRANSFORMS)}")
+    if streams & set(KEYED_STREAMS) and not args.pseudonym_secret:
+        parser.error(
+            "--pseudonym-secret is required for the web stream: name the Secrets Manager "
+            "secret holding the pseudonymization key (shoplogs/<env>/spark/pseudonym-key)"
+        )
     return args
 
 
@@ -81,6 +110,8 @@ def build_session() -> SparkSession:
         # The parse stages compile to methods longer than the JVM's JIT limit (8000 bytes),
         # which then run interpreted, several times slower; Spark splits them below it.
         .config("spark.sql.codegen.hugeMethodLimit", "8000")
+        # The pseudonymization key's padded forms are literals of the plan: never printed.
+        .config("spark.sql.redaction.string.regex", PLAN_REDACTION)
         .getOrCreate()
     )
 
@@ -133,29 +164,53 @@ def write_stats(spark: SparkSession, result: StreamResult, output: str, run_date
     replace_file(spark, folder, "part-00000.json", stream_stats_line(result.stream, result.stats))
 
 
-def run_context(spark: SparkSession, lake: str | None, run_date: date) -> RunContext:
-    """The run's date, and the open sessions of the newest run before it in the lake."""
+def run_context(
+    spark: SparkSession, lake: str | None, run_date: date, key: PseudonymKey | None = None
+) -> RunContext:
+    """The run's date, the open sessions of the newest run before it in the lake, and the
+    pseudonymization key."""
     if not lake:
-        return RunContext(run_date)
+        return RunContext(run_date, pseudonym_key=key)
     folder = f"{lake.rstrip('/')}/{layout.state_dataset('web_sessions')}"
     names = [path.rstrip("/").rsplit("/", 1)[-1] for path in list_folder(spark, folder) or []]
     previous = layout.previous_partition(names, run_date)
     if previous is None:
-        return RunContext(run_date)
-    return RunContext(run_date, spark.read.parquet(folder + previous))
+        return RunContext(run_date, pseudonym_key=key)
+    return RunContext(run_date, spark.read.parquet(folder + previous), key)
+
+
+def secrets_client() -> Any:
+    """boto3's Secrets Manager client, configured as boto3 is (region, credentials and
+    ``AWS_ENDPOINT_URL`` from the environment). Imported here: only keyed streams need it."""
+    import boto3
+
+    return boto3.client("secretsmanager")
+
+
+def pseudonym_key(args: argparse.Namespace) -> PseudonymKey | None:
+    """The key the run's keyed streams use, read once for the whole run."""
+    if not set(args.streams.split(",")) & set(KEYED_STREAMS):
+        return None
+    try:
+        return read_key(secrets_client(), args.pseudonym_secret, args.pseudonym_key_version)
+    except UnusableKey as exc:
+        raise SystemExit(f"--pseudonym-secret: {exc}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = args.output.rstrip("/")
+    key = pseudonym_key(args)
     spark = build_session()
-    context = run_context(spark, args.lake, args.run_date)
+    context = run_context(spark, args.lake, args.run_date, key)
     for stream in args.streams.split(","):
         lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
         transform = TRANSFORMS[stream]
         if stream == "web":
             transform = partial(web.transform, log_format=args.compiled_web_format)
         result = transform(lines, context)
+        if stream in KEYED_STREAMS and key is not None:
+            result = replace(result, stats=replace(result.stats, pseudonym_key=key.record()))
         check_reconciles(result)
         write(result, output, args.run_date)
         write_stats(spark, result, output, args.run_date)

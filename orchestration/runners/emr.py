@@ -194,6 +194,7 @@ def job_arguments(settings: Settings, run_date: date, streams: tuple[str, ...]) 
         "--run-date", run_date.isoformat(),
         "--streams", ",".join(streams),
         "--lake", folder(""),
+        *(["--pseudonym-secret", settings.pseudonym_secret] if "web" in streams else []),
         *(["--web-format", web_format] if web_format else []),
     ]  # fmt: skip
 

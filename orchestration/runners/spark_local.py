@@ -27,6 +27,7 @@ def spark_submit_command(
     run_date: date,
     lake: str | None = None,
     web_format: str = "",
+    pseudonym_secret: str = "",
 ) -> list[str]:
     """The local spark-submit call: the same job.py and arguments an EMR step passes."""
     spark_submit = Path(sys.executable).with_name("spark-submit")
@@ -49,6 +50,7 @@ def spark_submit_command(
         run_date.isoformat(),
         *(["--lake", lake] if lake else []),
         *(["--web-format", web_format] if web_format else []),
+        *(["--pseudonym-secret", pseudonym_secret] if pseudonym_secret else []),
     ]
 
 
@@ -94,9 +96,13 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
         run_date,
         str(scratch / "lake"),
         settings.stream("web").log_format,
+        settings.pseudonym_secret,
     )
     env = {
         **os.environ,
+        # The job reads its pseudonymization key from Secrets Manager: the run's endpoint.
+        **({"AWS_ENDPOINT_URL": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}),
+        "AWS_DEFAULT_REGION": settings.region,
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,

@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 
 from lake import wire
 from lake.stats import StreamStats
+from preprocess.pseudonym import PseudonymKey
 
 LINES_SCHEMA = T.StructType(
     [
@@ -49,11 +50,13 @@ class StreamResult:
 @dataclass(frozen=True)
 class RunContext:
     """What a transform knows besides its lines: the run's logical date (every object it
-    reads arrived on or before it), and the web sessions the previous run left open
-    (``visitor_id``, ``session_start``, ``last_request_at``), if there was one."""
+    reads arrived on or before it), the web sessions the previous run left open
+    (``visitor_id``, ``session_start``, ``last_request_at``), if there was one, and the key
+    that pseudonymizes client addresses (the web stream refuses to run without one)."""
 
     run_date: date | None = None
     open_sessions: DataFrame | None = None
+    pseudonym_key: PseudonymKey | None = None
 
 
 # The accepted window for event times (docs/data-contract.md): no shop log predates this,

@@ -29,6 +29,7 @@ from preprocess.common import (
     with_first_failure,
 )
 from preprocess.formats import WebFormat
+from preprocess.pseudonym import pseudonymize_requests
 
 # One regex pass yields every field: see `with_groups`.
 FIELD_SEP = "\u0000"
@@ -314,18 +315,16 @@ def is_asset(path: Column) -> Column:
 def with_sessions(requests: DataFrame, open_sessions: DataFrame | None = None) -> DataFrame:
     """Group a visitor's requests into sessions that end after 30 minutes of inactivity.
 
-    A visitor is a client address plus user agent. The session id is derived from the
-    visitor and the session's first request, so re-running gives the same ids. A session
+    A visitor (``visitor_id``) is a client address plus user agent, keyed-hashed
+    (``pseudonym.visitor_id``). The session id is derived from the visitor and the session's
+    first request, so re-running with the same key gives the same ids. A session
     an earlier run left (``open_sessions``) goes on when the visitor's next request comes
     within 30 minutes of its last one, and a late request that falls inside it (or within 30
     minutes of either end) joins it: same id, so the warehouse sees one session, never a
     second one overlapping it.
     """
-    visitor = F.sha2(F.concat_ws("|", "client_ip", F.coalesce("user_agent", F.lit(""))), 256)
-    rows = (
-        requests.withColumn("visitor_id", visitor)
-        .withColumn("_start", F.lit(None).cast("timestamp_ntz"))
-        .withColumn("_end", F.col("request_at"))
+    rows = requests.withColumn("_start", F.lit(None).cast("timestamp_ntz")).withColumn(
+        "_end", F.col("request_at")
     )
     if open_sessions is not None:
         # Each carried session stands in as one row spanning it, carrying its id's start.
@@ -391,6 +390,15 @@ def with_added_columns_last(requests: DataFrame) -> DataFrame:
 def transform(
     lines: DataFrame, context: RunContext | None = None, log_format: WebFormat | None = None
 ) -> StreamResult:
+    """Requests, sessions and quarantine of the access log's lines. Client addresses leave
+    only as pseudonyms keyed with ``context.pseudonym_key`` (``pseudonym.py``), which the
+    stream therefore requires; the quarantine keeps the raw line (short retention)."""
+    key = (context or RunContext()).pseudonym_key
+    if key is None:
+        raise ValueError(
+            "the web stream needs a pseudonymization key (RunContext.pseudonym_key; the job "
+            "reads it from --pseudonym-secret): raw client addresses never reach the output"
+        )
     unique, quarantine, stats = split_and_dedupe("web", parse(lines, context, log_format))
     requests = unique.withColumn("status", F.col("_status")).select(
         "event_id",
@@ -414,8 +422,10 @@ def transform(
         "source_file",
         *ADDED_COLUMNS,
     )
+    # The one point where raw addresses end; the bot rules above read only the user agent.
+    pseudonymized = pseudonymize_requests(requests, key)
     open_sessions = (context or RunContext()).open_sessions
-    sessions = with_sessions(requests, open_sessions).cache()
+    sessions = with_sessions(pseudonymized, open_sessions).cache()
     return StreamResult(
         "web",
         {"web_requests": with_added_columns_last(sessions.drop("_session_start"))},

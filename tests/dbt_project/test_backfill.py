@@ -75,7 +75,7 @@ def request(day: date, session: str, minute: int) -> dict[str, Any]:
     return {
         "event_id": f"{session}-{minute}",
         "request_at": at(day, 12) + timedelta(minutes=minute),
-        "client_ip": "2001:db8::1",
+        "client_ip": "0f" * 32,  # a pseudonym, as the Spark job writes the address
         "remote_user": None,
         "method": "GET",
         "path": "/",

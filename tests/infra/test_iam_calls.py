@@ -122,6 +122,10 @@ CALLS: dict[tuple[str, str], list[str]] = {
     **{(role, "s3:PutObject"): [lake(k) for k in JOB_WRITES] for role in JOB_ROLES},
     **{(role, "s3:DeleteObject"): [lake(k) for k in JOB_WRITES] for role in JOB_ROLES},
     **{(role, "s3:ListBucket"): [BUCKET] for role in JOB_ROLES},
+    # The job's pseudonymization key (job.py --pseudonym-secret; AWS appends -<6 chars>).
+    **{(role, "secretsmanager:GetSecretValue"): [
+        PLACE.arn("secretsmanager", "secret:shoplogs/dev/spark/pseudonym-key-AbCdEf")
+    ] for role in JOB_ROLES},
     # EMR Serverless writes the driver's logs with the job role, where the runner says.
     ("shoplogs-dev-emr-serverless", "s3:PutObject:logs"): [
         lake(layout.EMR_SERVERLESS_LOGS + "applications/00app/jobs/00run/stdout.gz")

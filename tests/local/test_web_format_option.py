@@ -35,6 +35,8 @@ def test_the_web_format_setting_reaches_the_settings(monkeypatch: pytest.MonkeyP
 def test_the_job_refuses_a_bad_web_format_naming_it() -> None:
     with pytest.raises(SystemExit):
         job.parse_args(["--input", "i", "--output", "o", "--run-date", "2026-11-01",
+                        "--pseudonym-secret", "s",
                         "--web-format", '%h %t "%r" %>s %Q'])  # fmt: skip
-    args = job.parse_args(["--input", "i", "--output", "o", "--run-date", "2026-11-01"])
+    args = job.parse_args(["--input", "i", "--output", "o", "--run-date", "2026-11-01",
+                           "--pseudonym-secret", "s"])  # fmt: skip
     assert args.compiled_web_format.source == "combined"

@@ -11,10 +11,11 @@ import pytest
 
 from preprocess import customers, orders, web
 from preprocess.common import MAX_FIELD_BYTES, RunContext
+from tests.spark.keys import KEY
 
 pytestmark = pytest.mark.integration
 
-RUN = RunContext(date(2026, 11, 21))
+RUN = RunContext(date(2026, 11, 21), pseudonym_key=KEY)
 GOOD = '10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "Mozilla/5.0"'
 
 

@@ -14,6 +14,7 @@ from preprocess import orders, web
 from preprocess.common import read_lines
 from shoplogs_agent.firehose import ShipStats, pack_buffer
 from shoplogs_agent.identity import Origin
+from tests.spark.keys import KEYED
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ def landed(folder: Path, *objects: bytes) -> str:
 def test_identical_requests_are_kept_and_a_resend_is_a_duplicate(spark: Any, tmp_path: Path):
     log = [POLL, POLL, POLL, OTHER]
     path = landed(tmp_path, shipped(log), shipped(log))  # sent twice: a shipper's resend
-    result = web.transform(read_lines(spark, path, "web"))
+    result = web.transform(read_lines(spark, path, "web"), KEYED)
     assert (result.stats.read, result.stats.processed, result.stats.duplicates) == (8, 4, 4)
     requests = result.datasets["web_requests"].where("path = '/api/poll'").count()
     assert requests == 3
@@ -57,19 +58,19 @@ def test_a_resend_cut_into_other_records_is_still_a_duplicate(spark: Any, tmp_pa
 
 def test_the_same_line_from_two_hosts_is_two_requests(spark: Any, tmp_path: Path) -> None:
     path = landed(tmp_path, shipped([POLL], host="web-1"), shipped([POLL], host="web-2"))
-    assert web.transform(read_lines(spark, path, "web")).stats.processed == 2
+    assert web.transform(read_lines(spark, path, "web"), KEYED).stats.processed == 2
 
 
 def test_lines_sent_without_an_envelope_fall_back_to_their_content(spark, tmp_path) -> None:
     path = landed(tmp_path, f"{POLL}\n{POLL}\n".encode())  # the AWS Kinesis Agent's way
-    stats = web.transform(read_lines(spark, path, "web")).stats
+    stats = web.transform(read_lines(spark, path, "web"), KEYED).stats
     assert (stats.processed, stats.duplicates) == (1, 1)
 
 
 def test_an_id_in_the_line_wins(spark: Any, tmp_path: Path) -> None:
     rid = " request_id=" + "ab" * 16
     path = landed(tmp_path, shipped([POLL + rid, OTHER]), shipped([POLL + rid], offset=999))
-    stats = web.transform(read_lines(spark, path, "web")).stats
+    stats = web.transform(read_lines(spark, path, "web"), KEYED).stats
     assert (stats.processed, stats.duplicates) == (2, 1)
 
 
@@ -88,7 +89,7 @@ def test_an_event_id_with_another_payload_is_a_conflict_not_a_duplicate(spark, t
 def test_a_lone_carriage_return_does_not_split_a_line(spark: Any, tmp_path: Path) -> None:
     odd = POLL.replace("/api/poll", "/a\rb")
     path = landed(tmp_path, shipped([odd, OTHER]), f"{OTHER}\r\n".encode())
-    result = web.transform(read_lines(spark, path, "web"))
+    result = web.transform(read_lines(spark, path, "web"), KEYED)
     # Three lines, as the shipper counted: the odd one whole (and bad), CRLF's \r dropped.
     assert result.stats.read == 3
     assert [(r["raw_line"], r["reason"]) for r in result.quarantine.collect()] == [

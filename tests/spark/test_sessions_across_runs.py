@@ -11,6 +11,7 @@ import pytest
 from job import run_context, write
 
 from preprocess import web
+from tests.spark.keys import KEY, KEYED
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ def hit(ip: str, stamp: str, page: str) -> str:
 
 def run(spark: Any, lines: Any, lake: Path, day: date) -> dict[str, str]:
     """One run's web transform, its state published into the lake as promote does."""
-    result = web.transform(lines, run_context(spark, str(lake), day))
+    result = web.transform(lines, run_context(spark, str(lake), day, KEY))
     write(result, str(lake), day)  # the job writes zone-shaped; the lake root is the zone
     return {r["path"]: r["session_id"] for r in result.datasets["web_requests"].collect()}
 
@@ -46,7 +47,7 @@ def test_a_visit_across_midnight_between_two_runs_is_one_session(
     # Re-running the second day reads the same state and gives the same ids.
     assert run(spark, second_lines, tmp_path, DAY2) == second
     # Without the first run's state the visit would have been cut in two.
-    alone = web.transform(second_lines).datasets["web_requests"].collect()
+    alone = web.transform(second_lines, KEYED).datasets["web_requests"].collect()
     assert {r["path"]: r["session_id"] for r in alone}["/a3"] != first["/a1"]
 
 

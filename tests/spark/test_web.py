@@ -10,9 +10,10 @@ from pyspark.sql import functions as F
 from lake.stats import StreamStats
 from preprocess import formats, web
 from preprocess.common import RunContext
+from tests.spark.keys import KEY, KEYED, pseudonym
 
 pytestmark = pytest.mark.integration
-RUN = RunContext(date(2026, 11, 21))
+RUN = RunContext(date(2026, 11, 21), pseudonym_key=KEY)
 
 NGINX = (
     '93.184.216.34 - - [10/Oct/2026:13:55:36 -0700] "GET /index.html HTTP/1.1" 200 2326 '
@@ -41,26 +42,29 @@ GARBAGE = "upstream timed out (110: Connection timed out) while reading response
 
 
 def test_real_nginx_and_apache_lines_parse_with_times_in_utc(lines) -> None:
-    result = web.transform(lines([NGINX, APACHE_DOCS, COMMON, NGINX_MAIN, IPV6_CURL, ESCAPED]))
+    result = web.transform(
+        lines([NGINX, APACHE_DOCS, COMMON, NGINX_MAIN, IPV6_CURL, ESCAPED]), KEYED
+    )
     rows = {r["client_ip"] + r["path"]: r for r in result.datasets["web_requests"].collect()}
-    nginx = rows["93.184.216.34/index.html"]
+    nginx = rows[pseudonym("93.184.216.34") + "/index.html"]
     assert nginx["request_at"] == datetime(2026, 10, 10, 20, 55, 36)  # -0700 -> UTC
     assert (nginx["method"], nginx["status"], nginx["bytes_sent"]) == ("GET", 200, 2326)
     assert nginx["referrer"] == "http://example.com/start"
     assert not nginx["is_bot"] and nginx["is_page_view"]
-    apache = rows["127.0.0.1/apache_pb.gif"]
+    apache = rows[pseudonym("127.0.0.1") + "/apache_pb.gif"]
     assert apache["remote_user"] == "frank" and not apache["is_page_view"]  # an image
-    assert rows["10.1.2.3/cart"]["user_agent"] == "Mozilla/5.0 (iPhone) Safari/604.1"
-    curl = rows["2001:db8::1/api/cart"]
+    iphone = rows[pseudonym("10.1.2.3") + "/cart"]
+    assert iphone["user_agent"] == "Mozilla/5.0 (iPhone) Safari/604.1"
+    curl = rows[pseudonym("2001:db8::1") + "/api/cart"]
     assert curl["is_bot"] and curl["bytes_sent"] == 0 and not curl["is_page_view"]  # a POST
-    assert rows["10.9.9.9/p"]["user_agent"] == 'Agent \\"with quotes\\" 1.0'
+    assert rows[pseudonym("10.9.9.9") + "/p"]["user_agent"] == 'Agent \\"with quotes\\" 1.0'
     # COMMON and APACHE_DOCS are the same request minus headers: two different lines.
     assert result.stats == StreamStats(read=6, processed=6, duplicates=0)
 
 
 def test_bad_lines_are_quarantined_with_a_reason_and_good_ones_kept(lines) -> None:
     raw = [NGINX, TLS_PROBE, EMPTY_REQUEST, BAD_TIME, GARBAGE, "GET /caf\ufffd HTTP/1.1"]
-    result = web.transform(lines(raw))
+    result = web.transform(lines(raw), KEYED)
     reasons = {r["raw_line"]: r["reason"] for r in result.quarantine.collect()}
     assert reasons == {
         TLS_PROBE: "malformed_request",
@@ -73,7 +77,7 @@ def test_bad_lines_are_quarantined_with_a_reason_and_good_ones_kept(lines) -> No
 
 
 def test_a_resent_line_is_a_counted_duplicate(lines) -> None:
-    result = web.transform(lines([NGINX, NGINX, NGINX]))
+    result = web.transform(lines([NGINX, NGINX, NGINX]), KEYED)
     assert result.stats == StreamStats(read=3, processed=1, duplicates=2)
 
 
@@ -86,7 +90,7 @@ def test_thirty_minutes_of_inactivity_starts_a_new_session(lines) -> None:
         )
 
     raw = [hit(0), hit(10), hit(40), hit(71), hit(75), hit(5, ip="2.2.2.2")]
-    requests = web.transform(lines(raw)).datasets["web_requests"].collect()
+    requests = web.transform(lines(raw), KEYED).datasets["web_requests"].collect()
     by_path = {r["path"]: r["session_id"] for r in requests}
     # 0,10,40 are <= 30 min apart; 71 follows a 31-minute gap; another visitor is apart.
     assert by_path["/m0"] == by_path["/m10"] == by_path["/m40"]
@@ -94,7 +98,7 @@ def test_thirty_minutes_of_inactivity_starts_a_new_session(lines) -> None:
     assert len(set(by_path.values())) == 3
     again = {
         r["path"]: r["session_id"]
-        for r in web.transform(lines(raw)).datasets["web_requests"].collect()
+        for r in web.transform(lines(raw), KEYED).datasets["web_requests"].collect()
     }
     assert again == by_path  # ids are stable across re-runs
 
@@ -190,7 +194,8 @@ def test_apache_with_duration_a_hostname_client_and_common_format_agents(lines) 
     ]
     result = web.transform(lines(raw), RUN, apache)
     rows = {r["path"]: r for r in result.datasets["web_requests"].collect()}
-    assert rows["/r"]["client_ip"] == "crawl-66-249-66-1.googlebot.com" and rows["/r"]["is_bot"]
+    assert rows["/r"]["client_ip"] == pseudonym("crawl-66-249-66-1.googlebot.com")
+    assert rows["/r"]["is_bot"]
     assert (rows["/q"]["request_time_us"], rows["/q"]["bytes_sent"]) == (87, 0)
     assert dict(result.stats.quarantined) == {"field_too_long": 1}
     # The common log format has no user agent: a request is not a bot for lack of one.
@@ -235,6 +240,6 @@ def test_json_and_alb_lines(lines) -> None:
         .collect()
     )
     assert (row["client_ip"], row["request_time_us"], row["path"]) == (
-        "192.0.2.10", 42_000, "https://shop.example.com:443/p/1"
+        pseudonym("192.0.2.10"), 42_000, "https://shop.example.com:443/p/1"
     )  # fmt: skip
     assert row["request_at"] == datetime(2026, 11, 21, 10, 0, 0, 123456)

@@ -87,7 +87,10 @@ def test_one_step_per_stream_runs_the_same_entrypoint_as_local(settings: Setting
         "--run-date", "2026-11-03",
         "--streams", "web",
         "--lake", "s3://emr-tests",
+        # the web stream's pseudonymization key, which the job role may read (infra/)
+        "--pseudonym-secret", "shoplogs/dev/spark/pseudonym-key",
     ]  # fmt: skip
+    assert "--pseudonym-secret" not in steps[0]["HadoopJarStep"]["Args"]  # customers
 
 
 def test_the_web_step_passes_the_configured_web_format(settings: Settings) -> None:
