@@ -1,10 +1,10 @@
 {{ config(dist='all', sort=['customer_id']) }}
 
 -- One row per version of a customer's profile (type 2), from the profile events; plus the
--- unknown member that orders point at while their customer has not arrived, and the erased
--- member that keeps the orders of customers erased on request (orchestration/erasure.py). Measures of
--- the customer (orders, lifetime value) live on dim_customers_current, one row per
--- customer: here they would repeat on every version.
+-- unknown member that orders point at while their customer has not arrived, and the
+-- erased member that keeps the orders of customers erased on request
+-- (orchestration/erasure.py). Measures of the customer (orders, lifetime value) live on
+-- dim_customers_current, one row per customer: here they would repeat on every version.
 with
 
 customer_versions as (
