@@ -70,8 +70,10 @@
             {%- do counts.update({table.schema ~ '.' ~ table.identifier: n}) -%}
         {%- endif -%}
     {%- endfor -%}
-    {#- run-operation does not commit by itself. -#}
-    {%- do adapter.commit() -%}
+    {#- run-operation does not commit by itself (its queries opened the transaction). -#}
+    {%- if counts -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
     {{ print('erasure_counts: ' ~ tojson(counts)) }}
 {% endmacro %}
 
