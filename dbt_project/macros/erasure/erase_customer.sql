@@ -33,7 +33,12 @@
             ~ shoplogs.hash_in('confirmed_order_id', order_hashes)) -%}
         {%- do sessions.extend(found.columns[0].values() | list) -%}
     {%- endif -%}
+    {#- Rows already anonymous do not count again: erasing twice changes nothing. -#}
     {%- set in_sessions = shoplogs.value_in('session_id', sessions) -%}
+    {%- if in_sessions -%}
+        {%- set in_sessions = in_sessions ~ " and coalesce(visitor_id, '') != '"
+            ~ var('erased_visitor_id') ~ "'" -%}
+    {%- endif -%}
     {%- set anonymous_visit -%}
         client_ip = null, user_agent = null, remote_user = null, forwarded_for = null,
         visitor_id = '{{ var("erased_visitor_id") }}'
