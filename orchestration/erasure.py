@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lake import layout, zones
@@ -42,6 +42,7 @@ from lake.erasure import (
     scrub_raw_object,
     scrub_session_rows,
     tombstone_order_rows,
+    totals,
 )
 from orchestration.settings import Settings
 
@@ -207,6 +208,25 @@ def scrub_texts(lake: Lake, audit: AuditRecord, register: Register) -> None:
             _store(lake, key, result, was_gzip, content_type)
             audit.count(zone, f"{what} dropped" if result.dropped else what, result.dropped)
             audit.count(zone, f"{what} rewritten" if what == "lines" else what, result.rewritten)
+
+
+def read_register(lake: Lake) -> Register:
+    """Every erased customer's hashes, from the register in the bucket."""
+    keys = zones.list_keys(lake.s3, lake.bucket, layout.ERASURE_REGISTER)
+    return register_of(Erased.from_json(lake.get(key)[0]) for key in keys)
+
+
+def scrub_claimed(s3: Any, bucket: str, run_date: date) -> int:
+    """The raw objects a run just claimed without erased customers' lines (a shipper that
+    resent old logs brings them back to landing); lines dropped or rewritten."""
+    lake = Lake(s3, bucket)
+    register = read_register(lake)
+    if not register:
+        return 0
+    lake.keys = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
+    audit = AuditRecord("", "claim", "")
+    scrub_texts(lake, audit, register)
+    return totals(audit.counts)
 
 
 # --- the warehouse -----------------------------------------------------------------------
