@@ -21,6 +21,8 @@
     artifacts/spark/<version>/                       the Spark job as EMR runs it
     artifacts/agent/                                 the shipper's wheel and systemd unit
     emr-logs/, emr-logs/serverless/                  Spark logs on EMR and EMR Serverless
+    erasure/register/<customer hash>.json            an erased customer's hashed ids
+    audit/erasures/<customer hash>/<at>.json         what each erasure removed, per zone and table
 
 A run owns everything under its ``dt=<run>`` prefixes and replaces them whole, so running
 the same logical date again gives the same partitions.
@@ -59,6 +61,9 @@ EMR_LOGS = "emr-logs/"
 # may write: the runner passes the same one.
 EMR_SERVERLESS_LOGS = "emr-logs/serverless/"
 MANIFEST = "manifest.json"
+# Erasure (lake/erasure.py): the register the Spark job consults, and the audit trail.
+ERASURE_REGISTER = "erasure/register/"
+AUDIT_ERASURES = "audit/erasures/"
 
 _LANDING_KEY = re.compile(r"^landing/(?P<stream>[^/]+)/(?P<y>\d{4})/(?P<m>\d\d)/(?P<d>\d\d)/")
 _PROCESSED_KEY = re.compile(r"^processed/(?P<dataset>[^/]+)/dt=[^/]+/(?P<name>[^/]+\.parquet)$")
@@ -214,6 +219,16 @@ def spark_artifact_prefix(version: str) -> str:
 
 # Where the hosts' install document (infra/cloudformation/ingestion.yaml) fetches the shipper.
 AGENT_ARTIFACTS = "artifacts/agent/"
+
+
+def register_entry(customer_hash: str) -> str:
+    return f"{ERASURE_REGISTER}{customer_hash}.json"
+
+
+def erasure_audit(customer_hash: str, erased_at: str) -> str:
+    """One audit record per erasure request, named by when it ran (ISO-8601, UTC)."""
+    stamp = erased_at.replace(":", "").replace("-", "")
+    return f"{AUDIT_ERASURES}{customer_hash}/{stamp}.json"
 
 
 def run_partitions(run_date: date) -> list[str]:

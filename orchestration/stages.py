@@ -20,7 +20,7 @@ from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
 from lake.stats import RunStats
-from orchestration import run_report, warehouse_load
+from orchestration import erasure, run_report, warehouse_load
 from orchestration.runners.dbt import parse_inputs, run_dbt
 from orchestration.runners.spark_local import run_spark
 from orchestration.settings import REPO_ROOT, Settings
@@ -64,6 +64,9 @@ def claim_landing(settings: Settings, run_date: date, run_id: str | None = None)
     zones.lock_run(s3, settings.lake_bucket, run_date, run_id or this_process())
     zones.claim(s3, settings.lake_bucket, run_date)
     zones.screen(s3, settings.lake_bucket, run_date)
+    # Erased customers' lines in what was claimed (logs resent from the hosts) go at once,
+    # so not even the processing zone holds them again (docs/erasure.md).
+    erasure.scrub_claimed(s3, settings.lake_bucket, run_date)
     return zones.list_keys(s3, settings.lake_bucket, layout.raw_prefix(run_date))
 
 

@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lake import layout
 from lake.stats import stream_stats_line
-from preprocess import customers, orders, web
+from preprocess import customers, erasure, orders, web
 from preprocess.common import (
     QUARANTINE_COLUMNS,
     RunContext,
@@ -61,8 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--streams", default=",".join(layout.STREAMS), help="comma-separated")
     parser.add_argument(
         "--lake",
-        help="the lake's root (s3://bucket, or a local copy holding its state/ zone): web "
-        "sessions the previous run left open there continue in this run",
+        help="the lake's root (s3://bucket, or a local copy holding its state/ and erasure/ "
+        "zones): web sessions the previous run left open there continue in this run, and "
+        "customers in its erasure register stay erased",
     )
     parser.add_argument(
         "--web-format",
@@ -203,12 +204,16 @@ def main(argv: list[str] | None = None) -> int:
     key = pseudonym_key(args)
     spark = build_session()
     context = run_context(spark, args.lake, args.run_date, key)
+    # Erased customers (lake/erasure.py): whatever this run reads, they stay erased.
+    register = erasure.read_register(spark, args.lake)
     for stream in args.streams.split(","):
         lines = read_lines(spark, f"{args.input.rstrip('/')}/{stream}", stream)
+        lines, erased = erasure.erase_lines(lines, stream, register)
         transform = TRANSFORMS[stream]
         if stream == "web":
             transform = partial(web.transform, log_format=args.compiled_web_format)
-        result = transform(lines, context)
+        result = erasure.with_erased_counted(transform(lines, context), erased)
+        result = erasure.erase_sessions(result, register)
         if stream in KEYED_STREAMS and key is not None:
             result = replace(result, stats=replace(result.stats, pseudonym_key=key.record()))
         check_reconciles(result)

@@ -101,8 +101,9 @@ def test_every_bad_case_is_quarantined_with_its_reason(
                        "invalid_encoding", "malformed_request", "record_too_large"}  # fmt: skip
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         customers = con.execute("select customer_id from marts.dim_customers order by 1")
-        # The good customers, and the unknown member '-1' that late orders point at.
-        assert customers.fetchall() == [("-1",), ("C1",), ("C3",)]
+        # The good customers, the unknown member '-1' that late orders point at, and the
+        # erased member '-2' that keeps the orders of customers erased on request.
+        assert customers.fetchall() == [("-1",), ("-2",), ("C1",), ("C3",)]
         assert con.execute("select count(*) from marts.fct_orders").fetchone() == (1,)
         requests = con.execute("select sum(request_count) from marts.fct_web_sessions")
         assert requests.fetchone() == (3,)  # the request of 2015 too: dim_date has its day

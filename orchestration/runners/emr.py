@@ -37,9 +37,9 @@ TAG_PERSISTENT = f"{PROJECT}:persistent"
 EMR_MANAGED_POLICY_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 ACTIVE_STATES = ["STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING"]
 SPARK_DIR = REPO_ROOT / "spark"
-# What the job imports besides PySpark: its transforms, and the lake's layout, stats and wire
-# format (standard library only).
-LAKE_MODULES = ("__init__.py", "layout.py", "stats.py", "wire.py")
+# What the job imports besides PySpark: its transforms, and the lake's layout, stats, wire
+# format and erasure rules (standard library only).
+LAKE_MODULES = ("__init__.py", "layout.py", "stats.py", "wire.py", "erasure.py")
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,9 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
     if previous:
         folder = f"{state}{previous}/"
         _download(s3, settings.lake_bucket, folder, scratch / "lake" / folder)
+    # The erasure register the job consults (lake/erasure.py).
+    register = layout.ERASURE_REGISTER
+    _download(s3, settings.lake_bucket, register, scratch / "lake" / register)
     command = spark_submit_command(
         str(scratch / "input"),
         str(scratch / "output"),

@@ -9,6 +9,7 @@ does, and loaded again.
 
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -23,15 +24,16 @@ import pytest
 import yaml
 
 from lake import layout
+from lake.erasure import TOMBSTONE_CUSTOMER_ID, erased_of
 from lake.layout import LOG_FILES
 from lake.manifest import write_manifest
 from local.aws import provision_local, ship_logs
 from local.demo import generate
 from local.warehouses import connect, load_partition, run_setup_script, running
-from orchestration import stages
+from orchestration import erasure, stages
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.clock import ARRIVAL_DAY
-from tests.dbt_project.engines import query, table_rows
+from tests.dbt_project.engines import normalized, query, table_rows
 from tests.expectations import SMALL_DEMO
 
 pytestmark = pytest.mark.integration
@@ -54,6 +56,7 @@ class Build:
     raw_rows: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # day -> table
     skipped_setup: list[str] = field(default_factory=list)
     masking: dict[str, Any] = field(default_factory=dict)
+    erasure: dict[str, Any] = field(default_factory=dict)  # the mart-level erase, after all
 
 
 def split_logs(logs: Path, out: Path) -> list[dict[str, list[Path]]]:
@@ -216,7 +219,58 @@ def builds(lake: Lake) -> dict[str, Build]:
         for mart in stages.MARTS:
             rebuilt = table_rows("duckdb", settings["duckdb"], f"marts.{mart}")
             results["duckdb"].marts[f"{mart} (full refresh)"] = rebuilt
+        # Last, when every mart is read: one customer erased in each warehouse, in place.
+        results = {engine: replace(build, erasure=erase_one_customer(engine, settings[engine]))
+                   for engine, build in results.items()}  # fmt: skip
     return results
+
+
+# What an erasure must leave as it was on every engine.
+ERASURE_TOTALS = (
+    "select (select count(*) from marts.fct_orders), (select sum(order_total_usd) from"
+    " marts.fct_orders), (select sum(net_revenue_usd) from marts.fct_orders),"
+    " (select sum(line_amount_usd) from marts.fct_order_lines),"
+    " (select sum(lifetime_value_usd) from marts.dim_customers_current),"
+    " (select count(*) from marts.fct_web_sessions)"
+)
+
+
+def erase_one_customer(engine: str, settings: Settings) -> dict[str, Any]:
+    """The warehouse side of an erasure (dbt's erase_customer) on the customer with most
+    orders: rows changed per table, totals before and after, and every table (raw layer,
+    staging, marts) that still names them."""
+    [(customer_id, email)] = query(
+        engine, settings,
+        "select customer_id, max(email) from marts.dim_customers where customer_id in"
+        " (select customer_id from marts.fct_orders where order_id in"
+        "  (select order_id from marts.fct_web_sessions))"
+        " group by customer_id order by count(*) desc, customer_id limit 1",
+    )  # fmt: skip
+    sql = f"select order_id from marts.fct_orders where customer_id = '{customer_id}'"
+    orders = [r[0] for r in query(engine, settings, sql)]
+    before = [normalized(v) for v in query(engine, settings, ERASURE_TOTALS)[0]]
+    counts = erasure.erase_in_warehouse(settings, erased_of(customer_id, [email], orders))
+    after = [normalized(v) for v in query(engine, settings, ERASURE_TOTALS)[0]]
+    tables = query(
+        engine, settings,
+        "select table_schema, table_name from information_schema.tables where"
+        " lower(table_schema) in ('raw_data', 'staging', 'intermediate', 'marts')",
+    )  # fmt: skip
+    # As whole words, in any column (a customer_key is the id and an event id).
+    named = re.compile(
+        rf"(?<![A-Za-z0-9])({re.escape(customer_id)}|{re.escape(email)})(?![A-Za-z0-9])"
+    )
+    left = [
+        f"{schema}.{name}".lower()
+        for schema, name in tables
+        if named.search(repr(table_rows(engine, settings, f"{schema}.{name}")[1]))
+    ]
+    tombstoned = query(
+        engine, settings,
+        f"select count(*) from marts.fct_orders where customer_key = '{TOMBSTONE_CUSTOMER_ID}'",
+    )[0][0]  # fmt: skip
+    return {"counts": counts, "before": before, "after": after, "left": left,
+            "orders": len(orders), "tombstoned": int(tombstoned)}  # fmt: skip
 
 
 @pytest.mark.parametrize("mart", stages.MARTS)
@@ -324,3 +378,17 @@ def test_source_columns_follow_the_parquet_column_order(
         )["Body"].read()
         written = pq.ParquetFile(pa.BufferReader(body)).schema_arrow.names
         assert declared[table] == [*written, "dt"], table
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_erasure_sql_leaves_no_trace_and_keeps_the_money(
+    builds: dict[str, Build], engine: str
+) -> None:
+    erased = builds[engine].erasure
+    assert erased["left"] == [], "tables still naming the erased customer"
+    assert erased["after"] == erased["before"]
+    assert erased["tombstoned"] == erased["orders"] > 0
+    counts = erased["counts"]
+    assert counts["marts.dim_customers"] > 0 and counts["marts.fct_orders"] == erased["orders"]
+    if engine in STAND_INS:  # their raw layer is a loaded copy; DuckDB reads the lake
+        assert counts["raw_data.customers"] > 0 and counts["raw_data.orders"] > 0

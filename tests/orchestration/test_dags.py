@@ -45,7 +45,7 @@ def test_dags_import_without_errors_or_work(
 ) -> None:
     dagbag = load_dagbag(monkeypatch, runner)
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"shoplogs_pipeline"}
+    assert set(dagbag.dag_ids) == {"shoplogs_pipeline", "shoplogs_erase"}
     for dag in dagbag.dags.values():
         assert dag.tags and dag.catchup is False
         for task in dag.tasks:
@@ -139,3 +139,13 @@ def test_pipeline_shape_emr(manifest: Path, monkeypatch: pytest.MonkeyPatch) -> 
     terminate = dag.get_task("spark_emr.terminate")
     assert terminate.trigger_rule == "all_done"  # runs when the steps fail, too
     assert "spark_emr.wait_for_step" in upstream_ids(dag, "promote")
+
+
+def test_erase_dag_takes_the_customer_id_as_a_param(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dag = load_dagbag(monkeypatch, "local").dags["shoplogs_erase"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # by request only, never scheduled
+    assert dag.task_ids == ["erase_customer"]
+    assert "customer_id" in dag.params
+    assert dag.max_active_runs == 1

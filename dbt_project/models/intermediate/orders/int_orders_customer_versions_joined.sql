@@ -1,6 +1,7 @@
 -- One row per order with the customer profile version valid when it was placed. An order
 -- whose customer has not arrived yet (or was placed before the first profile event) gets
--- the unknown member '-1', so an inner join to dim_customers never drops it.
+-- the unknown member '-1', so an inner join to dim_customers never drops it; an order of an
+-- erased customer (customer id '-2', orchestration/erasure.py) gets the erased member '-2'.
 with
 
 orders as (
@@ -19,8 +20,11 @@ final as (
 
     select
         orders.*,
-        coalesce(customer_versions.customer_key, '{{ var("unknown_customer_key") }}')
-            as customer_key
+        case
+            when orders.customer_id = '{{ var("erased_customer_key") }}'
+                then '{{ var("erased_customer_key") }}'
+            else coalesce(customer_versions.customer_key, '{{ var("unknown_customer_key") }}')
+        end as customer_key
 
     from orders
     left join customer_versions

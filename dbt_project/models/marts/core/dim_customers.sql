@@ -1,9 +1,10 @@
 {{ config(dist='all', sort=['customer_id']) }}
 
 -- One row per version of a customer's profile (type 2), from the profile events; plus the
--- unknown member that orders point at while their customer has not arrived. Measures of
--- the customer (orders, lifetime value) live on dim_customers_current, one row per
--- customer: here they would repeat on every version.
+-- unknown member that orders point at while their customer has not arrived, and the
+-- erased member that keeps the orders of customers erased on request
+-- (orchestration/erasure.py). Measures of the customer (orders, lifetime value) live on
+-- dim_customers_current, one row per customer: here they would repeat on every version.
 with
 
 customer_versions as (
@@ -17,6 +18,24 @@ unknown_customer as (
     select
         '{{ var("unknown_customer_key") }}' as customer_key,
         '{{ var("unknown_customer_key") }}' as customer_id,
+        0 as profile_version,
+        cast(null as {{ shoplogs.type_long_string() }}) as email,
+        cast(null as {{ shoplogs.type_long_string() }}) as first_name,
+        cast(null as {{ shoplogs.type_long_string() }}) as last_name,
+        cast(null as varchar(2)) as country_code,
+        cast(null as {{ shoplogs.type_long_string() }}) as city,
+        cast(null as {{ dbt.type_timestamp() }}) as signed_up_at,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_from,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
+        true as is_current
+
+),
+
+erased_customer as (
+
+    select
+        '{{ var("erased_customer_key") }}' as customer_key,
+        '{{ var("erased_customer_key") }}' as customer_id,
         0 as profile_version,
         cast(null as {{ shoplogs.type_long_string() }}) as email,
         cast(null as {{ shoplogs.type_long_string() }}) as first_name,
@@ -65,6 +84,24 @@ unioned as (
         is_current
 
     from unknown_customer
+
+    union all
+
+    select
+        customer_key,
+        customer_id,
+        profile_version,
+        email,
+        first_name,
+        last_name,
+        country_code,
+        city,
+        signed_up_at,
+        valid_from,
+        valid_to,
+        is_current
+
+    from erased_customer
 
 ),
 
