@@ -21,7 +21,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs analyses report screenshots bench \
+.PHONY: help install run test lint unit integration docs analyses metrics report screenshots bench \
 	clean airflow manifest mwaa-bundle agent-wheel deploy destroy
 
 help: ## List the targets
@@ -95,6 +95,9 @@ docs: install ## Serve the docs site the last run published on a free port, buil
 
 analyses: install ## Run dbt_project/analyses/ on the current warehouse (the local DuckDB after make run) and print each answer
 	$(BIN)/python -m local.analyses
+
+metrics: install ## Answer the semantic layer's saved queries (MetricFlow) on the current warehouse, as `make analyses` (Q=<saved query> for one)
+	$(BIN)/python -m local.metrics $(Q)
 
 report: install ## Serve the latest run report (make run publishes it) on a free port
 	$(BIN)/python -m local.report_site

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -104,6 +104,8 @@ def query_saved(
             for name in names:
                 result = engine.query(MetricFlowQueryRequest.create(saved_query_name=name))
                 table = result.result_df
+                if table is None:  # a query (not an explain) always brings a table
+                    raise MetricsFailed(f"the saved query {name} returned no table")
                 rows = tuple(tuple(cell_value(v) for v in row) for row in table.rows)
                 answers.append(Answer(name, tuple(table.column_names), rows))
         finally:

@@ -64,9 +64,7 @@ def test_the_docs_site_shows_the_marts_columns_lineage_and_diagram(
     # ratio its two input metrics, the input metric its semantic model, that one its mart.
     ratio, measure, semantic_model = shots.metric_pages
     assert "converted_sessions / human_sessions, a fraction between 0 and 1" in ratio
-    assert "Depends On" in ratio and {"converted_sessions", "human_sessions"} <= set(
-        ratio.split()
-    )
+    assert "Depends On" in ratio and {"converted_sessions", "human_sessions"} <= set(ratio.split())
     assert "Human sessions that placed an order" in measure
     assert "web_sessions" in measure.split("Depends On")[-1]
     assert "One row per web session (fct_web_sessions)" in semantic_model
