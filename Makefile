@@ -21,7 +21,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: help install run test lint unit integration docs analyses erase report screenshots bench \
+.PHONY: help install run test lint unit integration docs analyses metrics erase report screenshots bench \
 	clean airflow manifest mwaa-bundle agent-wheel deploy destroy
 
 help: ## List the targets
@@ -99,6 +99,9 @@ analyses: install ## Run dbt_project/analyses/ on the current warehouse (the loc
 erase: install ## Erase one customer's personal data from every zone and the warehouse: CUSTOMER=<customer id> (BY=<who asked>)
 	@test -n "$(CUSTOMER)" || { echo "make erase: give the customer id, e.g. make erase CUSTOMER=C00042"; exit 2; }
 	$(BIN)/python -m orchestration.erasure --customer "$(CUSTOMER)" $(if $(BY),--requested-by "$(BY)")
+
+metrics: install ## Answer the semantic layer's saved queries (MetricFlow) on the current warehouse, as `make analyses` (Q=<saved query> for one)
+	$(BIN)/python -m local.metrics $(Q)
 
 report: install ## Serve the latest run report (make run publishes it) on a free port
 	$(BIN)/python -m local.report_site

@@ -27,6 +27,8 @@ from orchestration.settings import Settings, load_settings
 # The pages photographed, as the site's own routes (dbt docs is an AngularJS app).
 OVERVIEW = "#!/overview"
 FCT_ORDERS = "#!/model/model.shoplogs.fct_orders"
+# A ratio metric, and through it the simple metric, semantic model and mart it reads.
+METRIC = "#!/metric/metric.shoplogs.conversion_rate"
 LINEAGE_BUTTON = "[ng-click='onLauncherClick()']"  # "View Lineage Graph", bottom right
 FULL_SCREEN = "[ng-click='showExpanded()']"  # the graph panel's expand control
 ERD_IMAGE = "img[alt^='The star schema']"  # orchestration/erd.py writes it
@@ -63,6 +65,9 @@ class DocsShots:
     fct_orders_columns: list[str] = field(default_factory=list)
     erd_size: tuple[int, int] = (0, 0)  # the diagram image's natural width and height
     graph_size: tuple[int, int] = (0, 0)  # the lineage graph's drawing surface
+    # The page text of the metric, of its input metric and of their semantic model, in the
+    # order followed from the metric's "Depends On" links.
+    metric_pages: list[str] = field(default_factory=list)
     screenshots: list[Path] = field(default_factory=list)
 
 
@@ -97,6 +102,19 @@ def _model(page: Any, url: str, out: Path, shots: DocsShots) -> None:
     _shoot(page, out, "docs-fct-orders", shots)
 
 
+def _metric(page: Any, url: str, out: Path, shots: DocsShots) -> None:
+    page.goto(url + METRIC)
+    page.wait_for_selector("text=Depends On", timeout=PAGE_TIMEOUT_MS)
+    shots.metric_pages.append(page.inner_text(".app-content"))
+    _shoot(page, out, "docs-metric", shots)
+    # What it reads: its input metric, then that metric's semantic model (and its mart).
+    for link in ("converted_sessions", "web_sessions"):
+        page.click(f"a:text-is('{link}')", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_selector(f"text={link}", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_selector("text=Depends On", timeout=PAGE_TIMEOUT_MS)
+        shots.metric_pages.append(page.inner_text(".app-content"))
+
+
 def _lineage(page: Any, url: str, out: Path, shots: DocsShots) -> None:
     page.goto(url + FCT_ORDERS)
     page.click(LINEAGE_BUTTON, timeout=PAGE_TIMEOUT_MS)
@@ -114,8 +132,9 @@ def _lineage(page: Any, url: str, out: Path, shots: DocsShots) -> None:
 
 
 def screenshot_docs(site_dir: Path, out: Path, browser: Any | None = None) -> DocsShots:
-    """Serve ``site_dir``, open the overview (with the star schema diagram), ``fct_orders``
-    and its lineage graph in headless Chromium, and save a screenshot of each in ``out``."""
+    """Serve ``site_dir``, open the overview (with the star schema diagram), ``fct_orders``,
+    its lineage graph and a metric in headless Chromium, and save a screenshot of each in
+    ``out``."""
     from local.browser import given_or_new
 
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +144,8 @@ def screenshot_docs(site_dir: Path, out: Path, browser: Any | None = None) -> Do
         try:
             _overview(page, url, out, shots)
             _model(page, url, out, shots)
-            _lineage(page, url, out, shots)
+            _metric(page, url, out, shots)
+            _lineage(page, url, out, shots)  # last: it leaves the graph full screen
         finally:
             page.close()
     return shots

@@ -1,4 +1,6 @@
--- Bots' share of web sessions and of requests per day.
+-- Bots' share of web sessions and of requests per day, as the semantic layer defines them
+-- (models/marts/web/_web__metrics.yml, through macros/metrics/): saved query
+-- bot_share_of_traffic.
 with
 
 sessions as (
@@ -11,15 +13,13 @@ final as (
 
     select
         session_date,
-        count(*) as sessions,
-        sum(case when is_bot then 1 else 0 end) as bot_sessions,
-        round(1.0 * sum(case when is_bot then 1 else 0 end) / count(*), 4) as bot_session_share,
-        sum(request_count) as requests,
-        sum(case when is_bot then request_count else 0 end) as bot_requests,
-        round(
-            1.0 * sum(case when is_bot then request_count else 0 end)
-            / nullif(sum(request_count), 0), 4
-        ) as bot_request_share
+        {{ shoplogs.metric_sql('sessions') }} as sessions,
+        {{ shoplogs.metric_sql('bot_sessions') }} as bot_sessions,
+        {{ shoplogs.metric_sql('classified_sessions') }} as classified_sessions,
+        round({{ shoplogs.metric_sql('bot_share') }}, 4) as bot_session_share,
+        {{ shoplogs.metric_sql('requests') }} as requests,
+        {{ shoplogs.metric_sql('bot_requests') }} as bot_requests,
+        round({{ shoplogs.metric_sql('bot_request_share') }}, 4) as bot_request_share
 
     from sessions
     group by session_date

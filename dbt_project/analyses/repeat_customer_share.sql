@@ -1,4 +1,6 @@
--- How many ordering customers came back for a second order, and how many orders are repeats.
+-- How many ordering customers came back for a second order, and how many orders are
+-- repeats, as the semantic layer defines them (models/marts/core/_core__metrics.yml,
+-- through macros/metrics/): saved query repeat_customer_share.
 with
 
 orders as (
@@ -7,52 +9,17 @@ orders as (
 
 ),
 
-customers as (
-
-    select
-        customer_id,
-        max(customer_order_number) as order_count
-
-    from orders
-    group by customer_id
-
-),
-
-customer_counts as (
-
-    select
-        count(*) as customers,
-        sum(case when order_count >= 2 then 1 else 0 end) as repeat_customers
-
-    from customers
-
-),
-
-order_counts as (
-
-    select
-        count(*) as orders,
-        sum(case when is_first_order then 0 else 1 end) as repeat_orders
-
-    from orders
-
-),
-
 final as (
 
     select
-        customer_counts.customers,
-        customer_counts.repeat_customers,
-        round(
-            1.0 * customer_counts.repeat_customers / nullif(customer_counts.customers, 0), 4
-        ) as repeat_customer_share,
-        order_counts.orders,
-        order_counts.repeat_orders,
-        round(1.0 * order_counts.repeat_orders / nullif(order_counts.orders, 0), 4)
-            as repeat_order_share
+        {{ shoplogs.metric_sql('ordering_customers') }} as customers,
+        {{ shoplogs.metric_sql('repeat_customers') }} as repeat_customers,
+        round({{ shoplogs.metric_sql('repeat_customer_share') }}, 4) as repeat_customer_share,
+        {{ shoplogs.metric_sql('orders') }} as orders,
+        {{ shoplogs.metric_sql('repeat_orders') }} as repeat_orders,
+        round({{ shoplogs.metric_sql('repeat_order_share') }}, 4) as repeat_order_share
 
-    from customer_counts
-    cross join order_counts
+    from orders
 
 )
 

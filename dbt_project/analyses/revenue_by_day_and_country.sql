@@ -1,5 +1,7 @@
 -- Gross bookings and net revenue (by order date and by refund date) in US dollars per day
--- and customer country.
+-- and customer country, with the average order value. Every measure is the semantic
+-- layer's own (models/marts/core/_core__metrics.yml, through macros/metrics/): saved
+-- query revenue_by_day_and_country.
 with
 
 orders as (
@@ -27,18 +29,23 @@ orders_located as (
 
 ),
 
--- Each order on its order day; each refund of revenue again on its refund day.
+-- The orders' measures on their order day; refunds again on their refund day.
 daily_amounts as (
 
     select
         order_date as revenue_date,
         country_code,
-        1 as orders,
-        order_total_usd as gross_bookings_usd,
-        net_revenue_usd,
-        net_revenue_usd + refunded_revenue_usd as net_revenue_by_refund_date_usd
+        {{ shoplogs.metric_sql('orders') }} as orders,
+        {{ shoplogs.metric_sql('gross_bookings') }} as gross_bookings,
+        {{ shoplogs.metric_sql('net_revenue') }} as net_revenue,
+        {{ shoplogs.metric_sql('refunded_later') }} as refunded_later,
+        0 as refunds,
+        {{ shoplogs.metric_sql('revenue_orders') }} as revenue_orders
 
     from orders_located
+    group by
+        order_date,
+        country_code
 
     union all
 
@@ -46,12 +53,36 @@ daily_amounts as (
         refund_date as revenue_date,
         country_code,
         0 as orders,
-        0 as gross_bookings_usd,
-        0 as net_revenue_usd,
-        -1 * refunded_revenue_usd as net_revenue_by_refund_date_usd
+        0 as gross_bookings,
+        0 as net_revenue,
+        0 as refunded_later,
+        {{ shoplogs.measure('refunds_usd') }} as refunds,
+        0 as revenue_orders
 
     from orders_located
-    where refunded_revenue_usd != 0
+    where refund_date is not null
+    group by
+        refund_date,
+        country_code
+
+),
+
+daily as (
+
+    select
+        revenue_date,
+        country_code,
+        sum(orders) as orders,
+        sum(gross_bookings) as gross_bookings,
+        sum(net_revenue) as net_revenue,
+        sum(refunded_later) as refunded_later,
+        sum(refunds) as refunds,
+        sum(revenue_orders) as revenue_orders
+
+    from daily_amounts
+    group by
+        revenue_date,
+        country_code
 
 ),
 
@@ -60,15 +91,17 @@ final as (
     select
         revenue_date,
         country_code,
-        sum(orders) as orders,
-        sum(gross_bookings_usd) as gross_bookings_usd,
-        sum(net_revenue_usd) as net_revenue_usd,
-        sum(net_revenue_by_refund_date_usd) as net_revenue_by_refund_date_usd
+        orders,
+        gross_bookings as gross_bookings_usd,
+        net_revenue as net_revenue_usd,
+        -- the metrics' expressions over the columns named after their inputs
+        {{ shoplogs.metric_sql('net_revenue_by_refund_date') }} as net_revenue_by_refund_date_usd,
+        revenue_orders,
+        round(
+            {{ shoplogs.metric_sql('average_order_value', over_columns=true) }}, 4
+        ) as average_order_value_usd
 
-    from daily_amounts
-    group by
-        revenue_date,
-        country_code
+    from daily
 
 )
 

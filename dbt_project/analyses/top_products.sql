@@ -1,4 +1,6 @@
--- The ten products with the most net revenue in US dollars, with units and gross bookings.
+-- The ten products with the most net revenue in US dollars, with units and gross bookings,
+-- as the semantic layer defines them (models/marts/core/_core__metrics.yml, through
+-- macros/metrics/): saved query top_products.
 with
 
 order_lines as (
@@ -19,10 +21,10 @@ final as (
         products.product_id,
         products.product_name,
         products.category,
-        count(distinct order_lines.order_id) as orders,
-        sum(order_lines.quantity) as units,
-        sum(order_lines.line_amount_usd) as gross_bookings_usd,
-        sum(order_lines.net_revenue_usd) as net_revenue_usd
+        {{ shoplogs.metric_sql('line_orders') }} as orders,
+        {{ shoplogs.metric_sql('units') }} as units,
+        {{ shoplogs.metric_sql('line_gross_bookings') }} as gross_bookings_usd,
+        {{ shoplogs.metric_sql('line_net_revenue') }} as net_revenue_usd
 
     from order_lines
     inner join products

@@ -1,4 +1,6 @@
--- Human web sessions per day and the share of them that placed an order.
+-- Human web sessions per day, the share of them that placed an order, and the share that
+-- bounced. Every measure and rate is the semantic layer's own (models/marts/web/
+-- _web__metrics.yml, through macros/metrics/): saved query web_session_conversion.
 with
 
 sessions as (
@@ -11,14 +13,14 @@ final as (
 
     select
         session_date,
-        count(*) as human_sessions,
-        sum(case when is_converted then 1 else 0 end) as converted_sessions,
-        round(
-            1.0 * sum(case when is_converted then 1 else 0 end) / count(*), 4
-        ) as conversion_rate
+        {{ shoplogs.metric_sql('human_sessions') }} as human_sessions,
+        {{ shoplogs.metric_sql('converted_sessions') }} as converted_sessions,
+        round({{ shoplogs.metric_sql('conversion_rate') }}, 4) as conversion_rate,
+        {{ shoplogs.metric_sql('viewing_sessions') }} as viewing_sessions,
+        {{ shoplogs.metric_sql('bounced_sessions') }} as bounced_sessions,
+        round({{ shoplogs.metric_sql('bounce_rate') }}, 4) as bounce_rate
 
     from sessions
-    where not is_bot
     group by session_date
 
 )

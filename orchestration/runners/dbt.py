@@ -164,8 +164,9 @@ def run_dbt(
     )  # fmt: skip
 
 
-# What a parse leaves that later dbt commands and Cosmos read from the project's target/.
-PARSE_STATE = ("manifest.json", "partial_parse.msgpack", "erd.json")
+# What a parse leaves that later dbt commands, Cosmos and MetricFlow's `mf` (the semantic
+# manifest) read from the project's target/.
+PARSE_STATE = ("manifest.json", "partial_parse.msgpack", "erd.json", "semantic_manifest.json")
 
 
 def build_manifest(settings: Settings, log_file: Path) -> Path:

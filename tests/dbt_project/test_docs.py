@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local.metrics import SAVED_QUERIES, validation_issues
 from orchestration import classification, erd, stages
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -249,16 +250,5 @@ def test_models_carry_their_layers_prefix_and_yaml_beside_them(manifest: dict[st
     assert models and misnamed == [] and misplaced == []
 
 
-def test_the_privacy_section_states_the_lakes_lifecycle_rules() -> None:
-    """The overview's retention table says what infra/environments.py configures."""
-    from infra.environments import ENVIRONMENTS
-
-    prod, dev = ENVIRONMENTS["prod"], ENVIRONMENTS["dev"]
-    rows = {line.split("|")[1].strip(): line for line in erd.OVERVIEW.read_text().splitlines()
-            if line.startswith("| `")}  # fmt: skip
-    for zone, days in (("`landing/`", "landing_expire_days"),
-                       ("`quarantine/`", "quarantine_expire_days"),
-                       ("`processing/`", "processing_expire_days")):  # fmt: skip
-        assert f"{getattr(prod, days)} days (prod; dev {getattr(dev, days)})" in rows[zone], zone
-    versions = f"{prod.noncurrent_version_expire_days} days (prod; dev "
-    assert versions in rows["`processed/` and the warehouse"]
+from local.metrics import SAVED_QUERIES, validation_issues
+from orchestration import classification, erd, stages

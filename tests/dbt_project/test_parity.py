@@ -27,14 +27,17 @@ from lake import layout
 from lake.erasure import TOMBSTONE_CUSTOMER_ID, erased_of
 from lake.layout import LOG_FILES
 from lake.manifest import write_manifest
+from local.analyses import Answer, run_analyses
 from local.aws import provision_local, ship_logs
 from local.demo import generate
+from local.metrics import query_saved
 from local.warehouses import connect, load_partition, run_setup_script, running
 from orchestration import erasure, stages
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.clock import ARRIVAL_DAY
 from tests.dbt_project.engines import normalized, query, table_rows
 from tests.expectations import SMALL_DEMO
+from tests.metric_answers import differences
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +60,9 @@ class Build:
     skipped_setup: list[str] = field(default_factory=list)
     masking: dict[str, Any] = field(default_factory=dict)
     erasure: dict[str, Any] = field(default_factory=dict)  # the mart-level erase, after all
+    # question -> (the analysis's answer, the saved query's), or why they could not be had
+    answers: dict[str, tuple[Answer, Answer]] = field(default_factory=dict)
+    answers_error: str = ""
 
 
 def split_logs(logs: Path, out: Path) -> list[dict[str, list[Path]]]:
@@ -177,6 +183,17 @@ def publish(lake: Lake, day: date, batch: dict[str, list[Path]]) -> None:
     stages.promote_zones(lake.settings, day)
 
 
+def answers(settings: Settings) -> tuple[dict[str, tuple[Answer, Answer]], str]:
+    """Every analysis and saved query on the engine, or the error that stopped them (the
+    test shows it; the marts' own checks still run)."""
+    try:
+        metrics = {answer.name: answer for answer in query_saved(settings)}
+        analyses = run_analyses(settings)
+    except Exception as exc:  # any engine's failure, reported by the test
+        return {}, f"{type(exc).__name__}: {exc}"
+    return {a.name: (a, metrics[a.name]) for a in analyses}, ""
+
+
 @pytest.fixture(scope="module")
 def builds(lake: Lake) -> dict[str, Build]:
     """Run the pipeline day by day; after each day's promote, every engine loads the
@@ -215,6 +232,7 @@ def builds(lake: Lake) -> dict[str, Build]:
             for mart in stages.MARTS:
                 results[engine].marts[mart] = table_rows(engine, settings[engine], f"marts.{mart}")
             results[engine].masking = masking_seen(engine, settings[engine])
+            results[engine].answers, results[engine].answers_error = answers(settings[engine])
         stages.build_warehouse(settings["duckdb"], "--full-refresh")
         for mart in stages.MARTS:
             rebuilt = table_rows("duckdb", settings["duckdb"], f"marts.{mart}")
@@ -282,6 +300,18 @@ def test_every_mart_has_the_same_rows_on_every_engine(builds: dict[str, Build], 
         assert other_columns == columns, engine
         assert len(other_rows) == len(rows), engine
         assert other_rows == rows, engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_metrics_answer_as_the_analyses_on_every_engine(
+    builds: dict[str, Build], engine: str
+) -> None:
+    build = builds[engine]
+    assert build.answers_error == ""
+    assert build.answers
+    for analysis, metrics in build.answers.values():
+        assert metrics.rows, (engine, metrics.name)
+        assert differences(analysis, metrics) == [], engine
 
 
 def test_incremental_builds_equal_a_full_rebuild(builds: dict[str, Build]) -> None:

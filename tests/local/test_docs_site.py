@@ -57,9 +57,19 @@ def test_the_docs_site_shows_the_marts_columns_lineage_and_diagram(
     assert width > 600 and height > 400  # the star schema, not a broken-image icon
     assert min(shots.graph_size) > 100
     assert [p.name for p in shots.screenshots] == [
-        "docs-overview.png", "docs-erd.png", "docs-fct-orders.png", "docs-lineage.png"
+        "docs-overview.png", "docs-erd.png", "docs-fct-orders.png", "docs-metric.png",
+        "docs-lineage.png",
     ]  # fmt: skip
     assert all(p.stat().st_size > 10_000 for p in shots.screenshots)
+    # A metric's page gives its description with its definition, and what it reads: the
+    # ratio its two input metrics, the input metric its semantic model, that one its mart.
+    ratio, measure, semantic_model = shots.metric_pages
+    assert "converted_sessions / human_sessions, a fraction between 0 and 1" in ratio
+    assert "Depends On" in ratio and {"converted_sessions", "human_sessions"} <= set(ratio.split())
+    assert "Human sessions that placed an order" in measure
+    assert "web_sessions" in measure.split("Depends On")[-1]
+    assert "One row per web session (fct_web_sessions)" in semantic_model
+    assert "fct_web_sessions" in semantic_model.split("Depends On")[-1].split()
 
 
 def test_the_overview_tells_analysts_what_personal_data_they_see(

@@ -43,3 +43,11 @@ def affected_sessions() -> str:
 
 def confirmed_order_id(path: str = "request_path", status: str = "status_code") -> str:
     return f"case when {status} = 200 then {path} end"
+
+
+def measure(name: str) -> str:
+    return f"sum({name})"
+
+
+def metric_sql(name: str, over_columns: bool = False) -> str:
+    return f"sum({name})" if not over_columns else f"1.0 * {name}"
