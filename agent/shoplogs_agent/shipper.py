@@ -117,10 +117,11 @@ class ShipperConfig:
 
     def checkpoint_path(self, flow: Flow) -> Path:
         """A flow's checkpoints. Flows sharing a delivery stream (an nginx and an Apache log,
-        each in its own logFormat, into the web stream) each get their own file, named by
-        their pattern; a flow alone on its stream keeps the name it always had."""
-        sharing = [f for f in self.flows if f.delivery_stream == flow.delivery_stream]
-        if len(sharing) < 2:
+        each in its own logFormat, into the web stream) each get their own file: the first
+        of them keeps the name a flow alone on its stream has always had (a flow added after
+        it leaves its checkpoints where they were), the others are named by their pattern."""
+        first = next(f for f in self.flows if f.delivery_stream == flow.delivery_stream)
+        if first == flow:
             return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
         pattern = hashlib.sha256(flow.file_pattern.encode()).hexdigest()[:12]
         return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.{pattern}.json")
