@@ -14,8 +14,9 @@ from __future__ import annotations
 RECORD_MAGIC = b"\x1eSL1 "
 SEPARATOR = b"\x1d"
 # The header as a Java regex over the decoded line: host, fingerprint, offset, line count,
-# the format (empty when the record names none).
-HEADER_REGEX = "^\x1eSL1 (\\S+) (\\S+) (\\d+) (\\d+)(?: (\\S+))?\x1d"
+# the format (empty when the record names none; the separator is no space, so the format's
+# class excludes it, else a first line without a space would be read as part of the format).
+HEADER_REGEX = "^\x1eSL1 (\\S+) (\\S+) (\\d+) (\\d+)(?: ([^\\s\x1d]+))?\x1d"
 # The longest header: the shipper leaves 512 bytes for its fields, plus the format's own
 # length, at most 4096 bytes (agent/shoplogs_agent/identity.py).
 MAX_HEADER_BYTES = 512 + 1 + 4096

@@ -131,6 +131,7 @@ APACHE_GOOD = [
     apache("10.0.0.9", 5, "GET /a.js type= HTTP/1.1", '"Mozilla/5.0" 402 shop.example.com'),
 ]  # fmt: skip
 APACHE_BAD = {
+    "-": ("unparseable", "not"),  # first in its record, and holds no space: its own line
     apache("45.9.20.1", 6, "\\x16\\x03\\x01\\x00\\xa5\\x01\\x00\\x00\\xa1\\x03\\x03", status="400",
            size="226"): ("malformed_request", "request"),  # a TLS handshake on the HTTP port
     apache("45.9.20.2", 7, "-", '"-" 20000612 shop.example.com', "408", "-"):
@@ -229,7 +230,7 @@ def test_each_flow_is_parsed_in_its_own_format_by_the_spark_job(
     raw = tmp_path / "raw" / "web"
     raw.mkdir(parents=True)
     for number, (log_format, good, bad) in enumerate(flows):
-        (raw / f"object-{number}").write_bytes(delivered([*good, *bad], log_format, number))
+        (raw / f"object-{number}").write_bytes(delivered([*bad, *good], log_format, number))
     monkeypatch.setattr(type(spark), "stop", lambda self: None)  # the tests' shared session
     out = tmp_path / "out"
     job.main(["--input", str(tmp_path / "raw"), "--output", str(out), "--run-date", "2026-11-01",
