@@ -78,8 +78,8 @@ airflow: install ## Start a local Airflow (API server, scheduler, DAG processor,
 manifest: install ## Build the dbt manifest Cosmos renders the DAG from (dbt parse)
 	cd dbt_project && DBT_PROFILES_DIR=. ../$(BIN)/dbt parse --quiet
 
-mwaa-bundle: manifest ## Build dist/mwaa: DAGs, requirements.txt, startup script (ENV=prod|dev WAREHOUSE=snowflake|redshift)
-	$(BIN)/python -m infra.mwaa_bundle --env $(or $(ENV),prod) --warehouse $(or $(WAREHOUSE),snowflake)
+mwaa-bundle: manifest ## Build dist/mwaa: DAGs, requirements.txt, startup script (ENV=prod|dev WAREHOUSE=snowflake|redshift WEB_FORMAT='...')
+	$(BIN)/python -m infra.mwaa_bundle --env $(or $(ENV),prod) --warehouse $(or $(WAREHOUSE),snowflake) $(if $(WEB_FORMAT),--web-format "$$WEB_FORMAT")
 
 agent-wheel: $(UV) ## Build the EC2 agent's wheel (boto3 its only dependency) into dist/agent
 	$(UV) build --package shoplogs-agent --wheel --out-dir dist/agent

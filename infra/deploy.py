@@ -390,7 +390,7 @@ def upload_mwaa_bundle(ctx: ArtifactContext) -> dict[str, str]:
     from infra import mwaa_bundle
 
     out = mwaa_bundle.build(ctx.options.dist / "mwaa", ctx.env.name, ctx.env.warehouse,
-                            ctx.outputs.get("LakeBucketName"))  # fmt: skip
+                            ctx.outputs.get("LakeBucketName"), ctx.env.web_format)  # fmt: skip
     startup = out / "startup.sh"
     startup.write_text(startup.read_text() + startup_exports(ctx.outputs))
     bucket = ctx.outputs["MwaaBucketName"]

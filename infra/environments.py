@@ -22,6 +22,9 @@ class Environment:
     region: str
     vpc_cidr: str
     warehouse: str  # snowflake | redshift: what the MWAA bundle's startup script selects
+    # The web servers' log format (docs/data-contract.md, "Formats"): the MWAA bundle's
+    # startup script sets it as SHOPLOGS_WEB_FORMAT, for lines whose shipper names none.
+    web_format: str
     create_redshift: bool
     landing_expire_days: int
     quarantine_expire_days: int
@@ -57,6 +60,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         region="eu-west-1",
         vpc_cidr="10.40.0.0/16",
         warehouse="snowflake",
+        web_format="combined",
         create_redshift=True,
         landing_expire_days=7,
         quarantine_expire_days=14,
@@ -82,6 +86,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         region="eu-west-1",
         vpc_cidr="10.41.0.0/16",
         warehouse="snowflake",
+        web_format="combined",
         create_redshift=True,
         landing_expire_days=14,
         quarantine_expire_days=30,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,10 +34,10 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra import mwaa
+from infra import environments, mwaa
 from lake import layout
 from orchestration.runners.dbt import AIRFLOW_CONFIGURATION, MANIFEST, docs_view_configuration
-from orchestration.settings import REPO_ROOT, resource_names
+from orchestration.settings import REPO_ROOT, check_web_format, resource_names
 
 # The packages the DAG's tasks import (the DAG file itself goes to the folder's root).
 CODE = ["orchestration", "lake"]
@@ -55,6 +56,9 @@ STARTUP = """#!/bin/bash
 export SHOPLOGS_ENV="{env}"
 export SPARK_RUNNER="${{SPARK_RUNNER:-emr}}"
 export SHOPLOGS_WAREHOUSE="${{SHOPLOGS_WAREHOUSE:-{warehouse}}}"
+# The web servers' log format (docs/data-contract.md, "Formats"), for lines whose shipper
+# names none (a flow's logFormat in agent.json travels with its lines and wins).
+[ -n "${{SHOPLOGS_WEB_FORMAT+set}}" ] || export SHOPLOGS_WEB_FORMAT={web_format}
 account_id() {{ aws sts get-caller-identity --query Account --output text; }}
 export AWS_ACCOUNT_ID="${{AWS_ACCOUNT_ID:-$(account_id)}}"
 # No usage pings from Cosmos: MWAA's private subnets usually have no route out.
@@ -117,10 +121,15 @@ def dbt_requirements(repo: Path = REPO_ROOT) -> str:
     return "".join(f"{line}\n" for line in exported.splitlines() if line.strip())
 
 
-def startup_script(env: str, warehouse: str, repo: Path = REPO_ROOT) -> str:
+def startup_script(
+    env: str, warehouse: str, web_format: str = "combined", repo: Path = REPO_ROOT
+) -> str:
+    """The startup script; ``web_format`` is checked as the Spark job will read it, so a
+    bad one fails the bundle's build, not the first run on MWAA."""
+    check_web_format(web_format, "web format of the MWAA bundle")
     return STARTUP.format(
         env=env, warehouse=warehouse, dbt_version=locked_versions(repo)["dbt-core"],
-        dbt_requirements=dbt_requirements(repo),
+        dbt_requirements=dbt_requirements(repo), web_format=shlex.quote(web_format),
     )  # fmt: skip
 
 
@@ -157,7 +166,14 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def build(out: Path, env: str, warehouse: str, lake_bucket: str | None = None) -> Path:
+def build(
+    out: Path,
+    env: str,
+    warehouse: str,
+    lake_bucket: str | None = None,
+    web_format: str = "combined",
+) -> Path:
+    check_web_format(web_format, "web format of the MWAA bundle")
     if not MANIFEST.exists():
         raise FileNotFoundError(f"{MANIFEST} is missing: run `make manifest` first")
     shutil.rmtree(out, ignore_errors=True)
@@ -172,7 +188,7 @@ def build(out: Path, env: str, warehouse: str, lake_bucket: str | None = None) -
     shutil.copy2(mwaa.CONSTRAINTS, dags / mwaa.CONSTRAINTS.name)
     (out / "requirements.txt").write_text(requirements())
     startup = out / "startup.sh"
-    startup.write_text(startup_script(env, warehouse))
+    startup.write_text(startup_script(env, warehouse, web_format))
     startup.chmod(0o755)
     (out / "airflow-configuration.json").write_text(
         json.dumps(airflow_configuration(env, lake_bucket), indent=2) + "\n"
@@ -185,10 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "dist" / "mwaa")
     parser.add_argument("--env", choices=["dev", "prod"], default="prod")
     parser.add_argument("--warehouse", choices=["snowflake", "redshift"], default="snowflake")
+    parser.add_argument(
+        "--web-format",
+        help="the web servers' log format (default: the environment's, infra/environments.py)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    web_format = args.web_format or environments.get(args.env).web_format
     try:
-        out = build(args.out, args.env, args.warehouse)
-    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        out = build(args.out, args.env, args.warehouse, web_format=web_format)
+    except (FileNotFoundError, subprocess.CalledProcessError, ValueError) as exc:
         print(f"mwaa-bundle FAILED: {exc}", file=sys.stderr)
         return 1
     print(f"MWAA bundle for {args.env} written to {out}")

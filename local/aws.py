@@ -210,7 +210,9 @@ def ship_logs(settings: Settings, files: dict[str, list[Path]]) -> dict[str, Shi
         total = ShipStats()
         progress = shipping_progress(stream_name, total)
         for path in paths:
-            stats = ship_file(firehose, stream.delivery_stream, path, progress=progress)
+            # The stream's format travels in its records, as a flow's logFormat in agent.json.
+            stats = ship_file(firehose, stream.delivery_stream, path, progress=progress,
+                              log_format=stream.log_format)  # fmt: skip
             zones.quarantine_lines(
                 s3, settings.lake_bucket, stream.name, path.name, "record_too_large",
                 stats.oversize_lines,

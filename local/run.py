@@ -11,7 +11,6 @@ Prints the run summary and exits non-zero, naming the stage, when anything fails
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -34,7 +33,7 @@ from local.iam import DEPLOYER, Roles
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
-from orchestration.settings import SPARK_JOB, Settings, load_settings
+from orchestration.settings import Settings, check_web_format, load_settings
 from orchestration.summary import (
     RunReport,
     format_summary,
@@ -356,23 +355,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     demo_args.add_argument("--seed", type=int, default=demo.DemoSpec.seed)
     demo_args.add_argument("--scale", type=float, default=1.0, help="multiply the demo's volumes")
     return parser.parse_args(argv)
-
-
-def check_web_format(spec: str) -> None:
-    """Compile ``--web-format`` as the Spark job will, so a bad one stops the run before
-    anything starts, with the job's own message. The job's module is loaded by its path:
-    it lives with the job (spark/), not on this program's import path."""
-    spec_file = importlib.util.spec_from_file_location(
-        "web_formats", SPARK_JOB.parent / "preprocess" / "formats.py"
-    )
-    assert spec_file is not None and spec_file.loader is not None
-    module = importlib.util.module_from_spec(spec_file)
-    sys.modules[spec_file.name] = module  # dataclasses look their module up there
-    spec_file.loader.exec_module(module)
-    try:
-        module.compile_format(spec)
-    except module.FormatError as exc:
-        raise ValueError(f"--web-format: {exc}") from exc
 
 
 def demo_files(settings: Settings, args: argparse.Namespace) -> dict[str, list[Path]]:

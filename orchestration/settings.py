@@ -8,7 +8,9 @@ stage functions never asks "am I local?": it is handed these values.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -175,6 +177,24 @@ def default_work_dir(local: bool) -> Path:
     """``.local/`` in a clone (``make clean`` removes it); on MWAA the machine's temporary
     folder, since the DAGs folder the code runs from is read-only there."""
     return REPO_ROOT / ".local" if local else Path(tempfile.gettempdir()) / PROJECT
+
+
+def check_web_format(spec: str, option: str = "--web-format") -> None:
+    """Compile a web format as the Spark job will, so a bad one stops ``make run``, the MWAA
+    bundle's build or a deploy before anything starts, with the job's own message (naming
+    ``option``). The job's module is loaded by its path: it lives with the job (spark/), not
+    on this program's import path, and is standard library only."""
+    spec_file = importlib.util.spec_from_file_location(
+        "web_formats", SPARK_JOB.parent / "preprocess" / "formats.py"
+    )
+    assert spec_file is not None and spec_file.loader is not None
+    module = importlib.util.module_from_spec(spec_file)
+    sys.modules[spec_file.name] = module  # dataclasses look their module up there
+    spec_file.loader.exec_module(module)
+    try:
+        module.compile_format(spec)
+    except module.FormatError as exc:
+        raise ValueError(f"{option}: {exc}") from exc
 
 
 def load_settings(env: str | None = None) -> Settings:

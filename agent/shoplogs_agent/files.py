@@ -18,7 +18,7 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
-from shoplogs_agent.identity import Origin, file_fingerprint, host_id
+from shoplogs_agent.identity import Origin, file_fingerprint, format_token, host_id
 
 
 def read_chunks(path: Path, size: int = MAX_BATCH_BYTES) -> Iterator[tuple[int, bytes]]:
@@ -62,17 +62,20 @@ def ship_file(
     policy: RetryPolicy = DEFAULT_RETRY,
     host: str | None = None,
     progress: Callable[[ShipStats], None] | None = None,
+    log_format: str = "",
 ) -> ShipStats:
-    """Ship a whole log file, each line with its place in the file (``identity.py``);
-    ``progress`` gets the running totals after each chunk."""
+    """Ship a whole log file, each line with its place in the file (``identity.py``) and,
+    given one, the format it is written in (as a flow's ``logFormat``); ``progress`` gets
+    the running totals after each chunk."""
     if not path.is_file():
         raise FileNotFoundError(
             f"log file {path} does not exist; point --logs at a folder holding it"
         )
     total = ShipStats()
     fingerprint = file_fingerprint(path)
+    token = format_token(log_format) if log_format else b""
     for offset, chunk in read_chunks(path):
-        origin = Origin(host_id(host), fingerprint, offset)
+        origin = Origin(host_id(host), fingerprint, offset, token)
         total.add(ship_buffer(client, delivery_stream, chunk, policy, origin=origin))
         if progress:
             progress(total)

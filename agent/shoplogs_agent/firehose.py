@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore import exceptions as botocore_exceptions
 
-from shoplogs_agent.identity import HEADER_ROOM, SEPARATOR, Origin, seal
+from shoplogs_agent.identity import SEPARATOR, Origin, seal
 
 MAX_RECORDS_PER_BATCH = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -154,7 +154,7 @@ def pack_buffer(
     """
     if not data.endswith(b"\n"):
         data += b"\n"
-    limit = max_record - (HEADER_ROOM if origin else 0)
+    limit = max_record - (origin.header_room if origin else 0)
     record = _record_maker(data, origin)
     if has_empty_line(data) or (origin and SEPARATOR in data):
         yield from _pack_lines(data, stats, limit, origin, record)

@@ -21,6 +21,7 @@ checkpoints and exits.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from shoplogs_agent.firehose import (
     ShipStats,
     ship_buffer,
 )
-from shoplogs_agent.identity import Origin, host_id, record_lines
+from shoplogs_agent.identity import Origin, format_token, host_id, record_lines
 from shoplogs_agent.rejects import REFUSED, Outbox, make_reject
 from shoplogs_agent.tailer import (
     ROTATION_GRACE_SECONDS,
@@ -58,7 +59,7 @@ OWN_KEYS = {
     "pollSeconds", "statusFile", "rotationGraceSeconds", "failExitMinutes", "quarantine.bucket",
     "hostId", "poisonTries", "spoolMaxBytes", "finalLineIdleSeconds",
 }  # fmt: skip
-OWN_FLOW_KEYS = {"lakeStream"}
+OWN_FLOW_KEYS = {"lakeStream", "logFormat"}
 EXIT_FLOW_FAILING = 3  # a flow failed permanently for failExitMinutes: systemd restarts, alerts
 # A checkpoint cannot be written (disk full, read-only, immutable): shipping on would resend
 # without end, so the shipper stops; the unit's RestartPreventExitStatus keeps it stopped.
@@ -82,6 +83,9 @@ class Flow:
     delivery_stream: str
     start_at_end: bool
     lake_stream: str = ""  # the lake's name for the stream (web, orders, customers)
+    # The server's log format (docs/data-contract.md, "Formats"), percent-encoded: it travels
+    # in each record's header and the Spark job parses the record's lines in it.
+    format_token: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,15 @@ class ShipperConfig:
         return Path(f"{self.checkpoint_file}.quarantine")
 
     def checkpoint_path(self, flow: Flow) -> Path:
-        return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
+        """A flow's checkpoints. Flows sharing a delivery stream (an nginx and an Apache log,
+        each in its own logFormat, into the web stream) each get their own file: the first
+        of them keeps the name a flow alone on its stream has always had (a flow added after
+        it leaves its checkpoints where they were), the others are named by their pattern."""
+        first = next(f for f in self.flows if f.delivery_stream == flow.delivery_stream)
+        if first == flow:
+            return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.json")
+        pattern = hashlib.sha256(flow.file_pattern.encode()).hexdigest()[:12]
+        return Path(f"{self.checkpoint_file}.{flow.delivery_stream}.{pattern}.json")
 
 
 def load_config(path: Path) -> ShipperConfig:
@@ -139,7 +151,7 @@ def load_config(path: Path) -> ShipperConfig:
         lake_stream = flow.get("lakeStream") or flow["deliveryStream"].rsplit("-", 1)[-1]
         flows.append(
             Flow(flow["filePattern"], flow["deliveryStream"], position == "END_OF_FILE",
-                 lake_stream)
+                 lake_stream, _format_token(path, number, flow.get("logFormat")))
         )  # fmt: skip
     return ShipperConfig(
         checkpoint_file=Path(raw.get("checkpointFile", "/var/lib/shoplogs-shipper/checkpoints")),
@@ -154,6 +166,23 @@ def load_config(path: Path) -> ShipperConfig:
         final_line_idle_seconds=float(raw.get("finalLineIdleSeconds", 0)),
         raw=raw,
     )
+
+
+def _format_token(path: Path, number: int, log_format: Any) -> bytes:
+    """A flow's ``logFormat`` for its records' headers. Only its shape is checked here (the
+    format compiler lives with the Spark job, which quarantines the lines of a format it
+    cannot read, naming it); ``make run --web-format`` checks a format in full."""
+    if log_format is None:
+        return b""
+    if not isinstance(log_format, str) or not log_format.strip():
+        raise ConfigError(
+            f"{path}: flow {number} logFormat must be the server's format string (an nginx "
+            "log_format, an Apache LogFormat), a shortcut such as combined, or json"
+        )
+    try:
+        return format_token(log_format)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: flow {number} logFormat {exc}") from exc
 
 
 def render_agent_json(config: ShipperConfig) -> dict[str, Any]:
@@ -300,7 +329,7 @@ class Shipper:
             chunk = tailer.next_chunk(max_bytes) if not self.stopping else None
             if chunk is None:
                 return sent
-            origin = Origin(self.host, chunk.fingerprint, chunk.start)
+            origin = Origin(self.host, chunk.fingerprint, chunk.start, flow.format_token)
             try:
                 stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
                                     origin=origin, stopping=lambda: self.stopping)  # fmt: skip

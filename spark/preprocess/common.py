@@ -20,13 +20,16 @@ LINES_SCHEMA = T.StructType(
         T.StructField("source_file", T.StringType()),
         # The line's place in its source file, when the shipper sent it (else null).
         T.StructField("position_id", T.StringType()),
+        # The log format its shipper named for it (agent.json's logFormat, percent-encoded
+        # as it travels), else null: the stream's configured format applies.
+        T.StructField("log_format", T.StringType()),
     ]
 )
 # The shipper's record (lake/wire.py): its lines joined by the separator after a header
 # naming the host, the file's fingerprint, the record's offset and its line count.
 ENVELOPE = wire.HEADER_REGEX
-# Characters enough for any header: the shipper leaves 512 bytes for it in a record.
-HEADER_CHARS = 600
+# Characters enough for any header (it is ASCII: a character is a byte).
+HEADER_CHARS = wire.MAX_HEADER_BYTES
 SEPARATOR = wire.SEPARATOR.decode()
 # Quarantine rows keep the raw line untouched so a person can fix and replay it.
 QUARANTINE_COLUMNS = ["stream", "reason", "detail", "source_file", "raw_line"]
@@ -124,16 +127,16 @@ def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
 
 def unwrap(records: DataFrame, stream: str) -> DataFrame:
     """The lines of each record with the place of each: (host, stream, file fingerprint,
-    the line's byte offset in its file), hashed into ``position_id``. A line that came
-    without the shipper's envelope (the AWS Kinesis Agent's) is its own record, with no
-    place.
+    the line's byte offset in its file), hashed into ``position_id``, and the log format its
+    flow named (``log_format``). A line that came without the shipper's envelope (the AWS
+    Kinesis Agent's) is its own record, with no place and no format.
 
     The offset is the record's (from its header) plus the bytes of the lines before it in
     the record (a record's lines are contiguous in the file), so it does not depend on
     where the shipper cut its records: a re-read after a lost checkpoint, cut elsewhere,
     carries the same places, and its resends collapse as duplicates.
     """
-    names = ["_header", "_host", "_fingerprint", "_offset", "_parts"]
+    names = ["_header", "_host", "_fingerprint", "_offset", "_parts", "_format"]
     # The header is matched in the record's head: a regex function copies the whole text
     # it is given (a record holds up to a megabyte of lines) before it looks at it.
     head = F.substring("value", 1, HEADER_CHARS)
@@ -165,6 +168,7 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
         .alias("value"),
         "source_file",
         F.when(F.col("_header") != "", F.sha2(place, 256)).alias("position_id"),
+        F.nullif(F.col("_format"), F.lit("")).alias("log_format"),
     ).where(F.col("value") != "")  # empty lines carry no event; the shipper skips them too
 
 

@@ -286,6 +286,11 @@ def _field_regex(name: str | None, syntax: str, after: str) -> str:
         return r"([^ ,]*+(?:(?:,| :) [^ ,]*+)*+)"
     if not after or after[0] == " ":
         return r"([^ ]*+)"  # up to the next space or the end: an extra field is no match
+    if after[0] == ":":
+        # `$remote_addr:$remote_port` (ALB): an IPv6 address holds colons itself, so the
+        # field runs to the last colon before the next space (Athena's ALB regex does the
+        # same). A single-character class backtracks in a loop: no recursion.
+        return r"([^ ]*)"
     if after[0] == '"':
         return QUOTED
     return "([^" + re.escape(after[0]) + "]*+)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import reduce
 from operator import or_
+from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -83,6 +84,9 @@ TEXT_FIELDS = sorted(
     | set(formats.APACHE_HEADERS.values())
 )  # fmt: skip
 AGENT_MARKER = "_agent_marker"
+# The most log formats one run's web lines are parsed in (flows naming their logFormat):
+# the lines of any further ones, which only a hostile or broken sender makes, are quarantined.
+MAX_FORMATS = 16
 
 
 def _dash_to_null(column: Column) -> Column:
@@ -151,8 +155,64 @@ def with_fields(lines: DataFrame, log_format: WebFormat) -> DataFrame:
     )
 
 
+def shipped_formats(lines: DataFrame) -> list[str | None]:
+    """The log formats the lines' shippers named (encoded as they travel; None for lines
+    that name none), the most frequent first, at most ``MAX_FORMATS`` + 1: one small
+    aggregation, which only the lines' own formats make necessary."""
+    if "log_format" not in lines.columns:
+        return [None]
+    counted = lines.groupBy("log_format").count()
+    top = counted.orderBy(F.desc("count"), F.asc_nulls_first("log_format"))
+    return [row["log_format"] for row in top.limit(MAX_FORMATS + 2).collect()]
+
+
+def _branch(lines: DataFrame, web_format: WebFormat, where: str, error: str = "") -> DataFrame:
+    """``with_fields`` of lines in one format, with the detail of a line not in it and, for
+    a format that does not compile, why (``_format_error``)."""
+    detail = f"not a line of the web format {web_format.source[:200]!r} (check {where})"
+    return with_fields(lines, web_format).select(
+        "*",
+        F.lit(detail).alias("_format_detail"),
+        F.lit(error or None).cast("string").alias("_format_error"),
+    )
+
+
+def with_formats(lines: DataFrame, default: WebFormat) -> DataFrame:
+    """``with_fields`` of each line in its own format: the one its flow named in agent.json
+    (it travels in the record's header), else the stream's setting (``default``). A named
+    format that does not compile puts its lines in quarantine, naming it; each format parses
+    only its own lines, and a run of one format (the usual) reads its lines in one pass."""
+    found = shipped_formats(lines)
+    setting = "the stream's web format setting (--web-format, SHOPLOGS_WEB_FORMAT)"
+    if found == [None]:
+        return _branch(lines, default, setting)
+    named = [token for token in found if token is not None][:MAX_FORMATS]
+    token = F.col("log_format")
+    branches = []
+    if None in found:
+        branches.append(_branch(lines.where(token.isNull()), default, setting))
+    for encoded in named:
+        text = unquote(encoded)
+        mine = lines.where(token == encoded) if len(found) > 1 else lines
+        try:
+            web_format = formats.compile_format(text)
+        except Exception as exc:  # any error: a format from the data must not stop the run
+            error = f"the log format its shipper named does not compile: {exc}"[:600]
+            error += "; fix logFormat in agent.json"
+            branches.append(_branch(mine, default, setting, error))
+            continue
+        branches.append(_branch(mine, web_format, "the flow's logFormat in agent.json"))
+    if len(found) > MAX_FORMATS + (None in found):
+        error = f"its shipper named one of more than {MAX_FORMATS} log formats in this run"
+        rest = lines.where(token.isNotNull() & ~token.isin(named))
+        branches.append(_branch(rest, default, setting, error))
+    return reduce(DataFrame.unionByName, branches)
+
+
 def _request_time(text: Column) -> Column:
-    return F.when(text == "-", None).otherwise(text.cast("double"))
+    """Seconds; ``-`` is none, and so is ALB's ``-1`` (a request it could not dispatch)."""
+    seconds = text.cast("double")
+    return F.when((text == "-") | (seconds < 0), None).otherwise(seconds)
 
 
 def _seconds_to_us(seconds: Column) -> Column:
@@ -185,6 +245,8 @@ def typed(fields: DataFrame) -> DataFrame:
         "value",
         "source_file",
         "_matches",
+        "_format_detail",
+        "_format_error",
         "_request__matches",
         "_has_agent",
         F.col("client").alias("client_ip"),
@@ -229,11 +291,11 @@ def typed(fields: DataFrame) -> DataFrame:
     )
 
 
-def _value_check(text: str, typed_column: str, rule: str) -> tuple[Column, str, Column]:
+def _value_check(text: str, typed: str | Column, rule: str) -> tuple[Column, str, Column]:
     """Fails when a field the line has (not ``-``) does not read as its type."""
     given = F.col(text).isNotNull() & ~F.col(text).isin("-")
     return (
-        given & F.col(typed_column).isNull(),
+        given & (F.col(typed) if isinstance(typed, str) else typed).isNull(),
         "invalid_value",
         F.concat(F.lit(f"{rule}: "), F.substring(F.col(text), 1, 200)),
     )
@@ -251,23 +313,20 @@ def parse(
     """Parse and check each line in the stream's format; ``reason`` is null for a valid
     request, else it and ``detail`` name the field that broke."""
     web_format = log_format or formats.compile_format(None)
-    parsed = typed(with_fields(lines, web_format))
+    parsed = typed(with_formats(lines, web_format))
     status = F.col("_status")
     time_text = F.coalesce("time_local", "time_iso8601", "msec")
     checked = with_first_failure(
         parsed,
         encoding_check(),
         binary_check(),
-        (
-            ~F.col("_matches"),
-            "unparseable",
-            f"not a line of the web format {web_format.source[:200]!r} "
-            "(check the stream's --web-format setting)",
-        ),
+        (F.col("_format_error").isNotNull(), "unparseable", F.col("_format_error")),
+        (~F.col("_matches"), "unparseable", F.col("_format_detail")),
         (
             F.col("request_at").isNull(),
             "invalid_timestamp",
-            F.concat(F.lit(TIME_RULE), F.substring(time_text, 1, 200)),
+            # A JSON line may lack the time key: the detail still says what to fix.
+            F.concat(F.lit(TIME_RULE), F.coalesce(F.substring(time_text, 1, 200), F.lit("(none)"))),
         ),
         time_window_check(F.col("request_at"), time_text, "time", context),
         (
@@ -287,11 +346,14 @@ def parse(
             ),
         ),
         _value_check("_bytes_text", "bytes_sent", "bytes_sent is not a byte count"),
-        _value_check("_time_text", "request_time_us", "request time is not a number"),
+        # A number, negative too (ALB's -1: no time), which is then null.
+        _value_check(
+            "_time_text", F.col("_time_text").cast("double"), "request time is not a number"
+        ),
         _value_check("_upstream_text", "upstream_time_us", "upstream_response_time is not seconds"),
         field_length_check(LOADED_STRINGS),
     )
-    return checked.drop("_request__matches")
+    return checked.drop("_request__matches", "_format_detail", "_format_error")
 
 
 # Both tests below are plain substring tests on the lower-cased text. One case-insensitive

@@ -16,7 +16,7 @@ def unwrap(data: bytes) -> list[tuple[Place | None, bytes]]:
             found.append((None, record))
             continue
         header, body = record[len(RECORD_MAGIC) :].split(SEPARATOR, 1)
-        host, fingerprint, offset, parts = header.decode().split(" ")
+        host, fingerprint, offset, parts, *_format = header.decode().split(" ")
         lines = [body] if parts == "1" else body.split(SEPARATOR)
         assert len(lines) == int(parts), record[:200]
         start = int(offset)  # a record's lines are contiguous in the file

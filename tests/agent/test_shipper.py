@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -200,3 +201,47 @@ def test_the_region_follows_the_endpoint_unless_it_cannot(
     flows = [{"filePattern": "x*", "deliveryStream": "s"}]
     path.write_text(json.dumps({"firehose.endpoint": endpoint, "flows": flows}))
     assert firehose_client(load_config(path)).meta.region_name == region
+
+
+def test_each_flow_carries_its_own_log_format_to_the_pipeline(tmp_path: Path) -> None:
+    """Two flows into one delivery stream, each in its server's format (agent.json's
+    logFormat): every record names its flow's format, which the Spark job parses it in,
+    and each flow keeps checkpoints of its own."""
+    apache = r"%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\" %D %v"
+    nginx = '$remote_addr - $remote_user [$time_local] "$request" $status $request_time'
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps({
+        "checkpointFile": str(tmp_path / "state" / "checkpoints"),
+        "flows": [
+            {"filePattern": str(tmp_path / "apache.log*"), "deliveryStream": "web",
+             "logFormat": apache},
+            {"filePattern": str(tmp_path / "nginx.log*"), "deliveryStream": "web",
+             "logFormat": nginx},
+            {"filePattern": str(tmp_path / "orders.log*"), "deliveryStream": "orders"},
+        ],
+    }))  # fmt: skip
+    append(tmp_path / "apache.log", "apache line")
+    append(tmp_path / "nginx.log", "nginx line")
+    append(tmp_path / "orders.log", "{}")
+    client = Collecting()
+    shipper(path, client).poll_once()
+    formats = {}
+    for record in client.data.splitlines():
+        header, line = record.split(b"\x1d", 1)
+        fields = header.decode().split(" ")
+        formats[line] = unquote(fields[5]) if len(fields) > 5 else None
+    assert formats == {b"apache line": apache, b"nginx line": nginx, b"{}": None}
+    config = load_config(path)
+    assert len({config.checkpoint_path(flow) for flow in config.flows}) == 3
+    assert "logFormat" not in json.dumps(render_agent_json(config))  # the Kinesis Agent's
+
+
+def test_a_log_format_that_cannot_travel_is_refused_naming_the_flow(tmp_path: Path) -> None:
+    path = tmp_path / "agent.json"
+    for log_format, message in ((42, "flow 1 logFormat must be"),
+                                ("$request " * 600, "flow 1 logFormat is .* bytes")):  # fmt: skip
+        path.write_text(json.dumps({"flows": [
+            {"filePattern": "/var/log/x", "deliveryStream": "web", "logFormat": log_format}
+        ]}))  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            load_config(path)

@@ -104,6 +104,46 @@ def test_the_versions_are_the_ones_mwaa_runs() -> None:
         assert version(provider) == pinned[provider], provider
 
 
+APACHE_VHOST_D = r"%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\" %D %v"
+
+
+@pytest.mark.parametrize(
+    "web_format",
+    [
+        APACHE_VHOST_D,
+        '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+        "'$http_referer' \"$http_user_agent\" $request_time",  # a quote of each kind
+    ],
+)
+def test_the_startup_script_sets_the_environments_web_format(
+    web_format: str, tmp_path: Path
+) -> None:
+    """The deployed environment's web format reaches the DAG's settings exactly, $, %,
+    quotes and backslashes included."""
+    script = tmp_path / "startup.sh"
+    script.write_text(mwaa_bundle.startup_script("prod", "snowflake", web_format))
+    # dbt's virtualenv as an earlier start left it: the script keeps it.
+    venv = tmp_path / "airflow" / "dbt_venv"
+    venv.mkdir(parents=True)
+    (venv / ".pins").write_text(mwaa_bundle.dbt_requirements().rstrip("\n"))
+    env = {k: v for k, v in os.environ.items() if k != "SHOPLOGS_WEB_FORMAT"}
+    env.update(AIRFLOW_HOME=str(tmp_path / "airflow"), AWS_ACCOUNT_ID="111122223333")
+    read = "from orchestration.settings import load_settings as s; "
+    read += "print(s().stream('web').log_format, end='')"
+    started = subprocess.run(
+        ["bash", "-c", 'set -e; source "$1"; exec python -c "$2"', "startup", str(script), read],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert started.stdout == web_format
+
+
+def test_a_web_format_the_job_cannot_read_fails_the_bundles_build(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"web format of the MWAA bundle: .*%Q is no Apache"):
+        mwaa_bundle.build(tmp_path / "mwaa", "prod", "snowflake", web_format='%h %t "%r" %Q')
+    assert mwaa_bundle.main(["--out", str(tmp_path / "m"), "--web-format", "$host$status"]) == 1
+
+
 def python_312() -> str:
     found = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "find-python.sh"),
                             mwaa.PYTHON_VERSION], capture_output=True, text=True)  # fmt: skip
@@ -165,6 +205,7 @@ def test_the_bundle_installs_on_mwaa_and_its_dags_import_and_run_dbt(
     )  # fmt: skip
     env = dict(item.split("=", 1) for item in started.stdout.split("\0") if "=" in item)
     assert env["SHOPLOGS_DBT_EXECUTABLE"] == str(tmp_path / "airflow" / "dbt_venv" / "bin" / "dbt")
+    assert env["SHOPLOGS_WEB_FORMAT"] == environments.get("prod").web_format
     assert "could not make" not in started.stderr, started.stderr
     # dbt parse renders the profile but never connects: any value does.
     placeholder = "unused by dbt parse"

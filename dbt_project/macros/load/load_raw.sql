@@ -78,6 +78,7 @@
     {%- set setup_sql -%}
         create schema if not exists {{ relation.schema }};
         {{ shoplogs.create_raw_table_sql(relation, columns) }};
+        {{ shoplogs.add_missing_columns_sql(relation, columns, dry_run) }}
         {{ shoplogs.create_load_log_sql(log_relation) }};
     {%- endset -%}
     {%- set check_sql = shoplogs.staged_columns_sql(stage_location, files) if files else '' -%}
@@ -136,14 +137,17 @@
 
 
 {#- Every column the source declares must be in the files; a missing or renamed one would
-    load as NULL. Names compare case-insensitively, as MATCH_BY_COLUMN_NAME does. -#}
+    load as NULL. Only a column added after the table's first release (`meta: added_later`)
+    may be absent: files written before it load it as NULL, as its meaning is. Names compare
+    case-insensitively, as MATCH_BY_COLUMN_NAME does. -#}
 {% macro check_staged_columns(relation, columns, staged, where) %}
     {%- if staged is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set found = staged | map('lower') | list -%}
     {%- set missing = [] -%}
-    {%- for column in shoplogs.file_columns(columns) if column.name | lower not in found -%}
+    {%- for column in shoplogs.file_columns(columns)
+        if column.name | lower not in found and not shoplogs.added_later(column) -%}
         {%- do missing.append(column.name | lower) -%}
     {%- endfor -%}
     {%- if missing -%}
@@ -167,6 +171,7 @@
         {{ shoplogs.create_raw_table_sql(relation, columns) }}
             diststyle auto
             sortkey (dt);
+        {{ shoplogs.add_missing_columns_sql(relation, columns, dry_run) }}
         {{ shoplogs.create_load_log_sql(log_relation) }};
         create temp table {{ incoming }} (
             {%- for column in file_columns %}
@@ -194,9 +199,14 @@
     {%- set sql -%}
         create schema if not exists {{ relation.schema }};
         {{ shoplogs.create_raw_table_sql(relation, columns) }};
+        {{ shoplogs.add_missing_columns_sql(relation, columns, dry_run) }}
         {{ shoplogs.create_load_log_sql(log_relation) }};
         {% if files -%}
-        {{ shoplogs.swap_partition_sql(relation, incoming, columns, run_date, log_relation, files) }}
+        {#- The emulator load made the staging table from the files' own columns. -#}
+        {%- set staged = none if dry_run else adapter.get_columns_in_relation(incoming)
+            | map(attribute='name') | map('lower') | list -%}
+        {{ shoplogs.swap_partition_sql(
+            relation, incoming, columns, run_date, log_relation, files, staged) }}
         {%- else -%}
         {#- The run published no file for this table (nothing staged): the partition is empty. -#}
         begin;
@@ -209,8 +219,14 @@
 {% endmacro %}
 
 
-{% macro swap_partition_sql(relation, incoming, columns, run_date, log_relation, files) %}
-    {%- set file_columns = shoplogs.file_columns(columns) -%}
+{#- `staged`: the staging table's columns, when known; a column added later that the files
+    lack (a partition written before it) stays NULL. -#}
+{% macro swap_partition_sql(relation, incoming, columns, run_date, log_relation, files, staged=none) %}
+    {%- set file_columns = [] -%}
+    {%- for column in shoplogs.file_columns(columns)
+        if staged is none or column.name | lower in staged or not shoplogs.added_later(column) -%}
+        {%- do file_columns.append(column) -%}
+    {%- endfor -%}
     begin;
     delete from {{ relation }} where dt = '{{ run_date }}';
     insert into {{ relation }} (
@@ -288,4 +304,44 @@
         {%- do run_query(sql) -%}
         {%- do log("loaded " ~ relation, info=True) -%}
     {%- endif -%}
+{% endmacro %}
+
+
+{#- A column added to a source after its table's first release (`meta: {added_later: true}`). -#}
+{% macro added_later(column) %}
+    {%- set meta = (column.config or {}).get('meta') or column.meta or {} -%}
+    {{ return(meta.get('added_later', false)) }}
+{% endmacro %}
+
+
+{#- A raw table made by an earlier release lacks the columns added since: add them, so the
+    load of a new partition finds them (and one of an old partition leaves them NULL). -#}
+{% macro add_missing_columns_sql(relation, columns, dry_run) %}
+    {{ return(adapter.dispatch('add_missing_columns_sql', 'shoplogs')(relation, columns, dry_run)) }}
+{% endmacro %}
+
+
+{#- Snowflake and PostgreSQL: `add column if not exists`, idempotent and one statement each. -#}
+{% macro default__add_missing_columns_sql(relation, columns, dry_run) %}
+    {%- for column in columns if shoplogs.added_later(column) %}
+        alter table {{ relation }} add column if not exists
+            {{ column.name }} {{ shoplogs.raw_column_type(column.data_type) }};
+    {%- endfor %}
+{% endmacro %}
+
+
+{#- Redshift has no `add column if not exists`: the table's columns are looked up, and only
+    the missing ones are added (one column per alter table, as Redshift requires). -#}
+{% macro redshift__add_missing_columns_sql(relation, columns, dry_run) %}
+    {%- if dry_run or adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier
+    ) is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set existing = adapter.get_columns_in_relation(relation)
+        | map(attribute='name') | map('lower') | list -%}
+    {%- for column in columns if column.name | lower not in existing %}
+        alter table {{ relation }} add column
+            {{ column.name }} {{ shoplogs.raw_column_type(column.data_type) }};
+    {%- endfor %}
 {% endmacro %}
