@@ -44,7 +44,7 @@ from lake.erasure import (
     tombstone_order_rows,
     totals,
 )
-from orchestration.settings import Settings
+from orchestration.settings import Settings, aws_client, log_path
 
 # A customer id as the shop writes it: what `--customer` must look like.
 CUSTOMER_ID = re.compile(r"^[A-Za-z0-9._@+-]{1,128}$")
@@ -240,7 +240,6 @@ def erase_in_warehouse(
     """dbt's ``erase_customer`` operation; rows changed per table. Only hashes go in its
     arguments, so dbt's logs never hold the identifiers."""
     from orchestration.runners.dbt import run_dbt
-    from orchestration.stages import log_path
 
     log_file = log_path(settings, "dbt-erase.log")
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -275,8 +274,6 @@ def erase_customer(
     s3: Any = None,
 ) -> AuditRecord:
     """Erase ``customer_id`` everywhere; returns (and writes) the audit record."""
-    from orchestration.stages import aws_client
-
     customer_id = check_customer_id(customer_id)
     lake = Lake(s3 or aws_client(settings, "s3"), settings.lake_bucket)
     lake.keys = zones.list_keys(lake.s3, lake.bucket, "")

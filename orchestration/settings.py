@@ -14,6 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from lake import layout
 
@@ -242,3 +243,18 @@ def load_settings(env: str | None = None) -> Settings:
             ),
         ),
     )
+
+
+def log_path(settings: Settings, name: str) -> Path:
+    """Where a stage's tool writes its log: under the work directory, never the bundle."""
+    return settings.work_dir / "logs" / name
+
+
+def aws_client(settings: Settings, service: str) -> Any:
+    """A client for ``service`` in the run's region, on the local endpoint when one is set."""
+    import boto3
+
+    kwargs: dict[str, Any] = {"region_name": settings.region}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]

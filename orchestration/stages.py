@@ -12,9 +12,6 @@ import shutil
 import socket
 from datetime import date
 from pathlib import Path
-from typing import Any
-
-import boto3
 
 from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
@@ -23,7 +20,7 @@ from lake.stats import RunStats
 from orchestration import erasure, run_report, warehouse_load
 from orchestration.runners.dbt import parse_inputs, run_dbt
 from orchestration.runners.spark_local import run_spark
-from orchestration.settings import REPO_ROOT, Settings
+from orchestration.settings import REPO_ROOT, Settings, aws_client, log_path
 from orchestration.summary import RunReport, report_from_manifest
 from orchestration.tools import ToolFailed
 
@@ -37,17 +34,6 @@ MARTS = [
     "fct_web_sessions",
     "agg_web_traffic_daily",
 ]
-
-
-def aws_client(settings: Settings, service: str) -> Any:
-    kwargs: dict[str, Any] = {"region_name": settings.region}
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
-    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
-
-
-def log_path(settings: Settings, name: str) -> Path:
-    return settings.work_dir / "logs" / name
 
 
 def this_process() -> str:

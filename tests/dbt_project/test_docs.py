@@ -250,5 +250,44 @@ def test_models_carry_their_layers_prefix_and_yaml_beside_them(manifest: dict[st
     assert models and misnamed == [] and misplaced == []
 
 
-from local.metrics import SAVED_QUERIES, validation_issues
-from orchestration import classification, erd, stages
+def test_the_privacy_section_states_the_lakes_lifecycle_rules() -> None:
+    """The overview's retention table says what infra/environments.py configures."""
+    from infra.environments import ENVIRONMENTS
+
+    prod, dev = ENVIRONMENTS["prod"], ENVIRONMENTS["dev"]
+    rows = {line.split("|")[1].strip(): line for line in erd.OVERVIEW.read_text().splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    for zone, days in (("`landing/`", "landing_expire_days"),
+                       ("`quarantine/`", "quarantine_expire_days"),
+                       ("`processing/`", "processing_expire_days")):  # fmt: skip
+        assert f"{getattr(prod, days)} days (prod; dev {getattr(dev, days)})" in rows[zone], zone
+    versions = f"{prod.noncurrent_version_expire_days} days (prod; dev "
+    assert versions in rows["`processed/` and the warehouse"]
+
+
+def test_the_semantic_layer_passes_metricflows_validations(
+    manifest: dict[str, Any], tmp_path: Path
+) -> None:
+    """``mf validate-configs``' semantic checks on what dbt parsed: every metric, measure,
+    entity and saved query sound; and the check finds a metric reading no measure."""
+    semantic = manifest["path"].with_name("semantic_manifest.json")
+    assert validation_issues(semantic) == []
+    parsed = json.loads(semantic.read_text())
+    assert sorted(q["name"] for q in parsed["saved_queries"]) == sorted(SAVED_QUERIES)
+    assert {"net_revenue", "gross_bookings", "orders", "average_order_value",
+            "repeat_customer_share", "sessions", "conversion_rate", "bounce_rate",
+            "bot_share"} <= {m["name"] for m in parsed["metrics"]}  # fmt: skip
+    ratios = {m["name"] for m in parsed["metrics"] if m["type"] == "ratio"}
+    assert {"average_order_value", "repeat_customer_share", "conversion_rate",
+            "bounce_rate", "bot_share"} <= ratios  # fmt: skip
+    metric = next(m for m in parsed["metrics"] if m["name"] == "sessions")
+    metric["type_params"]["measure"]["name"] = "visits"
+    broken = tmp_path / "semantic_manifest.json"
+    broken.write_text(json.dumps(parsed))
+    assert any("visits" in issue for issue in validation_issues(broken))
+
+
+def test_metrics_and_semantic_models_are_described(manifest: dict[str, Any]) -> None:
+    nodes = {**manifest["metrics"], **manifest["semantic_models"], **manifest["saved_queries"]}
+    assert len(nodes) > 30
+    assert [name for name, node in nodes.items() if not node["description"].strip()] == []
