@@ -74,6 +74,9 @@ MWAA_WRITES = [
     layout.state_prefix("web_sessions", DAY) + "a.parquet", layout.REPORTS + "index.html",
     layout.REPORTS + layout.report_data(DAY), layout.DOCS + "index.html",
     layout.spark_artifact_prefix("v1") + "job.py",
+    # make erase / the erase DAG: the register, the audit record, the rewritten zones
+    layout.register_entry("ab" * 32), layout.erasure_audit("ab" * 32, "2026-11-03T10:00:00"),
+    "landing/customers/2026/11/03/10/x",
 ]  # fmt: skip
 MWAA_READS = [
     *MWAA_WRITES, "landing/web/2026/11/03/10/x",
@@ -84,6 +87,7 @@ MWAA_DELETES = [*MWAA_WRITES, "landing/web/2026/11/03/10/x", layout.output_prefi
 JOB_READS = [
     layout.spark_artifact_prefix("v1") + "job.py", layout.raw_prefix(DAY) + "web/x",
     layout.state_prefix("web_sessions", date(2026, 11, 2)) + "a.parquet",
+    layout.register_entry("ab" * 32),  # erased customers stay erased in every run
 ]  # fmt: skip
 JOB_WRITES = [
     layout.output_prefix(DAY) + layout.processed_prefix("orders", DAY) + "a.parquet",
