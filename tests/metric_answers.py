@@ -66,10 +66,13 @@ def differences(analysis: Answer, metrics: Answer) -> list[str]:
     found = [f"{analysis.name}: {len(analysis.rows)} rows, the saved query {len(metrics.rows)}"]
     if len(analysis.rows) == len(metrics.rows):
         found = []
+    # Snowflake answers in upper case: a column is known by its name in any case.
+    analysis_columns = [c.lower() for c in analysis.columns]
+    metric_columns = [c.lower() for c in metrics.columns]
     for index, (row, metric_row) in enumerate(zip(analysis.rows, metrics.rows, strict=False)):
         for column, metric_column in columns.items():
-            a = row[analysis.columns.index(column)]
-            m = metric_row[metrics.columns.index(metric_column)]
+            a = row[analysis_columns.index(column.lower())]
+            m = metric_row[metric_columns.index(metric_column.lower())]
             if not same(a, m):
                 found.append(f"{analysis.name} row {index} {column}: analysis {a!r}, "
                              f"{metric_column} {m!r}")  # fmt: skip

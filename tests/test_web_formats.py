@@ -18,11 +18,14 @@ import job
 import pytest
 
 from lake import layout, zones
+from local.aws import provision_pseudonym_key
 from local.run import run_pipeline
 from orchestration.settings import load_settings
 from orchestration.summary import reconcile
+from preprocess.pseudonym import read_key
 from shoplogs_agent.firehose import ShipStats, pack_buffer
 from shoplogs_agent.identity import Origin, format_token
+from tests.spark.keys import pseudonym
 
 pytestmark = pytest.mark.integration
 
@@ -218,7 +221,7 @@ def delivered(lines: list[str], log_format: str, offset: int = 0) -> bytes:
 
 
 def test_each_flow_is_parsed_in_its_own_format_by_the_spark_job(
-    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_endpoint: str
 ) -> None:
     flows = [
         (APACHE_VHOST_D, APACHE_GOOD, APACHE_BAD),
@@ -233,8 +236,15 @@ def test_each_flow_is_parsed_in_its_own_format_by_the_spark_job(
         (raw / f"object-{number}").write_bytes(delivered([*bad, *good], log_format, number))
     monkeypatch.setattr(type(spark), "stop", lambda self: None)  # the tests' shared session
     out = tmp_path / "out"
+    # The job's pseudonymization key, from the local Secrets Manager as a run reads it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    secret = "shoplogs/web-formats/spark/pseudonym-key"  # pragma: allowlist secret
+    secrets = boto3.client("secretsmanager", endpoint_url=aws_endpoint, region_name="us-east-1")
+    provision_pseudonym_key(secrets, secret)
+    key = read_key(secrets, secret)
     job.main(["--input", str(tmp_path / "raw"), "--output", str(out), "--run-date", "2026-11-01",
-              "--streams", "web"])  # fmt: skip
+              "--streams", "web", "--pseudonym-secret", secret])  # fmt: skip
 
     good = [line for _, lines, _ in flows for line in lines]
     bad = {line: why for *_, lines in flows for line, why in lines.items()}
@@ -267,22 +277,29 @@ def test_each_flow_is_parsed_in_its_own_format_by_the_spark_job(
         path: (r["client_ip"], r["request_time_us"], r["virtual_host"], r["is_bot"])
         for path, r in found.items()
     }
-    assert described["/products/7"] == ("2001:db8::5", 1532, "shop.example.com", False)
+    assert described["/products/7"] == (
+        pseudonym("2001:db8::5", key),
+        1532,
+        "shop.example.com",
+        False,
+    )
     assert described["/robots.txt"] == (
-        "crawl-66-249-66-1.googlebot.com",
+        pseudonym("crawl-66-249-66-1.googlebot.com", key),
         210,
         "shop.example.com",
         True,
     )
     assert described["https://shop.example.com:443/"] == (
-        "2001:db8::7",
+        pseudonym("2001:db8::7", key),
         10_000,
         "shop.example.com",
         True,
     )
     assert described["http://shop.example.com:80/slow"][1] is None  # ALB's -1
-    assert described["/j"] == ("2001:db8::9", 5_000, "shop.example.com", False)
+    assert described["/j"] == (pseudonym("2001:db8::9", key), 5_000, "shop.example.com", False)
     assert described["/common"][3] is None  # no user agent field: unknown, not a bot
     assert found["/j"]["event_id"] == REQUEST_ID
-    assert found["/j"]["forwarded_for"] == "203.0.113.9, 10.0.0.1"
+    assert found["/j"]["forwarded_for"] == ", ".join(
+        pseudonym(a, key) for a in ("203.0.113.9", "10.0.0.1")
+    )
     assert found["/k"]["user_agent"] == 'Agent "quoted" 1.0'

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from lake import zones
-from local.aws import provision
+from local.aws import provision, provision_pseudonym_key
 from local.run import default_run_date
 from orchestration import stages
-from orchestration.settings import load_settings
+from orchestration.settings import aws_client, load_settings
 from shoplogs_agent.shipper import lag_report, load_config
 from tests.agent.records import shipped_lines
 from tests.clock import ARRIVAL_DAY
@@ -122,6 +122,7 @@ def test_twenty_sigkills_while_rotating_with_compress_lose_nothing(
     settings = settings.with_endpoint(aws_endpoint)
     run_date = default_run_date(zones.list_keys(s3, "crash-lake", "landing/"))
     assert run_date == ARRIVAL_DAY
+    provision_pseudonym_key(aws_client(settings, "secretsmanager"), settings.pseudonym_secret)
     stages.claim_landing(settings, run_date)
     stages.preprocess_locally(settings, run_date)
     web = zones.read_stats(s3, "crash-lake", run_date).streams["web"]

@@ -51,7 +51,7 @@ def test_a_resend_cut_into_other_records_is_still_a_duplicate(spark: Any, tmp_pa
     log = [POLL, POLL, POLL, OTHER]
     second = len(POLL) * 2 + 2
     path = landed(tmp_path, shipped(log[:2]) + shipped(log[2:], offset=second), shipped(log))
-    result = web.transform(read_lines(spark, path, "web"))
+    result = web.transform(read_lines(spark, path, "web"), KEYED)
     assert (result.stats.read, result.stats.processed, result.stats.duplicates) == (8, 4, 4)
     assert result.datasets["web_requests"].where("path = '/api/poll'").count() == 3
 

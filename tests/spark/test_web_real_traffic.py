@@ -20,10 +20,12 @@ def line(client: str = "10.0.0.1", request: str = "GET / HTTP/1.1", status: str 
 def test_a_target_with_spaces_and_a_hostname_client_parse(lines: Any) -> None:
     raw = [line(request="GET /a.js type= HTTP/1.1"), line(client="dsl-84-1.example.net")]
     rows = web.transform(lines(raw), KEYED).datasets["web_requests"].collect()
-    assert sorted((r["client_ip"], r["method"], r["path"], r["protocol"]) for r in rows) == [
-        (pseudonym("10.0.0.1"), "GET", "/a.js type=", "HTTP/1.1"),
-        (pseudonym("dsl-84-1.example.net"), "GET", "/", "HTTP/1.1"),
-    ]
+    assert sorted((r["client_ip"], r["method"], r["path"], r["protocol"]) for r in rows) == sorted(
+        [
+            (pseudonym("10.0.0.1"), "GET", "/a.js type=", "HTTP/1.1"),
+            (pseudonym("dsl-84-1.example.net"), "GET", "/", "HTTP/1.1"),
+        ]
+    )
 
 
 def test_a_common_format_line_is_no_bot_for_lack_of_a_user_agent(lines: Any) -> None:

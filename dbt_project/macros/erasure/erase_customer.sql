@@ -72,7 +72,7 @@
                     {%- do run_query('update ' ~ table ~ ' set ' ~ assignments ~ ' where ' ~ condition) -%}
                 {%- endif -%}
             {%- endif -%}
-            {%- do counts.update({table.schema ~ '.' ~ table.identifier: n}) -%}
+            {%- do counts.update({(table.schema ~ '.' ~ table.identifier) | lower: n}) -%}
         {%- endif -%}
     {%- endfor -%}
     {#- run-operation does not commit by itself (its queries opened the transaction). -#}

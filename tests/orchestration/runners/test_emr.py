@@ -291,5 +291,9 @@ def test_the_emr_serverless_stage_runs_the_job_on_the_application(
     detail = serverless.get_job_run(applicationId=app, jobRunId=job["id"])["jobRun"]
     submit = detail["jobDriver"]["sparkSubmit"]
     assert submit["entryPoint"].endswith("/job.py")
-    assert submit["entryPointArguments"][-4:] == ["--streams", "customers,orders,web", "--lake",
-                                                  "s3://emr-tests"]  # fmt: skip
+    arguments = submit["entryPointArguments"]
+    options = dict(zip(arguments[::2], arguments[1::2], strict=True))
+    assert arguments[:2] == ["--input", options["--input"]]
+    assert options["--streams"] == "customers,orders,web"
+    assert options["--lake"] == "s3://emr-tests"
+    assert options["--pseudonym-secret"].endswith("/spark/pseudonym-key")
