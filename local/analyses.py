@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -49,9 +49,10 @@ class AnalysesFailed(RuntimeError):
 
 
 @contextmanager
-def dbt_environment(settings: Settings) -> Iterator[None]:
-    """The variables the profile reads, for an in-process dbt (the pipeline's own values)."""
-    with mock.patch.dict(os.environ, profile_env(settings)):
+def dbt_environment(settings: Settings, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """The variables the profile reads, for an in-process dbt (the pipeline's own values),
+    with ``extra`` ones beside them."""
+    with mock.patch.dict(os.environ, {**profile_env(settings), **(extra or {})}):
         yield
 
 
@@ -107,12 +108,18 @@ def format_answer(answer: Answer) -> str:
     return "\n".join([answer.name, line(answer.columns), rule, *body])
 
 
+def missing_warehouse(settings: Settings) -> str:
+    """Why there is nothing to ask yet (the local DuckDB file ``make run`` makes), or ""."""
+    if settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
+        return f"no warehouse at {settings.duckdb_path}: run `make run` first"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     del argv  # no options: the warehouse comes from the environment, as for the pipeline
     settings = load_settings()
-    if settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
-        print(f"make analyses FAILED: no warehouse at {settings.duckdb_path}: run `make run` "
-              "first", file=sys.stderr)  # fmt: skip
+    if missing := missing_warehouse(settings):
+        print(f"make analyses FAILED: {missing}", file=sys.stderr)
         return 1
     try:
         answers = run_analyses(settings)

@@ -13,16 +13,13 @@ for one query, from the project's own ``target/``.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from local.analyses import ANALYSES, Answer, format_answer
-from orchestration.runners.dbt import profile_env
+from local.analyses import ANALYSES, Answer, dbt_environment, format_answer, missing_warehouse
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 
 # One saved query per analysis, of the same name and question.
@@ -87,7 +84,7 @@ def query_saved(
     # dbt's logs and target stay in the run's folders, never in the (read-only) project.
     paths = {"DBT_TARGET_PATH": str(settings.dbt_target_dir),
              "DBT_LOG_PATH": str(settings.dbt_log_dir)}  # fmt: skip
-    with mock.patch.dict(os.environ, {**profile_env(settings), **paths}):
+    with dbt_environment(settings, paths):
         try:
             # `dbt debug` on the profile: registers the target's adapter, as `mf` does.
             project = dbtProjectMetadata.load_from_paths(DBT_PROJECT_DIR, DBT_PROJECT_DIR)
@@ -121,9 +118,8 @@ def main(argv: list[str] | None = None) -> int:
               f"are {', '.join(SAVED_QUERIES)}", file=sys.stderr)  # fmt: skip
         return 2
     settings = load_settings()
-    if settings.warehouse == "duckdb" and not settings.duckdb_path.exists():
-        print(f"make metrics FAILED: no warehouse at {settings.duckdb_path}: run `make run` "
-              "first", file=sys.stderr)  # fmt: skip
+    if missing := missing_warehouse(settings):
+        print(f"make metrics FAILED: {missing}", file=sys.stderr)
         return 1
     try:
         answers = query_saved(settings, names)
