@@ -9,10 +9,11 @@ import os
 import re
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -227,6 +228,37 @@ def unpause_when_parsed(env: dict[str, str], log_file: Path, timeout: float = 90
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)  # the DAG processor has not registered the DAG yet
+
+
+@contextlib.contextmanager
+def scheduled_run(settings: Settings) -> Iterator[Path]:
+    """The stack of ``make airflow`` on ``settings`` (its local AWS already provisioned),
+    the DAG unpaused so that its daily schedule starts a run for the last full day; yields
+    Airflow's database, to be read while the stack runs."""
+    build_manifest(settings, settings.work_dir / "logs" / "dbt.log")
+    with running_airflow(settings):
+        unpause_when_parsed(airflow_env(settings), admin_log(settings))
+        yield airflow_home(settings) / "airflow.db"
+
+
+def poll_row(
+    database: Path,
+    query: str,
+    params: tuple[object, ...],
+    done: Callable[[tuple[object, ...]], bool],
+    timeout: float,
+) -> tuple[object, ...] | None:
+    """The first row ``query`` returns from Airflow's database once ``done`` holds for it,
+    or the last one seen at the timeout (None if there was none)."""
+    deadline = time.monotonic() + timeout
+    row = None
+    while time.monotonic() < deadline:
+        time.sleep(2)
+        with sqlite3.connect(database) as db:
+            row = db.execute(query, params).fetchone()
+        if row is not None and done(row):
+            return tuple(row)
+    return None if row is None else tuple(row)
 
 
 def serve() -> int:

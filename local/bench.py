@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     settings = load_settings("local")
+    # The figures are only as good as the machine was idle: its load is kept beside them.
+    load_at_start = os.getloadavg()[1]
     work = settings.work_dir / "bench"
     settings = replace(settings, work_dir=work)
     started = time.perf_counter()
@@ -243,7 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_5_min": {"start": load_at_start, "end": os.getloadavg()[1]},
+        },
         "demo": {
             "scale": args.scale,
             "days": args.days,

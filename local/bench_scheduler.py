@@ -6,21 +6,12 @@ where ``airflow dags test`` runs one task at a time and hides what pools and slo
 from __future__ import annotations
 
 import sqlite3
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local.airflow_runner import (
-    DAG_ID,
-    admin_log,
-    airflow_env,
-    airflow_home,
-    running_airflow,
-    unpause_when_parsed,
-)
+from local.airflow_runner import DAG_ID, poll_row, scheduled_run
 from local.aws import moto_server, provision_local, ship_logs
-from orchestration.runners.dbt import build_manifest
 from orchestration.settings import Settings
 
 FINISHED_RUN = {"success", "failed"}
@@ -46,23 +37,6 @@ def dbt_span(rows: list[tuple[str, str | None, str | None]]) -> float | None:
     return (max(ends) - min(starts)).total_seconds()
 
 
-def _wait_for_run(database: Path, timeout: float) -> tuple[str, str | None]:
-    """(run_id, state) of the DAG's first run once it has finished, or at the timeout."""
-    deadline = time.monotonic() + timeout
-    found: tuple[str, str | None] = ("", None)
-    while time.monotonic() < deadline:
-        time.sleep(3)
-        with sqlite3.connect(database) as db:
-            row = db.execute(
-                "select run_id, state from dag_run where dag_id = ? order by id limit 1", (DAG_ID,)
-            ).fetchone()
-        if row:
-            found = (row[0], row[1])
-            if row[1] in FINISHED_RUN:
-                break
-    return found
-
-
 def measure(
     settings: Settings, files: dict[str, list[Path]], timeout: float = 1200
 ) -> dict[str, Any]:
@@ -74,11 +48,15 @@ def measure(
         settings = settings.with_endpoint(endpoint)
         provision_local(settings)
         ship_logs(settings, files)
-        build_manifest(settings, logs / "dbt.log")
-        database = airflow_home(settings) / "airflow.db"
-        with running_airflow(settings):
-            unpause_when_parsed(airflow_env(settings), admin_log(settings))
-            run_id, state = _wait_for_run(database, timeout)
+        with scheduled_run(settings) as database:
+            found = poll_row(
+                database,
+                "select run_id, state from dag_run where dag_id = ? order by id limit 1",
+                (DAG_ID,),
+                done=lambda row: row[1] in FINISHED_RUN,
+                timeout=timeout,
+            )
+    run_id, state = (str(found[0]), found[1]) if found else ("", None)
     with sqlite3.connect(database) as db:
         rows = db.execute(
             "select task_id, start_date, end_date from task_instance where dag_id = ? and "
