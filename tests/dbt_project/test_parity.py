@@ -42,11 +42,6 @@ from tests.metric_answers import differences
 pytestmark = pytest.mark.integration
 
 ENGINES = ("duckdb", "postgres", "fakesnow")
-# The saved queries and the warehouse erase are proven on these; on fakesnow both first
-# failed on Snowflake's upper-case names (columns, and the erase's table names), fixed in
-# tests/metric_answers.py and erase_customer.sql but not yet run there: fakesnow joins
-# these two tests once a run shows it passing.
-PROVEN_ENGINES = ("duckdb", "postgres")
 STAND_INS = ("postgres", "fakesnow")
 RAW_TABLES = ("customers", "orders", "order_lines", "web_requests")
 
@@ -307,7 +302,7 @@ def test_every_mart_has_the_same_rows_on_every_engine(builds: dict[str, Build], 
         assert other_rows == rows, engine
 
 
-@pytest.mark.parametrize("engine", PROVEN_ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_metrics_answer_as_the_analyses_on_every_engine(
     builds: dict[str, Build], engine: str
 ) -> None:
@@ -415,7 +410,7 @@ def test_source_columns_follow_the_parquet_column_order(
         assert declared[table] == [*written, "dt"], table
 
 
-@pytest.mark.parametrize("engine", PROVEN_ENGINES)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_erasure_sql_leaves_no_trace_and_keeps_the_money(
     builds: dict[str, Build], engine: str
 ) -> None:
