@@ -90,6 +90,7 @@ class Spool:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.unreadable: dict[str, str] = {}  # entry file -> why it cannot be read
+        self.last = 0  # the highest sequence number in the folder, readable or not
         self.entries = self._load()
 
     def _load(self) -> list[Entry]:
@@ -97,6 +98,7 @@ class Spool:
             names = sorted(n for n in os.listdir(self.folder) if ENTRY_NAME.match(n))
         except OSError:
             return []  # none yet; a folder that cannot be made is reported when written
+        self.last = max((int(name.split("-", 1)[0]) for name in names), default=0)
         entries = []
         for name in names:
             try:
@@ -129,8 +131,7 @@ class Spool:
         entry behind then."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         incoming = self.folder / INCOMING
-        last = max((int(e.file.name.split("-", 1)[0]) for e in self.entries), default=0)
-        file = self.folder / f"{last + 1:012d}-{header.key.replace(':', '-')}"
+        file = self.folder / f"{self.last + 1:012d}-{header.key.replace(':', '-')}"
         line = json.dumps(asdict(header)).encode() + b"\n"
         try:
             size = copy_into(incoming, line, source, header.offset)
@@ -145,6 +146,7 @@ class Spool:
             raise
         entry = Entry(file, header, len(line), size)
         self.entries.append(entry)
+        self.last += 1
         return entry
 
     def remove(self, entry: Entry) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from shoplogs_agent.shipper import Shipper, load_config
 from tests.agent.faults import Flaky, Writer, lost_and_doubled, misplaced, rotate
+from tests.agent.records import unwrap
 from tests.agent.test_shipper import config_for
 from tests.agent.test_shipper_faults import catch_up, shipper_at
 
@@ -187,3 +188,61 @@ def test_a_spool_over_its_limit_lets_the_oldest_entries_go_loudly(
     assert any(r.levelno == logging.CRITICAL for r in caplog.records)
     assert lost_and_doubled(writer.lines(), client.data) == (500, 0)
     assert not list(spool_folder(config).iterdir())
+
+
+def test_a_spool_that_cannot_be_written_at_exit_says_what_is_lost_and_restarts(
+    tmp_path: Path, own_signal_handlers: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, client, now = config_for(tmp_path), Stopping(), [1_000.0]
+    folder = spool_folder(config)
+    folder.parent.mkdir(parents=True)
+    folder.write_bytes(b"")  # a file where the folder goes
+    log = tmp_path / "access.log"
+    writer = Writer(log)
+    ship = shipper_at(config, client, now)
+    client.down = True
+    writer.write(500)
+    ship.poll_once()
+    log.unlink()
+    stop_with_sigterm(ship, client, now)  # exits as usual, not a crash
+    [lost] = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert str(log) in lost.getMessage() and "lost" in lost.getMessage()
+    writer.reopen()
+    writer.write(10)
+    client.down = False
+    catch_up(shipper_at(config, client, now), now)  # the next start ships the rest
+    writer.close()
+    # What only the held descriptor had is gone with the process, as without a spool.
+    assert lost_and_doubled(writer.lines(), client.data) == (500, 0)
+
+
+def test_a_spool_read_in_part_before_a_crash_resumes_under_the_same_places(
+    tmp_path: Path, own_signal_handlers: None
+) -> None:
+    config, client, now = config_for(tmp_path), Stopping(), [1_000.0]
+    log = tmp_path / "access.log"
+    writer = Writer(log)
+    ship = shipper_at(config, client, now)
+    writer.write(100)
+    ship.poll_once()
+    generations = [log.open("rb")]
+    client.down = True
+    writer.write(2_000)
+    ship.poll_once()
+    log.unlink()
+    stop_with_sigterm(ship, client, now)
+    writer.reopen()
+    writer.write(10)
+    generations.append(log.open("rb"))
+    client.down = False
+    second = shipper_at(config, client, now)
+    second.poll_once(max_bytes=16 * 1024)  # some of the entry sent and committed, then
+    # the process dies (SIGKILL: no close); the next one resumes inside the entry
+    sent_before = len(unwrap(client.data))
+    assert 0 < sent_before < 2_110
+    third = shipper_at(config, client, now)
+    catch_up(third, now)
+    writer.close()
+    assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
+    assert misplaced(client.data, contents(generations)) == []
+    assert len(unwrap(client.data)) == 2_110  # resumed at its checkpoint: nothing resent
