@@ -129,6 +129,8 @@ def test_rotations_compressed_and_deleted_during_an_outage_survive_a_restart(
     writer.close()
     assert lost_and_doubled(writer.lines(), client.data) == (0, 0)
     assert misplaced(client.data, contents(generations)) == []
+    # The .gz of a spooled file waited for its entry, then had nothing left: none resent.
+    assert len(unwrap(client.data)) == writer.written
     assert not list(spool_folder(config).iterdir())
 
 
