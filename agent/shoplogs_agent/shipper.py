@@ -253,7 +253,7 @@ class Shipper:
             if self.checkpoint_error:
                 break
             if failure and self.clock() < failure.retry_at:
-                tailer.hold()  # files rotated and deleted while it waits stay readable
+                self._wait(flow, tailer)
                 continue
             try:
                 sent += self._ship_flow(flow, tailer, max_bytes)
@@ -266,6 +266,14 @@ class Shipper:
                 self.failures.pop(flow.delivery_stream, None)
         self.deliver_rejects()
         return sent
+
+    def _wait(self, flow: Flow, tailer: Tailer) -> None:
+        """A failing flow waits for its retry: files rotated and deleted meanwhile stay
+        readable, and go to the spool once their writer has moved on."""
+        try:
+            tailer.keep_while_waiting()
+        except CheckpointUnwritable as exc:
+            self._checkpoint_failed(flow, tailer, exc)
 
     def _set_aside_poison(
         self, flow: Flow, key: str, path: str, start: int, exc: ShippingError
@@ -397,6 +405,7 @@ class Shipper:
             "nul_bytes_skipped": tailer.nul_bytes_skipped,
             "spool_bytes": tailer.spool_bytes(),
             "spool_dropped_bytes": tailer.spool_dropped_bytes,
+            "spool_error": tailer.spool_error,
         }
 
     def status(self) -> dict[str, Any]:
@@ -426,7 +435,8 @@ class Shipper:
 
     def run(self) -> int:
         """Poll until SIGTERM (exit 0) or until a flow has failed permanently for
-        ``failExitMinutes`` (exit 3, so systemd logs it, restarts and can alert)."""
+        ``failExitMinutes`` (exit 3, so systemd logs it, restarts and can alert). On every
+        way out the deleted files still holding unsent lines go to the spool first."""
 
         def stop(signum: int, _frame: Any) -> None:
             log.info("signal %d: finishing the batch in flight, then exiting", signum)
@@ -434,11 +444,18 @@ class Shipper:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        try:
+            return self._poll_until_stopped()
+        finally:
+            for _, tailer in self.tailers:
+                tailer.close()
+            self.write_status()  # after the spooling: spool_bytes shows what went to disk
+
+    def _poll_until_stopped(self) -> int:
         last_report = 0.0
         while not self.stopping:
             self.poll_once()
             if self.checkpoint_error:
-                self.write_status()
                 return EXIT_CHECKPOINT_UNWRITABLE
             if self.failures or time.monotonic() - last_report > 30:
                 self.write_status()
@@ -447,13 +464,9 @@ class Shipper:
             if failing := self.failing_too_long():
                 log.critical("giving up: %s failed permanently for %.0f minutes; see status",
                              ", ".join(failing), self.config.fail_exit_minutes)  # fmt: skip
-                self.write_status()
                 return EXIT_FLOW_FAILING
             if not self.behind:
                 time.sleep(self.config.poll_seconds)
-        self.write_status()
-        for _, tailer in self.tailers:
-            tailer.close()
         return 0
 
 

@@ -17,6 +17,10 @@ restart resumes exactly where the last acknowledged batch ended, and rotation is
   ``.gz`` of a file never seen is read from its start.
 - a plain delete: the held descriptor reads the file to its end.
 
+A deleted file still holding unsent lines is copied to the spool (spool.py) before it is let
+go: at shutdown, and while its flow waits out an outage once its writer has moved on. The
+next process reads the spool first, at the original offsets, under the original places.
+
 Every file is opened once and its identity taken from the open descriptor, so a rotation
 between listing and reading cannot put lines under another file's checkpoint.
 
@@ -40,7 +44,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Union
 
+from shoplogs_agent.durable import fsync_folder, write_durably
 from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
+from shoplogs_agent.spool import SPOOL, Entry, Spool, SpoolHeader
 
 # A file's first bytes, kept with its checkpoint: long enough that logs whose lines share a
 # long constant prefix (bunyan's JSON, say) still differ (64 bytes did not).
@@ -51,7 +57,9 @@ KEEP_GONE = 64  # only recent rotations matter
 # Of a line too long for any record, the part read and set aside (more than a record holds,
 # so it can never be shipped cut).
 KEEP_OF_LONG_LINE = 4 * 1024 * 1024
-SPOOL_MAX_BYTES = 2 << 30  # deleted, unsent files held open per flow (spoolMaxBytes)
+# Deleted, unsent files held open and the spool's entries, per flow (spoolMaxBytes).
+SPOOL_MAX_BYTES = 2 << 30
+SPOOL_RETRY_SECONDS = 60.0  # after a spool write failed (disk full, read-only)
 # A plain log, or a compressed rotation read through gzip (Union: the hosts run Python 3.9).
 Source = Union[IO[bytes], gzip.GzipFile]
 ROTATION_GRACE_SECONDS = 30.0
@@ -76,27 +84,6 @@ def is_compressed(name: str) -> bool:
 def read_head(handle: Source, limit: int = HEAD_BYTES) -> bytes:
     handle.seek(0)
     return handle.read(limit)
-
-
-def fsync_folder(folder: Path) -> None:
-    """A rename is durable only once the folder holding it is synced."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(path: Path, payload: bytes, mode: int = 0o600) -> None:
-    """Write ``payload`` to a temporary file and fsync it: the caller renames it in place."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_positions(text: bytes) -> dict[str, Position]:
@@ -288,6 +275,23 @@ class Tailer:
         # compress, a plain delete) stays readable to its end through it.
         self.held: dict[str, tuple[str, IO[bytes]]] = {}
         self.on_corrupt: Callable[[str, str], None] = lambda name, why: None
+        # Deleted files' unsent bytes on disk, beside the checkpoint: read before the files.
+        self.spool = Spool(Path(f"{checkpoints.file}.spool"))
+        self.errors.update(self.spool.unreadable)
+        self.spool_error: str | None = None  # why the last spool write failed
+        self.spool_retry_at = 0.0
+        self.swept = False
+        self._forget_spooled_files()
+
+    def _forget_spooled_files(self) -> None:
+        """A crash between writing an entry and saving the checkpoint leaves the spooled
+        file's checkpoint behind: dropped (the entry carries its place), unless its inode now
+        holds another file (a head of its own)."""
+        positions = self.checkpoints.positions
+        for entry in self.spool.entries:
+            old = positions.get(entry.header.key)
+            if old and old.head and entry.header.head.startswith(old.head):
+                del positions[entry.header.key]
 
     def files(self) -> list[tuple[str, os.stat_result]]:
         """Files of the pattern, oldest first (compressed rotations before plain ones)."""
@@ -311,8 +315,16 @@ class Tailer:
         present = {identity(stat) for _, stat in listed}
         live = next((stat for name, stat in listed if name == self.live), None)
         self.hold(listed)
+        if not self.swept:
+            self.spool.sweep()
+            self.swept = True
         self._bound_spool(present)
-        # Deleted files first: they are the oldest, and only their descriptor still reads them.
+        # The spool first, then deleted files: the oldest, and only their descriptor still
+        # reads them.
+        for entry in list(self.spool.entries):
+            chunk = self._read_spooled(entry, max_bytes)
+            if chunk:
+                return chunk
         for key in [key for key in self.held if key not in present]:
             chunk = self._read_deleted(key, max_bytes, live)
             if chunk:
@@ -340,14 +352,128 @@ class Tailer:
         return name == self.live or not self.live
 
     def close(self) -> None:
+        """Let go of every file (at shutdown); a deleted one's unsent part goes to the spool
+        first, for the next process."""
+        present = {identity(stat) for _, stat in self.files()}
         for key in list(self.held):
+            if key not in present:
+                self._spool_held(key, present, at_exit=True)
+            if key in self.held:
+                self._release(key)
+        try:
+            self._save_if_dirty()
+        except CheckpointUnwritable as exc:  # the entries start at their own offsets then
+            log.error("checkpoint %s not saved at exit: %s", self.checkpoints.file, exc)
+
+    def _save_if_dirty(self) -> None:
+        if self.checkpoints.dirty:
+            self.checkpoints.save()
+
+    def keep_while_waiting(self) -> None:
+        """While the flow waits out an outage: hold every file, and spool each deleted one
+        whose writer has moved on (a ``.gz`` has none), then let it go, so that a SIGKILL or
+        a power loss no longer takes its unsent lines."""
+        listed = self.files()
+        self.hold(listed)
+        present = {identity(stat) for _, stat in listed}
+        self._bound_spool(present)
+        if self.clock() < self.spool_retry_at:
+            return
+        live = next((stat for name, stat in listed if name == self.live), None)
+        for key in [key for key in self.held if key not in present]:
+            name, handle = self.held[key]
+            if is_compressed(name) or self._writer_moved_on(key, os.fstat(handle.fileno()), live):
+                self._spool_held(key, present)
+        self._save_if_dirty()
+
+    def _spool_held(self, key: str, present: set[str], at_exit: bool = False) -> None:
+        """Copy a deleted file's unsent part into the spool and let the file go; its
+        checkpoint becomes the entry's. When the spool cannot be written the file stays held
+        (and at exit its unsent lines are lost, said at CRITICAL)."""
+        name, handle = self.held[key]
+        try:
+            entry = self._copy_unsent(key, name, handle, present)
+        except (zlib.error, gzip.BadGzipFile, EOFError) as exc:  # a damaged .gz: unreadable
+            self._report(name, exc)
+            self.done.add(key)
             self._release(key)
+            return
+        except OSError as exc:
+            self._spool_failed(name, exc, at_exit)
+            return
+        if entry is not None:
+            positions = self.checkpoints.positions
+            positions.pop(key, None)
+            positions[entry.key] = Position(name, entry.header.offset, entry.header.head)
+            self.checkpoints.dirty = True
+            log.warning("%s: deleted with %d unsent bytes: spooled to %s", name, entry.size,
+                        entry.file)  # fmt: skip
+        self.spool_error = None
+        self.scanned.pop(key, None)
+        self._release(key)
+
+    def _copy_unsent(
+        self, key: str, name: str, handle: IO[bytes], present: set[str]
+    ) -> Entry | None:
+        """The spool entry of what is unsent of a held file; None when nothing is (or a
+        ``.gz`` is a copy of a file still held or spooled, which carries its lines)."""
+        position = self.checkpoints.positions.get(key)
+        if not is_compressed(name):
+            start = position.offset if position else 0
+            if os.fstat(handle.fileno()).st_size <= start:
+                return None
+            return self._spool_from(key, name, handle, start)
+        handle.seek(0)
+        with gzip.GzipFile(fileobj=handle) as unpacked:
+            offset = position.offset if position else self._compressed_offset(unpacked, present)
+            return None if offset is None else self._spool_from(key, name, unpacked, offset)
+
+    def _spool_from(self, key: str, name: str, source: Source, start: int) -> Entry | None:
+        first = read_head(source, FINGERPRINT_BYTES)
+        header = SpoolHeader(key, name, start, fingerprint(first), first[:HEAD_BYTES].hex())
+        return self.spool.add(header, source)
+
+    def _spool_failed(self, name: str, exc: OSError, at_exit: bool) -> None:
+        """One clear error, not one per poll: tried again after ``SPOOL_RETRY_SECONDS``."""
+        why = f"spool {self.spool.folder} cannot be written ({type(exc).__name__}: {exc})"
+        self.spool_retry_at = self.clock() + SPOOL_RETRY_SECONDS
+        if at_exit:
+            log.critical("%s: deleted with unsent lines and the %s: they are lost with this "
+                         "process", name, why)  # fmt: skip
+        elif why != self.spool_error:
+            log.error("spool %s cannot be written (%s: %s); deleted files stay held open "
+                      "meanwhile (lost on a crash), tried again every %.0f s", self.spool.folder,
+                      type(exc).__name__, exc, SPOOL_RETRY_SECONDS)  # fmt: skip
+        self.spool_error = why
+
+    def _read_spooled(self, entry: Entry, max_bytes: int) -> Chunk | None:
+        """The next lines of a spool entry, at their offsets in the file they were copied
+        from; the entry goes once the checkpoint has passed its end."""
+        header = entry.header
+        position = self.checkpoints.positions.get(entry.key)
+        if position is None or position.offset < header.offset:
+            position = Position(header.path, header.offset, header.head)
+            self.checkpoints.positions[entry.key] = position
+        if position.offset >= entry.end:
+            self.spool.remove(entry)
+            return None
+        shift = entry.data_start - header.offset  # from an offset in the file to the entry's
+        try:
+            with open(entry.file, "rb") as handle:
+                # Its writer left the file (or the process ended): its last line is whole.
+                data, seen = read_lines_from(handle, position.offset + shift, max_bytes, True)
+                chunk = Chunk(entry.key, header.path, data, seen - shift, header.head,
+                              header.fingerprint)  # fmt: skip
+                return self._with_cut(chunk, handle, shift) if data else None
+        except OSError as exc:
+            self._report(str(entry.file), exc)
+            return None
 
     def hold(self, listed: list[tuple[str, os.stat_result]] | None = None) -> None:
         """Open every file of the pattern not held yet (a ``.gz`` until it is read to its
         end), also while its flow waits out an outage: a file rotated and deleted meanwhile
-        (logrotate's ``rotate N`` deleting the oldest ``.gz``) is then still read. This is
-        the shipper's spool: deleted files kept readable, bounded by ``spool_max_bytes``."""
+        (logrotate's ``rotate N`` deleting the oldest ``.gz``) is then still read, or copied
+        to the spool before it is let go; together bounded by ``spool_max_bytes``."""
         for name, stat in self.files() if listed is None else listed:
             if identity(stat) in self.held or identity(stat) in self.done:
                 continue
@@ -366,29 +492,39 @@ class Tailer:
         handle.close()
 
     def held_deleted_bytes(self, present: set[str]) -> list[tuple[str, int]]:
-        """(key, size on disk) of the deleted files held open, oldest first."""
+        """(key, size on disk) of the spool's entries and of the deleted files held open,
+        oldest first."""
+        spooled = [(entry.key, entry.disk_bytes()) for entry in self.spool.entries]
         held = [(key, os.fstat(h.fileno()).st_blocks * 512) for key, (_, h) in self.held.items()]
-        return [(key, size) for key, size in held if key not in present]
+        return spooled + [(key, size) for key, size in held if key not in present]
 
     def spool_bytes(self) -> int:
         present = {identity(stat) for _, stat in self.files()}
         return sum(size for _, size in self.held_deleted_bytes(present))
 
     def _bound_spool(self, present: set[str]) -> None:
-        """Over ``spool_max_bytes`` of deleted files held open, the oldest are let go: lost,
-        counted in ``spool_dropped_bytes`` and logged at CRITICAL."""
+        """Over ``spool_max_bytes`` of spool entries and deleted files held open, the oldest
+        are let go: lost, counted in ``spool_dropped_bytes`` and logged at CRITICAL."""
         deleted = self.held_deleted_bytes(present)
         total = sum(size for _, size in deleted)
         for key, size in deleted:
             if total <= self.spool_max_bytes:
                 return
-            name = self.held[key][0]
             log.critical("%s: deleted while unsent and over the spool limit (%d bytes held): "
-                         "let go, its unsent lines are lost", name, total)  # fmt: skip
+                         "let go, its unsent lines are lost", self._let_go(key), total)  # fmt: skip
             self.spool_dropped_bytes += size
             total -= size
-            self._release(key)
-            self.done.add(key)
+
+    def _let_go(self, key: str) -> str:
+        """Drop a spool entry or a held deleted file; returns what it was, for the log."""
+        entry = self.spool.find(key)
+        if entry is not None:
+            self.spool.remove(entry)
+            return f"{entry.header.path} (spooled as {entry.file})"
+        name = self.held[key][0]
+        self._release(key)
+        self.done.add(key)
+        return name
 
     def _read_deleted(self, key: str, max_bytes: int, live: os.stat_result | None) -> Chunk | None:
         """The rest of a deleted file, from its descriptor; released once read to its end and
@@ -519,11 +655,16 @@ class Tailer:
 
     def _chunk(self, key: str, name: str, data: bytes, end: int, handle: Source) -> Chunk:
         first = read_head(handle, FINGERPRINT_BYTES)
-        skipped = end - self.checkpoints.positions[key].offset - len(data)
-        chunk = Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first), skipped)
-        if skipped:  # the whole length of the line cut, without its newline
-            handle.seek(end - 1)
-            chunk.cut_line_bytes = len(data) + skipped - (handle.read(1) == b"\n")
+        chunk = Chunk(key, name, data, end, first[:HEAD_BYTES].hex(), fingerprint(first))
+        return self._with_cut(chunk, handle)
+
+    def _with_cut(self, chunk: Chunk, handle: Source, shift: int = 0) -> Chunk:
+        """Of an over-long line read only in part, the bytes skipped and its whole length;
+        ``shift`` from an offset in the file to one in ``handle`` (a spool entry)."""
+        chunk.skipped = chunk.end - self.checkpoints.positions[chunk.key].offset - len(chunk.data)
+        if chunk.skipped:  # the whole length of the line cut, without its newline
+            handle.seek(chunk.end - 1 + shift)
+            chunk.cut_line_bytes = len(chunk.data) + chunk.skipped - (handle.read(1) == b"\n")
         return chunk
 
     def _read_compressed(
@@ -549,7 +690,7 @@ class Tailer:
         from, recognised by its first bytes; 0 when it matches no file ever seen (made and
         compressed while the shipper was down or its flow waited out an outage). None while
         it matches a file that is still there or still open: gzip has not deleted it yet."""
-        open_now = present | set(self.held)
+        open_now = present | set(self.held) | self.spool.keys()
         found: tuple[int, bool] | None = None  # (head length, still open) of the best match
         offset = 0
         for key, p in self.checkpoints.positions.items():
@@ -616,12 +757,15 @@ class Tailer:
     def commit(self, chunk: Chunk) -> None:
         self.checkpoints.positions[chunk.key] = Position(chunk.path, chunk.end, chunk.head)
         self.checkpoints.save()
+        entry = self.spool.find(chunk.key) if chunk.key.startswith(SPOOL) else None
+        if entry is not None and chunk.end >= entry.end:
+            self.spool.remove(entry)  # only now: a crash before this reads nothing from it
 
     def forget_missing(self) -> None:
         """Drop checkpoints of files that no longer exist (deleted by logrotate), keeping
         their fingerprints a while: a ``.gz`` made from one resumes where it ended."""
         positions = self.checkpoints.positions
-        alive = {identity(stat) for _, stat in self.files()} | set(self.held)
+        alive = {identity(stat) for _, stat in self.files()} | set(self.held) | self.spool.keys()
         for key in list(positions):
             if key not in alive and not key.startswith(GONE):
                 gone = positions.pop(key)
@@ -645,11 +789,16 @@ class Tailer:
             if not is_compressed(name):
                 position = self.checkpoints.positions.get(identity(stat))
                 lag[name] = stat.st_size - (position.offset if position else 0)
+        for entry in self.spool.entries:  # a spooled file's unsent bytes, under the entry
+            position = self.checkpoints.positions.get(entry.key)
+            lag[str(entry.file)] = entry.end - max(position.offset if position else 0,
+                                                   entry.header.offset)  # fmt: skip
         return lag
 
     def reading_compressed(self) -> list[str]:
         """Compressed rotations being read because they held unsent lines."""
         return sorted(
             p.path for key, p in self.checkpoints.positions.items()
-            if is_compressed(p.path) and key not in self.done and not key.startswith(GONE)
+            if is_compressed(p.path) and key not in self.done
+            and not key.startswith((GONE, SPOOL))
         )  # fmt: skip

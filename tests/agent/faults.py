@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
+from shoplogs_agent.identity import FINGERPRINT_BYTES, fingerprint
 from tests.agent.records import unwrap
 from tests.agent.test_shipper import Collecting
 
@@ -127,3 +128,16 @@ def lost_and_doubled(
     foreign = sorted(set(places) - written)
     assert not foreign, [(len(line), line[:40], line[-40:]) for line in foreign[:3]]
     return len(written - kept - set(places)), sum(len(p) > 1 for p in places.values())
+
+
+def misplaced(data: bytes, generations: list[bytes]) -> list[bytes]:
+    """Delivered lines not under their own place: the fingerprint of the file they were
+    written to and their byte offset in it (``generations``: each file's whole content), so
+    a resend after a restart is the very place the first process sent or would have sent."""
+    own: dict[bytes, tuple[str, int]] = {}
+    for content in generations:
+        mark, offset = fingerprint(content[:FINGERPRINT_BYTES]), 0
+        for line in content.split(b"\n")[:-1]:
+            own[line] = (mark, offset)
+            offset += len(line) + 1
+    return [line for place, line in unwrap(data) if place is None or place[1:] != own.get(line)]
