@@ -33,6 +33,7 @@ from orchestration.runners.dbt import PARSE_INPUTS, build_manifest
 from orchestration.settings import REPO_ROOT, Settings, load_settings
 from orchestration.summary import RunReport
 from shoplogs_agent.files import read_chunks, ship_file
+from shoplogs_agent.shipper import Flow, Shipper, ShipperConfig
 
 PARSE_PROBE = """
 import sys, time
@@ -81,7 +82,22 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
     return min(times)
 
 
-def shipper_throughput(path: Path, firehose: object, endpoint_path: Path) -> dict[str, float]:
+def tail_to_null(path: Path, work: Path) -> None:
+    """The tailing shipper (what runs on a web host: checkpoint after every batch) sends
+    ``path`` from its start to a null sink."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    config = ShipperConfig(work / "checkpoints", (Flow(str(path), "null", False),))
+    shipper = Shipper(config, NullFirehose())
+    while shipper.poll_once():
+        pass
+    for _, tailer in shipper.tailers:
+        tailer.close()
+
+
+def shipper_throughput(
+    path: Path, firehose: object, endpoint_path: Path, work: Path
+) -> dict[str, float]:
     """Lines/s and MB/s (best of 5) of ``path``: reading the file raw (blocks + newline
     count) and shipping it to a null sink; and shipping ``endpoint_path`` to the local
     Firehose endpoint (moto, best of 2). ``path`` should be large: on a small file both
@@ -90,6 +106,7 @@ def shipper_throughput(path: Path, firehose: object, endpoint_path: Path) -> dic
     count = sum(chunk.count(b"\n") for _, chunk in read_chunks(path))
     raw = best_of(5, lambda: sum(chunk.count(b"\n") for _, chunk in read_chunks(path)))
     null = best_of(5, lambda: ship_file(NullFirehose(), "null", path))
+    tailing = best_of(5, lambda: tail_to_null(path, work / "tailing"))
     endpoint_size = endpoint_path.stat().st_size
     endpoint_count = sum(chunk.count(b"\n") for _, chunk in read_chunks(endpoint_path))
     local = best_of(2, lambda: ship_file(firehose, "shoplogs-local-web", endpoint_path))
@@ -100,6 +117,8 @@ def shipper_throughput(path: Path, firehose: object, endpoint_path: Path) -> dic
         "null_sink_mb_per_s": round(size / 1e6 / null, 1),
         "null_sink_lines_per_s": round(count / null),
         "null_sink_share_of_raw_read": round(raw / null, 2),
+        "tailing_null_sink_mb_per_s": round(size / 1e6 / tailing, 1),
+        "tailing_null_sink_share_of_raw_read": round(raw / tailing, 2),
         "local_endpoint_mb_per_s": round(endpoint_size / 1e6 / local, 1),
         "local_endpoint_lines_per_s": round(endpoint_count / local),
     }
@@ -229,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         dbt_plain = plain_dbt_build(local)
         demo_log = work / "logs" / LOG_FILES["web"]
         shipper = shipper_throughput(big_log or demo_log, stages.aws_client(local, "firehose"),
-                                     demo_log)  # fmt: skip
+                                     demo_log, work / "shipper")  # fmt: skip
     # `make run --web access.log` on a 10,000-line access log, as a user starts with.
     access_log = first_lines(demo_log, ACCESS_LOG_LINES, work / "access.log")
     with moto_server(log_file=work / "moto.log", port=RUN_PORT) as endpoint:
