@@ -3,6 +3,7 @@ pipeline run of the small demo for the modules that read what a run built."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -10,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -30,6 +32,27 @@ os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
 # py4j logs from __del__ at interpreter exit, after pytest closed the streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test``'s ``--dist loadfile``, with the files that read the shared demo run in
+    one worker together: each worker that ran one of them made the run (over a minute)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DemoRunTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "demo_run" if reads_demo_run(config.rootpath / file) else file
+
+    return DemoRunTogether(config, log)
+
+
+@functools.cache
+def reads_demo_run(path: Path) -> bool:
+    """Whether a test file uses the ``demo_run`` fixture (by its name, as fixtures are)."""
+    return path.name.startswith("test_") and "demo_run" in path.read_text()
 
 
 @pytest.fixture(scope="session")

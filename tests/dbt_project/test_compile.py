@@ -9,8 +9,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 import sqlfluff
@@ -24,6 +26,7 @@ from orchestration.warehouse_load import partition_locations
 pytestmark = pytest.mark.integration
 
 DBT = str(Path(sys.executable).with_name("dbt"))
+COMPILE_TARGETS = DBT_PROJECT_DIR / "target" / "compile-tests"
 # Enough for the profiles to render; nothing connects.
 OFFLINE_ENV = {
     "SNOWFLAKE_ACCOUNT": "xy12345.eu-west-1",
@@ -46,13 +49,22 @@ SETUP_VARIABLES = {
 }
 
 
-def dbt(warehouse: str, *args: str, env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
+def run_dbt(warehouse: str, *args: str, env: dict[str, str] | None = None) -> CompletedProcess[str]:
+    """dbt for ``warehouse`` without a connection. Each warehouse and environment keeps its
+    own target folder, where dbt keeps its partial parse: in one shared folder every switch
+    of warehouse threw it away, a whole parse (~10 s) per call."""
+    env = {**OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), **(env or {})}
+    folder = f"{warehouse}-{env.get('SHOPLOGS_ENV', os.environ.get('SHOPLOGS_ENV', ''))}"
+    return subprocess.run(
         [DBT, *args, "--target", warehouse],
         cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), **(env or {})},
+        env={**os.environ, "DBT_TARGET_PATH": str(COMPILE_TARGETS / folder), **env},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def dbt(warehouse: str, *args: str, env: dict[str, str] | None = None) -> str:
+    result = run_dbt(warehouse, *args, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -74,6 +86,19 @@ def compiled_models(warehouse: str, out: Path) -> dict[str, str]:
     return sql
 
 
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, str]]:
+    """``compiled_models`` of a warehouse, compiled once: five tests read them."""
+    done: dict[str, dict[str, str]] = {}
+
+    def models(warehouse: str) -> dict[str, str]:
+        if warehouse not in done:
+            done[warehouse] = compiled_models(warehouse, tmp_path_factory.mktemp(warehouse))
+        return done[warehouse]
+
+    return models
+
+
 def load_operation(warehouse: str) -> dict[str, str]:
     """The SQL of ``dbt run-operation load_raw`` for one partition, printed, not run."""
     files = {t: ["part-00000-a.snappy.parquet"] for t in ("customers", "orders")}
@@ -92,9 +117,11 @@ def load_operation(warehouse: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("warehouse", ["snowflake", "redshift"])
-def test_what_each_warehouse_receives_parses_in_its_dialect(warehouse: str, tmp_path: Path) -> None:
+def test_what_each_warehouse_receives_parses_in_its_dialect(
+    warehouse: str, compiled: Callable[[str], dict[str, str]]
+) -> None:
     sources = {
-        **compiled_models(warehouse, tmp_path),
+        **compiled(warehouse),
         **load_operation(warehouse),
         "setup.sql": render(script_path(warehouse).read_text(), SETUP_VARIABLES),
     }
@@ -133,13 +160,8 @@ def test_load_operation_speaks_each_warehouses_bulk_load(tmp_path: Path) -> None
 def test_bad_run_date_is_a_clear_error(tmp_path: Path) -> None:
     # Its own DuckDB file: the test must not depend on another test having made .local/.
     duckdb_path = str(tmp_path / "warehouse.duckdb")
-    result = subprocess.run(
-        [DBT, "run-operation", "load_raw", "--args", '{run_date: "yesterday"}', "--target",
-         "duckdb"],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-             "DUCKDB_PATH": duckdb_path},
-    )  # fmt: skip
+    result = run_dbt("duckdb", "run-operation", "load_raw", "--args", '{run_date: "yesterday"}',
+                     env={"DUCKDB_PATH": duckdb_path})  # fmt: skip
     assert result.returncode != 0
     assert 'run_date "yesterday" is not a date; pass it as YYYY-MM-DD' in result.stdout
 
@@ -151,12 +173,8 @@ def test_a_column_missing_from_the_staged_files_stops_the_snowflake_load() -> No
         + columns
         + ", ['CUSTOMER_ID', 'e_mail'], '@stage/customers/dt=2026-11-21/') %}"
     )
-    result = subprocess.run(
-        [DBT, "compile", "--no-introspect", "--no-populate-cache", "--target", "snowflake",
-         "--inline", call],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
-    )  # fmt: skip
+    result = run_dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache", "--inline",
+                     call)  # fmt: skip
     assert result.returncode != 0
     assert "lack the column(s) email (found: customer_id, e_mail)" in result.stdout
 
@@ -196,18 +214,16 @@ def test_real_snowflake_runs_dbt_snowflakes_own_macros(tmp_path: Path) -> None:
 def test_only_prod_writes_the_unprefixed_marts_of_a_real_warehouse(
     target: str, env: str, schema: str
 ) -> None:
-    result = subprocess.run(
-        [DBT, "compile", "--no-introspect", "--no-populate-cache", "--quiet", "--target", target,
-         "--inline", "{{ ref('fct_orders').schema }}"],
-        cwd=DBT_PROJECT_DIR, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **OFFLINE_ENV, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-             "SHOPLOGS_ENV": env},
-    )  # fmt: skip
+    schema_of = "{{ ref('fct_orders').schema }}"
+    result = run_dbt(target, "compile", "--no-introspect", "--no-populate-cache", "--quiet",
+                     "--inline", schema_of, env={"SHOPLOGS_ENV": env})  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     assert result.stdout.split()[-1].lower() == schema
 
 
-def test_every_mart_string_has_a_length_that_holds_its_data_on_redshift(tmp_path: Path) -> None:
+def test_every_mart_string_has_a_length_that_holds_its_data_on_redshift(
+    compiled: Callable[[str], dict[str, str]],
+) -> None:
     """Redshift makes a bare `varchar` varchar(256): an enforced contract would create
     such columns and a cast would cut URLs and user agents short."""
     bare = re.compile(r"\bvarchar\b(?!\s*\()", re.IGNORECASE)
@@ -217,8 +233,7 @@ def test_every_mart_string_has_a_length_that_holds_its_data_on_redshift(tmp_path
         for model in yaml.safe_load(path.read_text())["models"]:
             types = {c["name"]: c.get("data_type", "") for c in model["columns"]}
             assert not [n for n, t in types.items() if bare.fullmatch(t)], model["name"]
-    marts = {name: sql for name, sql in compiled_models("redshift", tmp_path).items()
-             if "/marts/" in name}  # fmt: skip
+    marts = {name: sql for name, sql in compiled("redshift").items() if "/marts/" in name}
     assert marts and not {name for name, sql in marts.items() if bare.search(sql)}
 
 
@@ -281,13 +296,15 @@ def test_the_integer_check_tells_a_cast_from_a_double() -> None:
     ]  # fmt: skip
 
 
-def test_redshift_dateadd_gets_an_integer_number_of_days(tmp_path: Path) -> None:
+def test_redshift_dateadd_gets_an_integer_number_of_days(
+    compiled: Callable[[str], dict[str, str]],
+) -> None:
     """Redshift's DATEADD rejects a double precision number (its generate_series gives one,
     power(2, i)); PostgreSQL, which stands in for Redshift, accepts it, so only the
     compiled SQL can tell."""
     calls = {
         name: arguments
-        for name, sql in compiled_models("redshift", tmp_path).items()
+        for name, sql in compiled("redshift").items()
         for arguments in call_arguments(sql, "dateadd")
     }
     assert calls, "no dateadd compiled for Redshift"
@@ -316,7 +333,9 @@ def test_redshift_views_are_late_binding(tmp_path: Path) -> None:
         assert "with no schema binding" in ddl, name
 
 
-def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path) -> None:
+def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(
+    tmp_path: Path, compiled: Callable[[str], dict[str, str]]
+) -> None:
     """`timestamp` on Snowflake follows the account's TIMESTAMP_TYPE_MAPPING and
     date_trunc('week') its WEEK_START: every model's session pins both."""
     pinned = dbt("snowflake", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
@@ -335,7 +354,7 @@ def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(tmp_path: Path)
                 if "pin_session_parameters" not in str(n["config"]["pre-hook"])]  # fmt: skip
     assert models and unpinned == []
     # dim_date spells the ISO week out rather than trusting date_trunc('week').
-    dim_date = compiled_models("snowflake", tmp_path / "c")["full:models/marts/core/dim_date.sql"]
+    dim_date = compiled("snowflake")["full:models/marts/core/dim_date.sql"]
     assert "date_trunc('week'," not in dim_date.lower()
 
 
