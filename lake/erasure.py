@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,25 +145,14 @@ def scrub_line(line: str, stream: str, register: Register) -> str | None:
 def scrub_delivered(delivered: bytes, stream: str, register: Register) -> bytes | None:
     """One delivered line (a shipper record of lines, or a bare line) without the erased;
     None when none of its lines is left."""
-    lines = wire.lines_of(delivered)
-    kept = []
-    for line in lines:
-        scrubbed = scrub_line(line.decode("utf-8", "surrogateescape"), stream, register)
-        if scrubbed is not None:
-            kept.append(scrubbed.encode("utf-8", "surrogateescape"))
-    if kept == lines:
-        return delivered
-    if not kept:
-        return None
-    if not delivered.startswith(wire.RECORD_MAGIC):
-        return kept[0]
-    header = delivered.partition(wire.SEPARATOR)[0].rsplit(b" ", 1)[0]
-    return header + b" %d" % len(kept) + wire.SEPARATOR + wire.SEPARATOR.join(kept)
+    return scrub_record(delivered, stream, register).body
 
 
 @dataclass
 class Scrubbed:
-    """A text object after scrubbing: its new body (None: delete it) and lines touched."""
+    """A text object (or one delivered record) after scrubbing: its new body (None: delete
+    it) and the log lines touched. A shipper record holds many log lines: the counts are of
+    those lines, the unit every run's counts reconcile in."""
 
     body: bytes | None
     dropped: int = 0
@@ -174,17 +163,38 @@ class Scrubbed:
         return bool(self.dropped or self.rewritten)
 
 
+def scrub_record(delivered: bytes, stream: str, register: Register) -> Scrubbed:
+    """``scrub_delivered`` with the log lines it dropped and rewrote."""
+    lines = wire.lines_of(delivered)
+    kept: list[bytes] = []
+    rewritten = 0
+    for line in lines:
+        scrubbed = scrub_line(line.decode("utf-8", "surrogateescape"), stream, register)
+        if scrubbed is not None:
+            kept.append(scrubbed.encode("utf-8", "surrogateescape"))
+            rewritten += kept[-1] != line
+    dropped = len(lines) - len(kept)
+    if not dropped and not rewritten:
+        return Scrubbed(delivered)
+    if not kept:
+        return Scrubbed(None, dropped=dropped)
+    if not delivered.startswith(wire.RECORD_MAGIC):
+        return Scrubbed(kept[0], dropped, rewritten)
+    header = delivered.partition(wire.SEPARATOR)[0].rsplit(b" ", 1)[0]
+    body = header + b" %d" % len(kept) + wire.SEPARATOR + wire.SEPARATOR.join(kept)
+    return Scrubbed(body, dropped, rewritten)
+
+
 def scrub_raw_object(text: bytes, stream: str, register: Register) -> Scrubbed:
     """A landing or claimed raw object's text (newline-separated delivered lines)."""
     out: list[bytes] = []
     result = Scrubbed(None)
     for delivered in text.split(b"\n"):
-        scrubbed = scrub_delivered(delivered, stream, register)
-        if scrubbed is None:
-            result.dropped += 1
-        else:
-            result.rewritten += scrubbed != delivered
-            out.append(scrubbed)
+        scrubbed = scrub_record(delivered, stream, register)
+        result.dropped += scrubbed.dropped
+        result.rewritten += scrubbed.rewritten
+        if scrubbed.body is not None:
+            out.append(scrubbed.body)
     result.body = b"\n".join(out) if any(out) else None
     return result
 
@@ -293,7 +303,3 @@ class AuditRecord:
             "nothing_left_to_remove": self.nothing_left,
             "counts": {zone: dict(sorted(by.items())) for zone, by in sorted(self.counts.items())},
         }
-
-
-def totals(counts: Mapping[str, Mapping[str, int]]) -> int:
-    return sum(n for by in counts.values() for n in by.values())

@@ -7,6 +7,7 @@
     processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
     processing/dt=<run>/output/<zone key>            what Spark wrote, laid out as the zones
     processing/dt=<run>/output/_stats/dt=<run>/...   the Spark job's counts, one file per stream
+    processing/dt=<run>/erased/<digest>.json         erased customers' lines its claim took out
     processing/dt=<run>/manifest.json                what the run took and produced
     processing/dt=<run>/dbt/run_results.json         what the run's dbt build did, test by test
     processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
@@ -139,6 +140,18 @@ def manifest_key(run_date: date) -> str:
 def dbt_results_key(run_date: date) -> str:
     """dbt's ``run_results.json`` of the run's build, kept for the run report."""
     return run_prefix(run_date) + "dbt/run_results.json"
+
+
+def claim_erasures_prefix(run_date: date) -> str:
+    """The counts of erased customers' lines the run's claim took out of its raw objects
+    (orchestration/erasure.py scrub_claimed), one object per rewrite, read by promote."""
+    return run_prefix(run_date) + "erased/"
+
+
+def claim_erasure(run_date: date, digest: str) -> str:
+    """One rewrite's count, named by a digest of the object and the body it rewrote: a
+    retried claim that redoes the same rewrite writes the same key again."""
+    return f"{claim_erasures_prefix(run_date)}{digest}.json"
 
 
 def stats_prefix(run_date: date) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -42,7 +43,6 @@ from lake.erasure import (
     scrub_raw_object,
     scrub_session_rows,
     tombstone_order_rows,
-    totals,
 )
 from orchestration.settings import Settings, aws_client, log_path
 
@@ -216,17 +216,46 @@ def read_register(lake: Lake) -> Register:
     return register_of(Erased.from_json(lake.get(key)[0]) for key in keys)
 
 
-def scrub_claimed(s3: Any, bucket: str, run_date: date) -> int:
+def scrub_claimed(s3: Any, bucket: str, run_date: date) -> dict[str, int]:
     """The raw objects a run just claimed without erased customers' lines (a shipper that
-    resent old logs brings them back to landing); lines dropped or rewritten."""
+    resent old logs brings them back to landing); log lines dropped per stream.
+
+    Those lines leave the run before the Spark job reads anything, so the run's manifest
+    counts them as its own outcome (``erased``, read back by ``claim_erasures``). Each
+    rewrite's count is written before the object is replaced, under a key named by the object
+    and the body it rewrote: a claim retried after a crash in between redoes the same rewrite
+    and writes the same key, and a retry that finds the object done rewrites nothing."""
     lake = Lake(s3, bucket)
     register = read_register(lake)
     if not register:
-        return 0
-    lake.keys = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
-    audit = AuditRecord("", "claim", "")
-    scrub_texts(lake, audit, register)
-    return totals(audit.counts)
+        return {}
+    dropped: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, layout.raw_prefix(run_date)):
+        raw = _RAW.match(key)
+        if raw is None or key.endswith("/"):
+            continue
+        body, content_type = lake.get(key)
+        text, was_gzip = _text(body)
+        result = scrub_raw_object(text, raw["stream"], register)
+        if not result.changed:
+            continue
+        if result.dropped:
+            digest = hashlib.sha256(key.encode() + b"\0" + body).hexdigest()
+            count = {"stream": raw["stream"], "lines": result.dropped}
+            lake.put(layout.claim_erasure(run_date, digest), json.dumps(count).encode(),
+                     "application/json")  # fmt: skip
+        _store(lake, key, result, was_gzip, content_type)
+        dropped[raw["stream"]] = dropped.get(raw["stream"], 0) + result.dropped
+    return {stream: n for stream, n in dropped.items() if n}
+
+
+def claim_erasures(s3: Any, bucket: str, run_date: date) -> dict[str, int]:
+    """Log lines of erased customers the run's claims (every attempt) took out, per stream."""
+    erased: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, layout.claim_erasures_prefix(run_date)):
+        count = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        erased[str(count["stream"])] = erased.get(str(count["stream"]), 0) + int(count["lines"])
+    return erased
 
 
 # --- the warehouse -----------------------------------------------------------------------

@@ -18,8 +18,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from lake import layout, zones
+from lake import layout, wire, zones
 from lake.erasure import TOMBSTONE_CUSTOMER_ID, identifier_hash
+from lake.manifest import read_manifest
 from local.aws import provision_local, ship_logs
 from orchestration import erasure, stages
 from orchestration.settings import Settings
@@ -182,27 +183,53 @@ def test_erasing_again_is_a_recorded_no_op(lake: dict[str, Any]) -> None:
     assert mart_totals(settings) == lake["before"]
 
 
+def raw_lines(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """Log lines per stream in the raw objects under ``prefix`` (shipper records opened),
+    counted as the Spark job counts them: only empty lines are no line."""
+    counts: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, prefix):
+        stream = key.removeprefix(prefix).split("/", 1)[0]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = zones.gunzip(body)[0] if body.startswith(b"\x1f\x8b") else body
+        lines = [ln for d in text.split(b"\n") for ln in wire.lines_of(d) if ln.rstrip(b"\r")]
+        counts[stream] = counts.get(stream, 0) + len(lines)
+    return counts
+
+
 def test_a_rerun_of_the_past_date_and_a_resend_do_not_bring_them_back(
     lake: dict[str, Any],
 ) -> None:
     settings, run_date = lake["settings"], lake["demo"]["run_date"]
+    s3 = stages.aws_client(settings, "s3")
+    # What the past date's raw objects hold after the erasure (what it removed there is in
+    # its audit record), before anything new lands.
+    assert zones.list_keys(s3, settings.lake_bucket, layout.LANDING) == []
+    kept = raw_lines(s3, settings.lake_bucket, layout.raw_prefix(run_date))
     # The shop's hosts still hold the old logs: a shipper resending everything, then the
     # past date run again, every stage.
-    ship_logs(settings, lake["demo"]["files"])
+    shipped = ship_logs(settings, lake["demo"]["files"])
     stages.claim_landing(settings, run_date)
     stages.preprocess_locally(settings, run_date)
     manifest = stages.promote_zones(settings, run_date)
     stages.build_warehouse(settings, run_date=run_date)
     found = pattern([lake["customer_id"], lake["email"]])
-    assert lake_hits(stages.aws_client(settings, "s3"), settings.lake_bucket, found) == []
+    assert lake_hits(s3, settings.lake_bucket, found) == []
     assert warehouse_hits(settings, found) == []
     assert mart_totals(settings) == lake["before"]
     # Their resent profile lines were taken out at the claim (erasure.scrub_claimed), so the
-    # run never read them; everything it did read reconciles.
-    customers = manifest.stats.streams["customers"]
-    assert customers.read == customers.processed + sum(customers.quarantined.values()) + (
-        customers.duplicates
-    )
+    # run never read them; the manifest counts them as erased, and every line that entered
+    # the run (what its raw objects held, and what the shipper sent again) is accounted for.
+    streams = manifest.stats.streams
+    assert streams["customers"].erased > 0
+    for name, ship in shipped.items():
+        entered = kept.get(name, 0) + ship.lines_shipped
+        s = streams[name]
+        assert (name, entered) == (
+            name, s.processed + s.quarantined_total + s.duplicates + s.erased
+        )  # fmt: skip
+        assert s.read + s.erased == entered
+    written = read_manifest(s3, settings.lake_bucket, run_date)
+    assert written.stats.streams["customers"].erased == streams["customers"].erased
     stages.build_warehouse(settings, "--full-refresh")
     assert warehouse_hits(settings, found) == []
     assert mart_totals(settings) == lake["before"]

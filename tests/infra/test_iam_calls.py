@@ -70,6 +70,7 @@ MWAA_WRITES = [
     layout.claim_marker("landing/web/2026/11/03/10/x"), layout.run_lock(DAY),
     layout.raw_key(DAY, "landing/web/2026/11/03/10/x"), layout.manifest_key(DAY),
     layout.dbt_results_key(DAY), layout.processed_prefix("orders", DAY) + "a.parquet",
+    layout.claim_erasure(DAY, "ab" * 32),  # the claim's count of erased customers' lines
     layout.quarantine_prefix("web", DAY) + "a.json", layout.quarantined_object(DAY, RUN + "raw/x"),
     layout.state_prefix("web_sessions", DAY) + "a.parquet", layout.REPORTS + "index.html",
     layout.REPORTS + layout.report_data(DAY), layout.DOCS + "index.html",

@@ -46,6 +46,15 @@ def test_a_shipper_record_loses_only_the_customers_lines_and_says_how_many_remai
     kept = scrub_delivered(record, "customers", REGISTER)
     assert kept is not None and wire.lines_of(kept) == [lines[1]]
     assert kept.partition(wire.SEPARATOR)[0].endswith(b" 1")
+    # Counted in log lines, the unit a run reconciles in, not in records.
+    two = (
+        wire.RECORD_MAGIC
+        + b"host fp 0 3"
+        + wire.SEPARATOR
+        + wire.SEPARATOR.join([lines[0], lines[0].replace(b"e1", b"e9"), lines[1]])
+    )
+    scrubbed = scrub_raw_object(record + b"\n" + two + b"\n", "customers", REGISTER)
+    assert (scrubbed.dropped, scrubbed.rewritten) == (3, 0)
 
 
 def test_quarantine_lines_naming_the_customer_go_others_stay() -> None:
