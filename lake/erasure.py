@@ -19,6 +19,7 @@ Standard library only: the Spark job imports this module on EMR.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -210,6 +211,65 @@ def scrub_quarantine_object(text: bytes, register: Register) -> Scrubbed:
         else:
             out.append(line)
     result.body = b"".join(line + b"\n" for line in out) if out else None
+    return result
+
+
+_SPACE = re.compile(r"\s*")
+
+
+def _firehose_documents(text: str) -> list[Any]:
+    """The JSON documents of a Firehose error object, in order (one per failed record,
+    newline-separated or not); a stretch that is no JSON document stays text, line by line."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    at = 0
+    while (at := _SPACE.match(text, at).end()) < len(text):  # type: ignore[union-attr]
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except ValueError:
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            found.append(text[at:end])
+            at = end
+            continue
+        found.append(document)
+    return found
+
+
+def scrub_firehose_error(document: Any, stream: str, register: Register) -> Scrubbed:
+    """One document of Firehose's error output: a JSON object whose ``rawData`` is the
+    record it could not deliver, base64 (AWS: "Handling errors for data format
+    conversion"), or a bare line. The record is scrubbed as a landing one (``scrub_record``
+    rules: a profile line goes, an order line is tombstoned); a document left with no line
+    goes whole; its other fields (an error message may quote the data) are redacted."""
+    if not (isinstance(document, dict) and isinstance(document.get("rawData"), str)):
+        line = document if isinstance(document, str) else json.dumps(document)
+        return scrub_raw_object(line.encode("utf-8", "surrogateescape"), stream, register)
+    try:
+        record = base64.b64decode(document["rawData"], validate=True)
+    except ValueError:
+        record = b""
+    result = scrub_raw_object(record, stream, register)
+    if record and result.body is None:
+        return result
+    kept = {**document, "rawData": base64.b64encode(result.body or b"").decode()}
+    if not result.changed:
+        kept = document
+    rest = redact_text(json.dumps(kept).encode(), register)
+    return Scrubbed(rest.body, result.dropped, result.rewritten + rest.rewritten)
+
+
+def scrub_firehose_errors(text: bytes, stream: str, register: Register) -> Scrubbed:
+    """A Firehose error output object of ``stream``, document by document."""
+    out: list[bytes] = []
+    result = Scrubbed(None)
+    for document in _firehose_documents(text.decode("utf-8", "surrogateescape")):
+        scrubbed = scrub_firehose_error(document, stream, register)
+        result.dropped += scrubbed.dropped
+        result.rewritten += scrubbed.rewritten
+        if scrubbed.body is not None:
+            out.append(scrubbed.body)
+    result.body = b"".join(body + b"\n" for body in out) if out else None
     return result
 
 

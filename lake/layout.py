@@ -1,7 +1,7 @@
 """Every key and prefix of the lake bucket, built here and nowhere else.
 
     landing/<stream>/YYYY/MM/DD/HH/<object>          written by Firehose (arrival time)
-    landing-errors/<stream>/...                      what Firehose could not deliver
+    landing-errors/<stream>/...                      what Firehose could not deliver (local stack)
     processing/_claims/<landing key>.json            a run's claim while it moves an object
     processing/_locks/dt=<run>.json                  the run that owns a run date, claim to promote
     processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
@@ -14,6 +14,7 @@
     quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
     quarantine/<stream>/shipper/<file>-<hash>.json   lines the shipper could not send
     quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
+    quarantine/firehose/<stream>/...                 what Firehose could not deliver (in AWS)
     state/web_sessions/dt=<run>/*.parquet            sessions a run left open, continued by the next
     docs/                                            the published dbt docs site
     reports/index.html                               the run report of the newest run date
@@ -48,6 +49,11 @@ DATASETS: dict[str, tuple[str, ...]] = {
 }
 
 LANDING = "landing/"
+# Where Firehose writes the records it could not deliver, per stream: the local stack's
+# ErrorOutputPrefix (local/aws.py), and the one the AWS templates give
+# (infra/cloudformation/ingestion.yaml).
+LANDING_ERRORS = "landing-errors/"
+FIREHOSE_ERRORS = "quarantine/firehose/"
 PROCESSED = "processed/"
 QUARANTINE = "quarantine/"
 STATE = "state/"
@@ -87,7 +93,7 @@ def landing_prefix(stream: str) -> str:
 
 
 def landing_errors_prefix(stream: str) -> str:
-    return f"landing-errors/{stream}/"
+    return f"{LANDING_ERRORS}{stream}/"
 
 
 def arrival_date(landing_key: str) -> date | None:

@@ -39,6 +39,7 @@ from lake.erasure import (
     identifier_hash,
     redact_text,
     register_of,
+    scrub_firehose_errors,
     scrub_quarantine_object,
     scrub_raw_object,
     scrub_session_rows,
@@ -56,6 +57,10 @@ _PARQUET_DATASET = re.compile(
     r"(?:^|/)(processed|state)/(?P<dataset>[^/]+)/dt=[^/]+/[^/]+\.parquet$"
 )
 _RAW = re.compile(r"^(?:landing|processing/dt=[^/]+/raw)/(?P<stream>[^/]+)/")
+# Firehose's error output: JSON documents holding the undelivered records, base64.
+_FIREHOSE_ERRORS = re.compile(
+    f"^(?:{re.escape(layout.LANDING_ERRORS)}|{re.escape(layout.FIREHOSE_ERRORS)})(?P<stream>[^/]+)/"
+)
 _QUARANTINE_LINES = re.compile(r"(?:^|/)quarantine/(?!objects/)(?P<stream>[^/]+)/")
 _QUARANTINE_OBJECT = "quarantine/objects/"
 
@@ -181,8 +186,10 @@ def _store(lake: Lake, key: str, result: Scrubbed, was_gzip: bool, content_type:
 
 
 def scrub_texts(lake: Lake, audit: AuditRecord, register: Register) -> None:
-    """Landing, claimed raw objects, quarantine, and any other text (reports, manifests,
-    dbt results) that quotes the customer."""
+    """Landing, claimed raw objects, Firehose's undelivered records, quarantine, and any
+    other text that quotes the customer (reports, manifests, dbt results, and the Spark and
+    EMR logs under ``emr-logs/``, whose identifiers are redacted: the logs stay readable for
+    whoever debugs a run, until their lifecycle rule expires them)."""
     for key in lake.keys:
         if key.startswith(SKIPPED) or key.endswith(".parquet") or key.endswith("/"):
             continue
@@ -197,6 +204,9 @@ def scrub_texts(lake: Lake, audit: AuditRecord, register: Register) -> None:
             continue
         if raw := _RAW.match(key):
             result = scrub_raw_object(text, raw["stream"], register)
+            what = "lines"
+        elif errors := _FIREHOSE_ERRORS.match(key):
+            result = scrub_firehose_errors(text, errors["stream"], register)
             what = "lines"
         elif _QUARANTINE_LINES.search(key):
             result = scrub_quarantine_object(text, register)
