@@ -22,7 +22,11 @@ def query(engine: str, settings: Settings, sql: str) -> list[tuple[Any, ...]]:
 
 def execute(engine: str, settings: Settings, *statements: str) -> None:
     """Statements run and committed (a test's own rows planted in the warehouse)."""
-    connection = connect(engine, settings)
+    import duckdb
+
+    # connect() opens DuckDB read-only, for the readers it serves.
+    writable = duckdb.connect(str(settings.duckdb_path)) if engine == "duckdb" else None
+    connection = writable or connect(engine, settings)
     try:
         cursor = connection.cursor()
         for statement in statements:
