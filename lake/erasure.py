@@ -19,10 +19,11 @@ Standard library only: the Spark job imports this module on EMR.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,25 +146,14 @@ def scrub_line(line: str, stream: str, register: Register) -> str | None:
 def scrub_delivered(delivered: bytes, stream: str, register: Register) -> bytes | None:
     """One delivered line (a shipper record of lines, or a bare line) without the erased;
     None when none of its lines is left."""
-    lines = wire.lines_of(delivered)
-    kept = []
-    for line in lines:
-        scrubbed = scrub_line(line.decode("utf-8", "surrogateescape"), stream, register)
-        if scrubbed is not None:
-            kept.append(scrubbed.encode("utf-8", "surrogateescape"))
-    if kept == lines:
-        return delivered
-    if not kept:
-        return None
-    if not delivered.startswith(wire.RECORD_MAGIC):
-        return kept[0]
-    header = delivered.partition(wire.SEPARATOR)[0].rsplit(b" ", 1)[0]
-    return header + b" %d" % len(kept) + wire.SEPARATOR + wire.SEPARATOR.join(kept)
+    return scrub_record(delivered, stream, register).body
 
 
 @dataclass
 class Scrubbed:
-    """A text object after scrubbing: its new body (None: delete it) and lines touched."""
+    """A text object (or one delivered record) after scrubbing: its new body (None: delete
+    it) and the log lines touched. A shipper record holds many log lines: the counts are of
+    those lines, the unit every run's counts reconcile in."""
 
     body: bytes | None
     dropped: int = 0
@@ -174,17 +164,38 @@ class Scrubbed:
         return bool(self.dropped or self.rewritten)
 
 
+def scrub_record(delivered: bytes, stream: str, register: Register) -> Scrubbed:
+    """``scrub_delivered`` with the log lines it dropped and rewrote."""
+    lines = wire.lines_of(delivered)
+    kept: list[bytes] = []
+    rewritten = 0
+    for line in lines:
+        scrubbed = scrub_line(line.decode("utf-8", "surrogateescape"), stream, register)
+        if scrubbed is not None:
+            kept.append(scrubbed.encode("utf-8", "surrogateescape"))
+            rewritten += kept[-1] != line
+    dropped = len(lines) - len(kept)
+    if not dropped and not rewritten:
+        return Scrubbed(delivered)
+    if not kept:
+        return Scrubbed(None, dropped=dropped)
+    if not delivered.startswith(wire.RECORD_MAGIC):
+        return Scrubbed(kept[0], dropped, rewritten)
+    header = delivered.partition(wire.SEPARATOR)[0].rsplit(b" ", 1)[0]
+    body = header + b" %d" % len(kept) + wire.SEPARATOR + wire.SEPARATOR.join(kept)
+    return Scrubbed(body, dropped, rewritten)
+
+
 def scrub_raw_object(text: bytes, stream: str, register: Register) -> Scrubbed:
     """A landing or claimed raw object's text (newline-separated delivered lines)."""
     out: list[bytes] = []
     result = Scrubbed(None)
     for delivered in text.split(b"\n"):
-        scrubbed = scrub_delivered(delivered, stream, register)
-        if scrubbed is None:
-            result.dropped += 1
-        else:
-            result.rewritten += scrubbed != delivered
-            out.append(scrubbed)
+        scrubbed = scrub_record(delivered, stream, register)
+        result.dropped += scrubbed.dropped
+        result.rewritten += scrubbed.rewritten
+        if scrubbed.body is not None:
+            out.append(scrubbed.body)
     result.body = b"\n".join(out) if any(out) else None
     return result
 
@@ -200,6 +211,65 @@ def scrub_quarantine_object(text: bytes, register: Register) -> Scrubbed:
         else:
             out.append(line)
     result.body = b"".join(line + b"\n" for line in out) if out else None
+    return result
+
+
+_SPACE = re.compile(r"\s*")
+
+
+def _firehose_documents(text: str) -> list[Any]:
+    """The JSON documents of a Firehose error object, in order (one per failed record,
+    newline-separated or not); a stretch that is no JSON document stays text, line by line."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    at = 0
+    while (at := _SPACE.match(text, at).end()) < len(text):  # type: ignore[union-attr]
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except ValueError:
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            found.append(text[at:end])
+            at = end
+            continue
+        found.append(document)
+    return found
+
+
+def scrub_firehose_error(document: Any, stream: str, register: Register) -> Scrubbed:
+    """One document of Firehose's error output: a JSON object whose ``rawData`` is the
+    record it could not deliver, base64 (AWS: "Handling errors for data format
+    conversion"), or a bare line. The record is scrubbed as a landing one (``scrub_record``
+    rules: a profile line goes, an order line is tombstoned); a document left with no line
+    goes whole; its other fields (an error message may quote the data) are redacted."""
+    if not (isinstance(document, dict) and isinstance(document.get("rawData"), str)):
+        line = document if isinstance(document, str) else json.dumps(document)
+        return scrub_raw_object(line.encode("utf-8", "surrogateescape"), stream, register)
+    try:
+        record = base64.b64decode(document["rawData"], validate=True)
+    except ValueError:
+        record = b""
+    result = scrub_raw_object(record, stream, register)
+    if record and result.body is None:
+        return result
+    kept = {**document, "rawData": base64.b64encode(result.body or b"").decode()}
+    if not result.changed:
+        kept = document
+    rest = redact_text(json.dumps(kept).encode(), register)
+    return Scrubbed(rest.body, result.dropped, result.rewritten + rest.rewritten)
+
+
+def scrub_firehose_errors(text: bytes, stream: str, register: Register) -> Scrubbed:
+    """A Firehose error output object of ``stream``, document by document."""
+    out: list[bytes] = []
+    result = Scrubbed(None)
+    for document in _firehose_documents(text.decode("utf-8", "surrogateescape")):
+        scrubbed = scrub_firehose_error(document, stream, register)
+        result.dropped += scrubbed.dropped
+        result.rewritten += scrubbed.rewritten
+        if scrubbed.body is not None:
+            out.append(scrubbed.body)
+    result.body = b"".join(body + b"\n" for body in out) if out else None
     return result
 
 
@@ -293,7 +363,3 @@ class AuditRecord:
             "nothing_left_to_remove": self.nothing_left,
             "counts": {zone: dict(sorted(by.items())) for zone, by in sorted(self.counts.items())},
         }
-
-
-def totals(counts: Mapping[str, Mapping[str, int]]) -> int:
-    return sum(n for by in counts.values() for n in by.values())

@@ -1,18 +1,20 @@
 """Every key and prefix of the lake bucket, built here and nowhere else.
 
     landing/<stream>/YYYY/MM/DD/HH/<object>          written by Firehose (arrival time)
-    landing-errors/<stream>/...                      what Firehose could not deliver
+    landing-errors/<stream>/...                      what Firehose could not deliver (local stack)
     processing/_claims/<landing key>.json            a run's claim while it moves an object
     processing/_locks/dt=<run>.json                  the run that owns a run date, claim to promote
     processing/dt=<run>/raw/<stream>/...             claimed by the run for logical date <run>
     processing/dt=<run>/output/<zone key>            what Spark wrote, laid out as the zones
     processing/dt=<run>/output/_stats/dt=<run>/...   the Spark job's counts, one file per stream
+    processing/dt=<run>/erased/<digest>.json         erased customers' lines its claim took out
     processing/dt=<run>/manifest.json                what the run took and produced
     processing/dt=<run>/dbt/run_results.json         what the run's dbt build did, test by test
     processed/<dataset>/dt=<run>/*.parquet           published after Spark succeeded
     quarantine/<stream>/dt=<run>/*.json              bad lines with their reason
     quarantine/<stream>/shipper/<file>-<hash>.json   lines the shipper could not send
     quarantine/objects/dt=<run>/<stream>/...         whole objects no line can be read from
+    quarantine/firehose/<stream>/...                 what Firehose could not deliver (in AWS)
     state/web_sessions/dt=<run>/*.parquet            sessions a run left open, continued by the next
     docs/                                            the published dbt docs site
     reports/index.html                               the run report of the newest run date
@@ -47,6 +49,11 @@ DATASETS: dict[str, tuple[str, ...]] = {
 }
 
 LANDING = "landing/"
+# Where Firehose writes the records it could not deliver, per stream: the local stack's
+# ErrorOutputPrefix (local/aws.py), and the one the AWS templates give
+# (infra/cloudformation/ingestion.yaml).
+LANDING_ERRORS = "landing-errors/"
+FIREHOSE_ERRORS = "quarantine/firehose/"
 PROCESSED = "processed/"
 QUARANTINE = "quarantine/"
 STATE = "state/"
@@ -86,7 +93,7 @@ def landing_prefix(stream: str) -> str:
 
 
 def landing_errors_prefix(stream: str) -> str:
-    return f"landing-errors/{stream}/"
+    return f"{LANDING_ERRORS}{stream}/"
 
 
 def arrival_date(landing_key: str) -> date | None:
@@ -139,6 +146,18 @@ def manifest_key(run_date: date) -> str:
 def dbt_results_key(run_date: date) -> str:
     """dbt's ``run_results.json`` of the run's build, kept for the run report."""
     return run_prefix(run_date) + "dbt/run_results.json"
+
+
+def claim_erasures_prefix(run_date: date) -> str:
+    """The counts of erased customers' lines the run's claim took out of its raw objects
+    (orchestration/erasure.py scrub_claimed), one object per rewrite, read by promote."""
+    return run_prefix(run_date) + "erased/"
+
+
+def claim_erasure(run_date: date, digest: str) -> str:
+    """One rewrite's count, named by a digest of the object and the body it rewrote: a
+    retried claim that redoes the same rewrite writes the same key again."""
+    return f"{claim_erasures_prefix(run_date)}{digest}.json"
 
 
 def stats_prefix(run_date: date) -> str:

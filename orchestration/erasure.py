@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -38,11 +39,11 @@ from lake.erasure import (
     identifier_hash,
     redact_text,
     register_of,
+    scrub_firehose_errors,
     scrub_quarantine_object,
     scrub_raw_object,
     scrub_session_rows,
     tombstone_order_rows,
-    totals,
 )
 from orchestration.settings import Settings, aws_client, log_path
 
@@ -56,6 +57,10 @@ _PARQUET_DATASET = re.compile(
     r"(?:^|/)(processed|state)/(?P<dataset>[^/]+)/dt=[^/]+/[^/]+\.parquet$"
 )
 _RAW = re.compile(r"^(?:landing|processing/dt=[^/]+/raw)/(?P<stream>[^/]+)/")
+# Firehose's error output: JSON documents holding the undelivered records, base64.
+_FIREHOSE_ERRORS = re.compile(
+    f"^(?:{re.escape(layout.LANDING_ERRORS)}|{re.escape(layout.FIREHOSE_ERRORS)})(?P<stream>[^/]+)/"
+)
 _QUARANTINE_LINES = re.compile(r"(?:^|/)quarantine/(?!objects/)(?P<stream>[^/]+)/")
 _QUARANTINE_OBJECT = "quarantine/objects/"
 
@@ -181,8 +186,10 @@ def _store(lake: Lake, key: str, result: Scrubbed, was_gzip: bool, content_type:
 
 
 def scrub_texts(lake: Lake, audit: AuditRecord, register: Register) -> None:
-    """Landing, claimed raw objects, quarantine, and any other text (reports, manifests,
-    dbt results) that quotes the customer."""
+    """Landing, claimed raw objects, Firehose's undelivered records, quarantine, and any
+    other text that quotes the customer (reports, manifests, dbt results, and the Spark and
+    EMR logs under ``emr-logs/``, whose identifiers are redacted: the logs stay readable for
+    whoever debugs a run, until their lifecycle rule expires them)."""
     for key in lake.keys:
         if key.startswith(SKIPPED) or key.endswith(".parquet") or key.endswith("/"):
             continue
@@ -197,6 +204,9 @@ def scrub_texts(lake: Lake, audit: AuditRecord, register: Register) -> None:
             continue
         if raw := _RAW.match(key):
             result = scrub_raw_object(text, raw["stream"], register)
+            what = "lines"
+        elif errors := _FIREHOSE_ERRORS.match(key):
+            result = scrub_firehose_errors(text, errors["stream"], register)
             what = "lines"
         elif _QUARANTINE_LINES.search(key):
             result = scrub_quarantine_object(text, register)
@@ -216,17 +226,46 @@ def read_register(lake: Lake) -> Register:
     return register_of(Erased.from_json(lake.get(key)[0]) for key in keys)
 
 
-def scrub_claimed(s3: Any, bucket: str, run_date: date) -> int:
+def scrub_claimed(s3: Any, bucket: str, run_date: date) -> dict[str, int]:
     """The raw objects a run just claimed without erased customers' lines (a shipper that
-    resent old logs brings them back to landing); lines dropped or rewritten."""
+    resent old logs brings them back to landing); log lines dropped per stream.
+
+    Those lines leave the run before the Spark job reads anything, so the run's manifest
+    counts them as its own outcome (``erased``, read back by ``claim_erasures``). Each
+    rewrite's count is written before the object is replaced, under a key named by the object
+    and the body it rewrote: a claim retried after a crash in between redoes the same rewrite
+    and writes the same key, and a retry that finds the object done rewrites nothing."""
     lake = Lake(s3, bucket)
     register = read_register(lake)
     if not register:
-        return 0
-    lake.keys = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
-    audit = AuditRecord("", "claim", "")
-    scrub_texts(lake, audit, register)
-    return totals(audit.counts)
+        return {}
+    dropped: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, layout.raw_prefix(run_date)):
+        raw = _RAW.match(key)
+        if raw is None or key.endswith("/"):
+            continue
+        body, content_type = lake.get(key)
+        text, was_gzip = _text(body)
+        result = scrub_raw_object(text, raw["stream"], register)
+        if not result.changed:
+            continue
+        if result.dropped:
+            digest = hashlib.sha256(key.encode() + b"\0" + body).hexdigest()
+            count = {"stream": raw["stream"], "lines": result.dropped}
+            lake.put(layout.claim_erasure(run_date, digest), json.dumps(count).encode(),
+                     "application/json")  # fmt: skip
+        _store(lake, key, result, was_gzip, content_type)
+        dropped[raw["stream"]] = dropped.get(raw["stream"], 0) + result.dropped
+    return {stream: n for stream, n in dropped.items() if n}
+
+
+def claim_erasures(s3: Any, bucket: str, run_date: date) -> dict[str, int]:
+    """Log lines of erased customers the run's claims (every attempt) took out, per stream."""
+    erased: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, layout.claim_erasures_prefix(run_date)):
+        count = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        erased[str(count["stream"])] = erased.get(str(count["stream"]), 0) + int(count["lines"])
+    return erased
 
 
 # --- the warehouse -----------------------------------------------------------------------

@@ -91,14 +91,15 @@ def seconds_figure(report: RunReport) -> go.Figure:
 
 
 def trend_figure(history: Sequence[RunReport]) -> go.Figure:
-    """Per run date: lines processed, quarantined and dropped as duplicates, tests that did
-    not pass, and the run's seconds (right axis)."""
+    """Per run date: lines processed, quarantined, dropped as duplicates and erased, tests
+    that did not pass, and the run's seconds (right axis)."""
     days = [r.run_date for r in history]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
     for label, pick in [
         ("processed", lambda c: c.processed),
         ("quarantined", lambda c: c.quarantined_total),
         ("duplicates", lambda c: c.duplicates),
+        ("erased", lambda c: c.erased),
     ]:
         totals = [sum(pick(c) for c in r.streams.values()) for r in history]
         figure.add_scatter(x=days, y=totals, name=label, mode="lines+markers")

@@ -16,7 +16,7 @@ from pathlib import Path
 from lake import catalog, layout, zones
 from lake.manifest import Manifest, write_manifest
 from lake.manifest import read_manifest as read_manifest_from
-from lake.stats import RunStats
+from lake.stats import RunStats, with_erased
 from orchestration import erasure, run_report, warehouse_load
 from orchestration.runners.dbt import parse_inputs, run_dbt
 from orchestration.runners.spark_local import run_spark
@@ -51,7 +51,8 @@ def claim_landing(settings: Settings, run_date: date, run_id: str | None = None)
     zones.claim(s3, settings.lake_bucket, run_date)
     zones.screen(s3, settings.lake_bucket, run_date)
     # Erased customers' lines in what was claimed (logs resent from the hosts) go at once,
-    # so not even the processing zone holds them again (docs/erasure.md).
+    # so not even the processing zone holds them again (docs/erasure.md); it records how
+    # many under the run's prefix, for promote's manifest.
     erasure.scrub_claimed(s3, settings.lake_bucket, run_date)
     return zones.list_keys(s3, settings.lake_bucket, layout.raw_prefix(run_date))
 
@@ -68,7 +69,8 @@ def promote_zones(settings: Settings, run_date: date, run_id: str | None = None)
     bucket = settings.lake_bucket
     owner = run_id or this_process()
     zones.check_run_lock(s3, bucket, run_date, owner)
-    stats = zones.read_stats(s3, bucket, run_date)
+    stats = with_erased(zones.read_stats(s3, bucket, run_date),
+                        erasure.claim_erasures(s3, bucket, run_date))  # fmt: skip
     published = zones.promote(s3, bucket, run_date)
     claimed = zones.list_keys(s3, bucket, layout.raw_prefix(run_date))
     set_aside = zones.set_aside_objects(s3, bucket, run_date)

@@ -1,8 +1,9 @@
-"""The run report: what each stream read, shipped, kept, quarantined and dropped, what dbt's
-tests found, how fresh the sources are and where the time went.
+"""The run report: what each stream read, shipped, kept, quarantined, dropped and erased,
+what dbt's tests found, how fresh the sources are and where the time went.
 
 Pure functions over what the stages return, so the reconciliation rule is tested on its own:
-every line read is processed, quarantined with a reason, or a counted duplicate. The report
+every line read is processed, quarantined with a reason, a counted duplicate, or an erased
+customer's line the claim took out (docs/erasure.md). The report
 travels as JSON (``to_dict``/``from_dict``): one file per run date, which the report page
 (orchestration/report_page.py) reads back for the last runs' trend.
 """
@@ -31,6 +32,7 @@ class StreamCounts:
     processed: int = 0
     duplicates: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    erased: int = 0  # erased customers' lines the claim took out before Spark read them
 
     @property
     def quarantined_total(self) -> int:
@@ -93,7 +95,7 @@ class RunReport:
                 name: {
                     "read": c.read, "shipped": c.shipped, "spark_read": c.spark_read,
                     "processed": c.processed, "duplicates": c.duplicates,
-                    "quarantined": dict(sorted(c.quarantined.items())),
+                    "quarantined": dict(sorted(c.quarantined.items())), "erased": c.erased,
                 }
                 for name, c in self.streams.items()
             },
@@ -119,7 +121,7 @@ class RunReport:
             name: StreamCounts(
                 read=c["read"], shipped=c["shipped"], spark_read=c["spark_read"],
                 processed=c["processed"], duplicates=c["duplicates"],
-                quarantined=Counter(c.get("quarantined", {})),
+                quarantined=Counter(c.get("quarantined", {})), erased=c.get("erased", 0),
             )
             for name, c in raw.get("streams", {}).items()
         }  # fmt: skip
@@ -156,6 +158,7 @@ def stream_counts(
         processed=spark.processed,
         duplicates=spark.duplicates,
         quarantined=Counter(spark.quarantined),
+        erased=spark.erased,
     )
     if shipper_rejects:
         counts.quarantined["record_too_large"] += shipper_rejects
@@ -164,10 +167,11 @@ def stream_counts(
 
 def report_from_manifest(stats: RunStats, marts: dict[str, int]) -> RunReport:
     """A summary from the run manifest alone, as the DAG sees it: it starts at landing, so
-    what arrived there is what it read."""
+    what arrived there (what Spark read, and the erased lines the claim took out) is what it
+    read."""
     report = RunReport(run_date=stats.run_date, marts=marts)
     for name, spark in stats.streams.items():
-        report.streams[name] = stream_counts(spark.read, spark.read, 0, spark)
+        report.streams[name] = stream_counts(spark.entered, spark.entered, 0, spark)
     return report
 
 
@@ -181,15 +185,16 @@ def reconcile(report: RunReport) -> list[str]:
     """Problems that mean a line was lost or doubled; empty when every line is accounted for."""
     problems = []
     for name, c in report.streams.items():
-        accounted = c.processed + c.quarantined_total + c.duplicates
+        accounted = c.processed + c.quarantined_total + c.duplicates + c.erased
         if accounted != c.read:
             problems.append(
-                f"{name}: read {c.read} lines but processed + quarantined + duplicates = "
-                f"{accounted}"
+                f"{name}: read {c.read} lines but processed + quarantined + duplicates + "
+                f"erased = {accounted}"
             )
-        if c.spark_read != c.shipped:
+        if c.spark_read + c.erased != c.shipped:
             problems.append(
                 f"{name}: shipped {c.shipped} lines but the Spark job read {c.spark_read}"
+                + (f" and the claim erased {c.erased}" if c.erased else "")
             )
     return problems
 
@@ -271,16 +276,17 @@ def dbt_test_counts(report: RunReport) -> dict[str, int]:
 # --- rows: what the printed summary and the HTML page show, computed once ---------------
 
 COUNT_HEADER = ["stream", "read", "shipped", "spark read", "processed", "quarantined",
-                "duplicates"]  # fmt: skip
+                "duplicates", "erased"]  # fmt: skip
 
 
 def count_rows(report: RunReport) -> list[list[Any]]:
     """Per stream and stage: the lines read by the shipper, shipped, read by Spark, then
-    processed, quarantined and dropped as duplicates; and the totals."""
+    processed, quarantined, dropped as duplicates and erased at the claim; and the totals."""
     rows: list[list[Any]] = [
-        [name, c.read, c.shipped, c.spark_read, c.processed, c.quarantined_total, c.duplicates]
+        [name, c.read, c.shipped, c.spark_read, c.processed, c.quarantined_total, c.duplicates,
+         c.erased]
         for name, c in report.streams.items()
-    ]
+    ]  # fmt: skip
     if len(rows) > 1:
         rows.append(["total", *(sum(row[i] for row in rows) for i in range(1, len(COUNT_HEADER)))])
     return rows
@@ -382,13 +388,13 @@ def _test_lines(report: RunReport) -> list[str]:
 def _count_lines(report: RunReport) -> list[str]:
     header = (
         f"{'stream':<10}{'read':>9}{'shipped':>9}{'processed':>11}{'quarantined':>13}"
-        f"{'duplicates':>12}"
+        f"{'duplicates':>12}{'erased':>8}"
     )
     lines = [header, "-" * len(header)]
     for name, c in report.streams.items():
         lines.append(
             f"{name:<10}{c.read:>9}{c.shipped:>9}{c.processed:>11}{c.quarantined_total:>13}"
-            f"{c.duplicates:>12}"
+            f"{c.duplicates:>12}{c.erased:>8}"
         )
         samples = report.quarantine_samples.get(name, {})
         for reason, count in sorted(c.quarantined.items()):
@@ -408,7 +414,9 @@ def format_summary(report: RunReport) -> str:
     lines += [
         "",
         "Reconciliation: "
-        + ("OK, read = processed + quarantined + duplicates" if not problems else "FAILED"),
+        + (
+            "OK, read = processed + quarantined + duplicates + erased" if not problems else "FAILED"
+        ),
     ]
     lines += [f"  {p}" for p in problems]
     if report.tests:

@@ -5,6 +5,8 @@ resend of the shop's logs brings the customer back."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import io
 import json
 import re
@@ -18,8 +20,9 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from lake import layout, zones
+from lake import layout, wire, zones
 from lake.erasure import TOMBSTONE_CUSTOMER_ID, identifier_hash
+from lake.manifest import read_manifest
 from local.aws import provision_local, ship_logs
 from orchestration import erasure, stages
 from orchestration.settings import Settings
@@ -52,8 +55,12 @@ def pattern(values: list[str]) -> re.Pattern[bytes]:
     return re.compile(f"(?<![A-Za-z0-9])(?:{words})(?![A-Za-z0-9])".encode(), re.IGNORECASE)
 
 
+RAW_DATA = re.compile(rb'"rawData"\s*:\s*"([A-Za-z0-9+/=]*)"')
+
+
 def lake_hits(s3: Any, bucket: str, found: re.Pattern[bytes]) -> list[str]:
-    """Every object of the bucket (Parquet read row by row, gzip opened) holding a match."""
+    """Every object of the bucket (Parquet read row by row, gzip opened, the base64 records
+    of Firehose's error output decoded) holding a match."""
     hits = []
     for key in zones.list_keys(s3, bucket, ""):
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -61,9 +68,46 @@ def lake_hits(s3: Any, bucket: str, found: re.Pattern[bytes]) -> list[str]:
             body = repr(pq.read_table(io.BytesIO(body)).to_pylist()).encode()
         elif body.startswith(b"\x1f\x8b"):
             body = zones.gunzip(body)[0]
+        body += b"\n".join(base64.b64decode(raw) for raw in RAW_DATA.findall(body))
         if found.search(body):
             hits.append(key)
     return hits
+
+
+def firehose_errors(*records: bytes) -> bytes:
+    """An object of Firehose's error output: a JSON document per undelivered record."""
+    return b"".join(
+        json.dumps({"attemptsMade": 4, "arrivalTimestamp": 1764504000000,
+                    "errorCode": "S3.KMS.AccessDeniedException", "errorMessage": "denied",
+                    "rawData": base64.b64encode(r).decode()}).encode() + b"\n"
+        for r in records
+    )  # fmt: skip
+
+
+# Where the customer may hide beyond the zones a run writes: what Firehose could not deliver
+# (the local stack's prefix and AWS's), the Spark and EMR logs, and a test's stored failures.
+LANDING_ERRORS = layout.landing_errors_prefix("customers") + "2026/11/30/11/errors-1"
+FIREHOSE_ERRORS = layout.FIREHOSE_ERRORS + "orders/2026/11/30/11/errors-1.gz"
+EMR_LOG = layout.EMR_LOGS + "j-1PLANTED/steps/s-1PLANTED/stderr.gz"
+OTHER_PROFILE = b"e-planted-2,signup,2026-11-01T10:00:00Z,C-nobody,nobody@example.com,N,B,DE,Bonn\n"
+
+
+def plant(s3: Any, settings: Settings, customer_id: str, email: str, order_id: str) -> None:
+    """One object or row naming the customer in each place the zones' search used to miss."""
+    profile = f"e-planted,signup,2026-11-01T10:00:00Z,{customer_id},{email},A,B,DE,Berlin\n"
+    order = json.dumps({"order_id": order_id, "customer_id": customer_id}) + "\n"
+    log = f"INFO parsing line 12 of customers.log: {customer_id},{email}\nINFO done\n"
+    bucket = settings.lake_bucket
+    s3.put_object(Bucket=bucket, Key=LANDING_ERRORS,
+                  Body=firehose_errors(profile.encode(), OTHER_PROFILE))  # fmt: skip
+    s3.put_object(Bucket=bucket, Key=FIREHOSE_ERRORS,
+                  Body=gzip.compress(firehose_errors(order.encode())))  # fmt: skip
+    s3.put_object(Bucket=bucket, Key=EMR_LOG, Body=gzip.compress(log.encode()))
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("create schema if not exists audit")
+        con.execute("create table audit.planted_failures (from_field varchar, n_records int)")
+        con.execute("insert into audit.planted_failures values (?, 1), (?, 2), ('C-nobody', 3)",
+                    [customer_id, email])  # fmt: skip
 
 
 def warehouse_hits(settings: Settings, found: re.Pattern[bytes]) -> list[str]:
@@ -112,6 +156,7 @@ def lake(
             "select order_id from marts.fct_orders where customer_id = ?", [customer_id]
         ).fetchall()]  # fmt: skip
     before = mart_totals(settings)
+    plant(target, settings, customer_id, email, orders[0])
     audit = erasure.erase_customer(settings, customer_id, "privacy-desk", ERASED_AT)
     return {"settings": settings, "customer_id": customer_id, "email": email,
             "orders": orders, "before": before, "audit": audit, "demo": demo_run}  # fmt: skip
@@ -125,6 +170,33 @@ def test_no_zone_and_no_table_holds_the_customer(lake: dict[str, Any]) -> None:
     assert lake["audit"].counts["processed"]["customers rows"] > 0
     assert lake_hits(s3, settings.lake_bucket, found) == []
     assert warehouse_hits(settings, found) == []
+
+
+def test_what_the_runs_do_not_write_is_scrubbed_too(lake: dict[str, Any]) -> None:
+    settings = lake["settings"]
+    s3 = stages.aws_client(settings, "s3")
+
+    def body(key: str) -> bytes:
+        got = s3.get_object(Bucket=settings.lake_bucket, Key=key)["Body"].read()
+        return zones.gunzip(got)[0] if got.startswith(b"\x1f\x8b") else got
+
+    # Firehose's undelivered records: their profile record went, the other stayed; their
+    # order record stayed under the tombstone.
+    [other] = [json.loads(line) for line in body(LANDING_ERRORS).splitlines()]
+    assert base64.b64decode(other["rawData"]) == OTHER_PROFILE
+    [order] = [json.loads(line) for line in body(FIREHOSE_ERRORS).splitlines()]
+    assert json.loads(base64.b64decode(order["rawData"])) == {
+        "order_id": lake["orders"][0], "customer_id": TOMBSTONE_CUSTOMER_ID
+    }  # fmt: skip
+    # The EMR step log keeps its lines, without the identifiers.
+    assert body(EMR_LOG) == b"INFO parsing line 12 of customers.log: [erased],[erased]\nINFO done\n"
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        left = con.execute("select from_field from audit.planted_failures").fetchall()
+    assert left == [("C-nobody",)]
+    counts = lake["audit"].counts
+    assert counts["landing-errors"]["lines dropped"] == 1
+    assert counts["emr-logs"]["mentions redacted"] == 2
+    assert counts["warehouse"]["audit.planted_failures"] == 2
 
 
 def test_every_mart_still_adds_up(lake: dict[str, Any]) -> None:
@@ -182,27 +254,53 @@ def test_erasing_again_is_a_recorded_no_op(lake: dict[str, Any]) -> None:
     assert mart_totals(settings) == lake["before"]
 
 
+def raw_lines(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """Log lines per stream in the raw objects under ``prefix`` (shipper records opened),
+    counted as the Spark job counts them: only empty lines are no line."""
+    counts: dict[str, int] = {}
+    for key in zones.list_keys(s3, bucket, prefix):
+        stream = key.removeprefix(prefix).split("/", 1)[0]
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = zones.gunzip(body)[0] if body.startswith(b"\x1f\x8b") else body
+        lines = [ln for d in text.split(b"\n") for ln in wire.lines_of(d) if ln.rstrip(b"\r")]
+        counts[stream] = counts.get(stream, 0) + len(lines)
+    return counts
+
+
 def test_a_rerun_of_the_past_date_and_a_resend_do_not_bring_them_back(
     lake: dict[str, Any],
 ) -> None:
     settings, run_date = lake["settings"], lake["demo"]["run_date"]
+    s3 = stages.aws_client(settings, "s3")
+    # What the past date's raw objects hold after the erasure (what it removed there is in
+    # its audit record), before anything new lands.
+    assert zones.list_keys(s3, settings.lake_bucket, layout.LANDING) == []
+    kept = raw_lines(s3, settings.lake_bucket, layout.raw_prefix(run_date))
     # The shop's hosts still hold the old logs: a shipper resending everything, then the
     # past date run again, every stage.
-    ship_logs(settings, lake["demo"]["files"])
+    shipped = ship_logs(settings, lake["demo"]["files"])
     stages.claim_landing(settings, run_date)
     stages.preprocess_locally(settings, run_date)
     manifest = stages.promote_zones(settings, run_date)
     stages.build_warehouse(settings, run_date=run_date)
     found = pattern([lake["customer_id"], lake["email"]])
-    assert lake_hits(stages.aws_client(settings, "s3"), settings.lake_bucket, found) == []
+    assert lake_hits(s3, settings.lake_bucket, found) == []
     assert warehouse_hits(settings, found) == []
     assert mart_totals(settings) == lake["before"]
     # Their resent profile lines were taken out at the claim (erasure.scrub_claimed), so the
-    # run never read them; everything it did read reconciles.
-    customers = manifest.stats.streams["customers"]
-    assert customers.read == customers.processed + sum(customers.quarantined.values()) + (
-        customers.duplicates
-    )
+    # run never read them; the manifest counts them as erased, and every line that entered
+    # the run (what its raw objects held, and what the shipper sent again) is accounted for.
+    streams = manifest.stats.streams
+    assert streams["customers"].erased > 0
+    for name, ship in shipped.items():
+        entered = kept.get(name, 0) + ship.lines_shipped
+        s = streams[name]
+        assert (name, entered) == (
+            name, s.processed + s.quarantined_total + s.duplicates + s.erased
+        )  # fmt: skip
+        assert s.read + s.erased == entered
+    written = read_manifest(s3, settings.lake_bucket, run_date)
+    assert written.stats.streams["customers"].erased == streams["customers"].erased
     stages.build_warehouse(settings, "--full-refresh")
     assert warehouse_hits(settings, found) == []
     assert mart_totals(settings) == lake["before"]

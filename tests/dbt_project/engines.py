@@ -20,6 +20,22 @@ def query(engine: str, settings: Settings, sql: str) -> list[tuple[Any, ...]]:
         connection.close()
 
 
+def execute(engine: str, settings: Settings, *statements: str) -> None:
+    """Statements run and committed (a test's own rows planted in the warehouse)."""
+    import duckdb
+
+    # connect() opens DuckDB read-only, for the readers it serves.
+    writable = duckdb.connect(str(settings.duckdb_path)) if engine == "duckdb" else None
+    connection = writable or connect(engine, settings)
+    try:
+        cursor = connection.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        connection.commit()
+    finally:
+        connection.close()
+
+
 def normalized(value: Any) -> Any:
     """One spelling per value, whatever the driver returned."""
     if isinstance(value, Decimal):

@@ -35,7 +35,7 @@ from local.warehouses import connect, load_partition, run_setup_script, running
 from orchestration import erasure, stages
 from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
 from tests.clock import ARRIVAL_DAY
-from tests.dbt_project.engines import normalized, query, table_rows
+from tests.dbt_project.engines import execute, normalized, query, table_rows
 from tests.expectations import SMALL_DEMO
 from tests.metric_answers import differences
 
@@ -256,7 +256,7 @@ ERASURE_TOTALS = (
 def erase_one_customer(engine: str, settings: Settings) -> dict[str, Any]:
     """The warehouse side of an erasure (dbt's erase_customer) on the customer with most
     orders: rows changed per table, totals before and after, and every table (raw layer,
-    staging, marts) that still names them."""
+    staging, marts, the tests' stored failures) that still names them."""
     [(customer_id, email)] = query(
         engine, settings,
         "select customer_id, max(email) from marts.dim_customers where customer_id in"
@@ -267,12 +267,20 @@ def erase_one_customer(engine: str, settings: Settings) -> dict[str, Any]:
     sql = f"select order_id from marts.fct_orders where customer_id = '{customer_id}'"
     orders = [r[0] for r in query(engine, settings, sql)]
     before = [normalized(v) for v in query(engine, settings, ERASURE_TOTALS)[0]]
+    # A test's stored failures may name them (the audit schema): two such rows planted, as a
+    # test that is no longer in the project would have left them, beside one that does not.
+    execute(
+        engine, settings, "create schema if not exists audit",
+        "create table audit.planted_failures (from_field varchar(64), n_records integer)",
+        f"insert into audit.planted_failures values ('{customer_id}', 1), ('{email}', 2),"
+        " ('someone-else', 3)",
+    )  # fmt: skip
     counts = erasure.erase_in_warehouse(settings, erased_of(customer_id, [email], orders))
     after = [normalized(v) for v in query(engine, settings, ERASURE_TOTALS)[0]]
     tables = query(
         engine, settings,
         "select table_schema, table_name from information_schema.tables where"
-        " lower(table_schema) in ('raw_data', 'staging', 'intermediate', 'marts')",
+        " lower(table_schema) in ('raw_data', 'staging', 'intermediate', 'marts', 'audit')",
     )  # fmt: skip
     # As whole words, in any column (a customer_key is the id and an event id).
     named = re.compile(
@@ -287,8 +295,10 @@ def erase_one_customer(engine: str, settings: Settings) -> dict[str, Any]:
         engine, settings,
         f"select count(*) from marts.fct_orders where customer_key = '{TOMBSTONE_CUSTOMER_ID}'",
     )[0][0]  # fmt: skip
+    planted = query(engine, settings, "select from_field from audit.planted_failures")
     return {"counts": counts, "before": before, "after": after, "left": left,
-            "orders": len(orders), "tombstoned": int(tombstoned)}  # fmt: skip
+            "orders": len(orders), "tombstoned": int(tombstoned),
+            "planted": [row[0] for row in planted]}  # fmt: skip
 
 
 @pytest.mark.parametrize("mart", stages.MARTS)
@@ -420,5 +430,7 @@ def test_the_erasure_sql_leaves_no_trace_and_keeps_the_money(
     assert erased["tombstoned"] == erased["orders"] > 0
     counts = erased["counts"]
     assert counts["marts.dim_customers"] > 0 and counts["marts.fct_orders"] == erased["orders"]
+    # The audit schema's stored failures lost the rows naming them, and only those.
+    assert counts["audit.planted_failures"] == 2 and erased["planted"] == ["someone-else"]
     if engine in STAND_INS:  # their raw layer is a loaded copy; DuckDB reads the lake
         assert counts["raw_data.customers"] > 0 and counts["raw_data.orders"] > 0

@@ -70,13 +70,16 @@ MWAA_WRITES = [
     layout.claim_marker("landing/web/2026/11/03/10/x"), layout.run_lock(DAY),
     layout.raw_key(DAY, "landing/web/2026/11/03/10/x"), layout.manifest_key(DAY),
     layout.dbt_results_key(DAY), layout.processed_prefix("orders", DAY) + "a.parquet",
+    layout.claim_erasure(DAY, "ab" * 32),  # the claim's count of erased customers' lines
     layout.quarantine_prefix("web", DAY) + "a.json", layout.quarantined_object(DAY, RUN + "raw/x"),
     layout.state_prefix("web_sessions", DAY) + "a.parquet", layout.REPORTS + "index.html",
     layout.REPORTS + layout.report_data(DAY), layout.DOCS + "index.html",
     layout.spark_artifact_prefix("v1") + "job.py",
     # make erase / the erase DAG: the register, the audit record, the rewritten zones
     layout.register_entry("ab" * 32), layout.erasure_audit("ab" * 32, "2026-11-03T10:00:00"),
-    "landing/customers/2026/11/03/10/x",
+    "landing/customers/2026/11/03/10/x", layout.landing_errors_prefix("orders") + "x",
+    layout.FIREHOSE_ERRORS + "orders/x.gz", layout.EMR_LOGS + "j-1ABC/steps/s-1/stderr.gz",
+    layout.EMR_SERVERLESS_LOGS + "applications/00app/jobs/00run/stdout.gz",
 ]  # fmt: skip
 MWAA_READS = [
     *MWAA_WRITES, "landing/web/2026/11/03/10/x",

@@ -3,6 +3,9 @@ becomes."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 from lake import wire
 from lake.erasure import (
     REDACTED,
@@ -13,6 +16,7 @@ from lake.erasure import (
     identifier_hash,
     register_of,
     scrub_delivered,
+    scrub_firehose_errors,
     scrub_quarantine_object,
     scrub_raw_object,
     scrub_session_rows,
@@ -46,6 +50,15 @@ def test_a_shipper_record_loses_only_the_customers_lines_and_says_how_many_remai
     kept = scrub_delivered(record, "customers", REGISTER)
     assert kept is not None and wire.lines_of(kept) == [lines[1]]
     assert kept.partition(wire.SEPARATOR)[0].endswith(b" 1")
+    # Counted in log lines, the unit a run reconciles in, not in records.
+    two = (
+        wire.RECORD_MAGIC
+        + b"host fp 0 3"
+        + wire.SEPARATOR
+        + wire.SEPARATOR.join([lines[0], lines[0].replace(b"e1", b"e9"), lines[1]])
+    )
+    scrubbed = scrub_raw_object(record + b"\n" + two + b"\n", "customers", REGISTER)
+    assert (scrubbed.dropped, scrubbed.rewritten) == (3, 0)
 
 
 def test_quarantine_lines_naming_the_customer_go_others_stay() -> None:
@@ -89,3 +102,36 @@ def test_other_text_has_the_identifiers_redacted() -> None:
 
     scrubbed = redact_text(b"<td>ann@example.com</td>", REGISTER)
     assert scrubbed.body == f"<td>{REDACTED}</td>".encode() and scrubbed.changed
+
+
+def firehose_error(record: bytes) -> dict:
+    """One document of Firehose's error output (AWS's schema, shortened)."""
+    return {"attemptsMade": 1, "errorCode": "S3.AccessDenied", "errorMessage": "Access Denied",
+            "rawData": base64.b64encode(record).decode()}  # fmt: skip
+
+
+def test_firehose_errors_lose_the_customers_records_inside_their_base64() -> None:
+    theirs = b"e1,signup,t,C0007,ann@example.com,Ann,Lee,DE,Berlin\n"
+    other = b"e2,signup,t,C0008,bob@example.com,Bob,Ng,DE,Berlin\n"
+    text = (json.dumps(firehose_error(theirs)) + json.dumps(firehose_error(other))).encode()
+    scrubbed = scrub_firehose_errors(text, "customers", REGISTER)
+    assert scrubbed.dropped == 1 and scrubbed.body is not None
+    [kept] = [json.loads(line) for line in scrubbed.body.splitlines()]
+    assert base64.b64decode(kept["rawData"]) == other
+    order = b'{"order_id": "O0042", "customer_id": "C0007"}\n'
+    scrubbed = scrub_firehose_errors(json.dumps(firehose_error(order)).encode(), "orders",
+                                     REGISTER)  # fmt: skip
+    assert scrubbed.rewritten == 1 and scrubbed.body is not None
+    assert base64.b64decode(json.loads(scrubbed.body)["rawData"]) == order.replace(
+        b"C0007", TOMBSTONE_CUSTOMER_ID.encode()
+    )
+    # An error message quoting them, and a bare line, are scrubbed too; nothing else changes.
+    quoting = {**firehose_error(other), "errorMessage": "bad record from ann@example.com"}
+    bare = b"e3,signup,t,C0007,x,y,z,DE,Berlin"
+    text = json.dumps(quoting).encode() + b"\n" + bare + b"\n"
+    scrubbed = scrub_firehose_errors(text, "customers", REGISTER)
+    assert scrubbed.body is not None and b"ann@" not in scrubbed.body
+    assert scrubbed.body.count(b"\n") == 1 and scrubbed.dropped == 1
+    unchanged = scrub_firehose_errors(json.dumps(firehose_error(other)).encode(), "customers",
+                                      REGISTER)  # fmt: skip
+    assert not unchanged.changed

@@ -145,9 +145,9 @@ def test_dbt_results_name_the_failing_tests_what_they_test_and_their_audit_table
 def test_count_rows_carry_every_stage_and_the_totals() -> None:
     report = a_report()
     assert count_rows(report) == [
-        ["web", 10, 9, 9, 6, 2, 2],
-        ["orders", 4, 4, 4, 4, 0, 0],
-        ["total", 14, 13, 13, 10, 2, 2],
+        ["web", 10, 9, 9, 6, 2, 2, 0],
+        ["orders", 4, 4, 4, 4, 0, 0, 0],
+        ["total", 14, 13, 13, 10, 2, 2, 0],
     ]
     assert stage_records(report)["processed"] == {"web": 6, "orders": 4}
 
@@ -185,7 +185,7 @@ def test_counts_that_do_not_reconcile_say_so_on_the_page() -> None:
     report = a_report(processed=5)
     page = render_page(report)
     assert "counts do not reconcile" in page
-    assert "web: read 10 lines but processed + quarantined + duplicates = 9" in page
+    assert "web: read 10 lines but processed + quarantined + duplicates + erased = 9" in page
 
 
 def test_publishing_keeps_each_runs_data_and_the_newest_is_the_latest_page(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@
       orders without the visitor's identity;
     - marts: the customer's versions leave dim_customers (dim_customers_current is a view
       on it), fct_orders and fct_order_lines keep their money under the tombstone member
-      (`erased_customer_key`), fct_web_sessions' tied sessions lose their visitor id.
+      (`erased_customer_key`), fct_web_sessions' tied sessions lose their visitor id;
+    - the audit schema (dbt tests' stored failures): rows naming them deleted.
     The intermediate models are views and follow. Prints `erasure_counts: {table: rows}`. -#}
 {% macro erase_customer(customer_hash, email_hashes=[], order_hashes=[]) %}
     {%- if not (customer_hash is string and customer_hash | length == 64) -%}
@@ -63,15 +64,20 @@
     {%- for relation, verb, condition, assignments in steps -%}
         {%- set table = shoplogs.existing(relation, 'table') -%}
         {%- if table and condition -%}
-            {%- set matching = run_query('select count(*) from ' ~ table ~ ' where ' ~ condition) -%}
-            {%- set n = matching.columns[0].values()[0] | int -%}
-            {%- if n > 0 -%}
-                {%- if verb == 'delete' -%}
-                    {%- do run_query('delete from ' ~ table ~ ' where ' ~ condition) -%}
-                {%- else -%}
-                    {%- do run_query('update ' ~ table ~ ' set ' ~ assignments ~ ' where ' ~ condition) -%}
-                {%- endif -%}
-            {%- endif -%}
+            {%- set n = shoplogs.erase_rows(table, verb, condition, assignments) -%}
+            {%- do counts.update({(table.schema ~ '.' ~ table.identifier) | lower: n}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {#- The failing rows dbt's tests keep (store_failures) may hold their id or email: such
+        rows leave every table of the audit schemas, whichever test (current or since
+        removed) made it. A value matches whole, as in the steps above. -#}
+    {%- for table in shoplogs.audit_tables() -%}
+        {%- set texts = [] -%}
+        {%- for column in adapter.get_columns_in_relation(table) if column.is_string() -%}
+            {%- do texts.append(shoplogs.hash_in(adapter.quote(column.name), person)) -%}
+        {%- endfor -%}
+        {%- if texts -%}
+            {%- set n = shoplogs.erase_rows(table, 'delete', texts | join(' or '), none) -%}
             {%- do counts.update({(table.schema ~ '.' ~ table.identifier) | lower: n}) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -80,6 +86,51 @@
         {%- do adapter.commit() -%}
     {%- endif -%}
     {{ print('erasure_counts: ' ~ tojson(counts)) }}
+{% endmacro %}
+
+
+{#- `verb` (delete, or update with `assignments`) on the rows of `table` matching
+    `condition`; how many there were. -#}
+{% macro erase_rows(table, verb, condition, assignments) %}
+    {%- set matching = run_query('select count(*) from ' ~ table ~ ' where ' ~ condition) -%}
+    {%- set n = matching.columns[0].values()[0] | int -%}
+    {%- if n > 0 -%}
+        {%- if verb == 'delete' -%}
+            {%- do run_query('delete from ' ~ table ~ ' where ' ~ condition) -%}
+        {%- else -%}
+            {%- do run_query('update ' ~ table ~ ' set ' ~ assignments ~ ' where ' ~ condition) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(n) }}
+{% endmacro %}
+
+
+{#- Every table of the schemas the project's tests store their failures in (the
+    `data_tests: +schema: audit` of dbt_project.yml, as this target names it). -#}
+{% macro audit_tables() %}
+    {%- set schemas = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'test' -%}
+        {%- if (node.database, node.schema) not in schemas -%}
+            {%- do schemas.append((node.database, node.schema)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set tables = [] -%}
+    {%- for database, schema in schemas -%}
+        {#- information_schema: the one listing every engine answers alike (a schema no
+            test has written yet lists nothing). -#}
+        {%- set names = run_query(
+            "select table_name from information_schema.tables"
+            ~ " where lower(table_schema) = lower('" ~ schema ~ "')"
+            ~ " and table_type = 'BASE TABLE' order by 1") -%}
+        {%- for name in names.columns[0].values() -%}
+            {%- set table = adapter.get_relation(
+                database=database, schema=schema, identifier=name) -%}
+            {%- if table is not none and table.type == 'table' -%}
+                {%- do tables.append(table) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(tables) }}
 {% endmacro %}
 
 
