@@ -174,8 +174,14 @@ def kept_run_results(s3: Any, bucket: str, run_date: date) -> dict[str, Any]:
     return dict(json.loads(body))
 
 
-def _manifest() -> dict[str, Any]:
-    return dict(json.loads(MANIFEST.read_text())) if MANIFEST.is_file() else {}
+def _manifest(target_dir: Path) -> dict[str, Any]:
+    """The project's manifest, for what each test tests: the one the run's own dbt commands
+    wrote, else the one ``dbt parse`` made for Cosmos (under the DAG the build runs in
+    Cosmos' copy of the project). A run driven from one process parses nothing else."""
+    for path in (target_dir / "manifest.json", MANIFEST):
+        if path.is_file():
+            return dict(json.loads(path.read_text()))
+    return {}
 
 
 def show_preview(log_file: Path) -> tuple[list[str], list[list[Any]]]:
@@ -224,7 +230,7 @@ def dbt_tests_of_run(
 ) -> list[DbtTest]:
     """The tests of a run's ``run_results.json``, each failing or warning test with the
     first rows of its audit table."""
-    tests = dbt_test_results(run_results, _manifest())
+    tests = dbt_test_results(run_results, _manifest(settings.dbt_target_dir))
     with_audit = [t for t in tests if t.audit_table][:AUDIT_TABLES_SHOWN]
     shown = {id(t): audit_rows(settings, t, log_file, connection_env) for t in with_audit}
     return [shown.get(id(t), t) for t in tests]

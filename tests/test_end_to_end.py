@@ -131,7 +131,7 @@ def test_the_report_page_shows_the_runs_numbers_in_a_browser(
         )
         assert cells[: len(report.streams)] == [
             [name, *map(str, (c.read, c.shipped, c.spark_read, c.processed,
-                              c.quarantined_total, c.duplicates))]
+                              c.quarantined_total, c.duplicates, c.erased))]
             for name, c in report.streams.items()
         ]  # fmt: skip
         charts = page.locator("svg.main-svg")
