@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,19 +66,41 @@ def contents(generations: list[IO[bytes]]) -> list[bytes]:
     return found
 
 
-def test_a_log_deleted_during_an_outage_survives_sigterm_and_a_restart(
-    tmp_path: Path, own_signal_handlers: None
-) -> None:
+@dataclass
+class Outage:
+    """A live log with ``sent`` lines shipped, then Firehose down and ``unsent`` more
+    written and polled: the start every restart scenario here shares."""
+
+    config: Path
+    client: Stopping
+    now: list[float]
+    log: Path
+    writer: Writer
+    ship: Shipper
+    generations: list[IO[bytes]]  # a descriptor on each log file, to read it when gone
+
+
+def outage(tmp_path: Path, sent: int, unsent: int) -> Outage:
     config, client, now = config_for(tmp_path), Stopping(), [1_000.0]
     log = tmp_path / "access.log"
     writer = Writer(log)
     ship = shipper_at(config, client, now)
-    writer.write(1_000)
+    writer.write(sent)
     ship.poll_once()  # sent
     generations = [log.open("rb")]
     client.down = True
-    writer.write(500)
+    writer.write(unsent)
     ship.poll_once()  # not sent; the log is held open
+    return Outage(config, client, now, log, writer, ship, generations)
+
+
+def test_a_log_deleted_during_an_outage_survives_sigterm_and_a_restart(
+    tmp_path: Path, own_signal_handlers: None
+) -> None:
+    down = outage(tmp_path, sent=1_000, unsent=500)
+    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
+                                              down.writer, down.ship)  # fmt: skip
+    generations = down.generations
     log.unlink()  # a plain delete; the writer still writes into the deleted file
     writer.write(500)
     now[0] += 1
@@ -101,16 +124,10 @@ def test_a_log_deleted_during_an_outage_survives_sigterm_and_a_restart(
 def test_rotations_compressed_and_deleted_during_an_outage_survive_a_restart(
     tmp_path: Path, own_signal_handlers: None, stop: str
 ) -> None:
-    config, client, now = config_for(tmp_path), Stopping(), [1_000.0]
-    log = tmp_path / "access.log"
-    writer = Writer(log)
-    ship = shipper_at(config, client, now)
-    writer.write(1_000)
-    ship.poll_once()
-    generations = [log.open("rb")]
-    client.down = True
-    writer.write(500)
-    ship.poll_once()
+    down = outage(tmp_path, sent=1_000, unsent=500)
+    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
+                                              down.writer, down.ship)  # fmt: skip
+    generations = down.generations
     for _ in range(2):  # `compress` and `rotate 1`: the second deletes the first one's .gz
         rotate(tmp_path, keep=1)
         writer.reopen()
@@ -221,16 +238,10 @@ def test_a_spool_that_cannot_be_written_at_exit_says_what_is_lost_and_restarts(
 def test_a_spool_read_in_part_before_a_crash_resumes_under_the_same_places(
     tmp_path: Path, own_signal_handlers: None
 ) -> None:
-    config, client, now = config_for(tmp_path), Stopping(), [1_000.0]
-    log = tmp_path / "access.log"
-    writer = Writer(log)
-    ship = shipper_at(config, client, now)
-    writer.write(100)
-    ship.poll_once()
-    generations = [log.open("rb")]
-    client.down = True
-    writer.write(2_000)
-    ship.poll_once()
+    down = outage(tmp_path, sent=100, unsent=2_000)
+    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
+                                              down.writer, down.ship)  # fmt: skip
+    generations = down.generations
     log.unlink()
     stop_with_sigterm(ship, client, now)
     writer.reopen()
