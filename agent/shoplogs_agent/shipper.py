@@ -50,6 +50,7 @@ from shoplogs_agent.tailer import (
     SPOOL_MAX_BYTES,
     Checkpoints,
     CheckpointUnwritable,
+    Chunk,
     Tailer,
 )
 
@@ -333,23 +334,29 @@ class Shipper:
 
     def _ship_flow(self, flow: Flow, tailer: Tailer, max_bytes: int) -> int:
         sent = 0
-        for _ in range(CHUNKS_PER_TURN):
-            chunk = tailer.next_chunk(max_bytes) if not self.stopping else None
-            if chunk is None:
-                return sent
-            origin = Origin(self.host, chunk.fingerprint, chunk.start, flow.format_token)
-            try:
-                stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
-                                    origin=origin, stopping=lambda: self.stopping)  # fmt: skip
-            except ShippingError as exc:
-                stats = self._set_aside_poison(flow, chunk.key, chunk.path, chunk.start, exc)
-            if stats.oversize_lines:
-                self.quarantine(flow, chunk.path, stats.oversize_lines, chunk.cut_line_bytes)
-            tailer.commit(chunk)
-            self.totals[flow.delivery_stream].add(stats)
-            sent += stats.lines_shipped
+        try:
+            for _ in range(CHUNKS_PER_TURN):
+                chunk = tailer.next_chunk(max_bytes) if not self.stopping else None
+                if chunk is None:
+                    return sent
+                sent += self._ship_chunk(flow, tailer, chunk)
+        finally:  # what was acknowledged, also before a failure: a restart resumes there
+            tailer.save_if_dirty()
         self.behind = True  # its turn ended with more to send: poll again without a pause
         return sent
+
+    def _ship_chunk(self, flow: Flow, tailer: Tailer, chunk: Chunk) -> int:
+        origin = Origin(self.host, chunk.fingerprint, chunk.start, flow.format_token)
+        try:
+            stats = ship_buffer(self.client, flow.delivery_stream, chunk.data, self.policy,
+                                origin=origin, stopping=lambda: self.stopping)  # fmt: skip
+        except ShippingError as exc:
+            stats = self._set_aside_poison(flow, chunk.key, chunk.path, chunk.start, exc)
+        if stats.oversize_lines:
+            self.quarantine(flow, chunk.path, stats.oversize_lines, chunk.cut_line_bytes)
+        tailer.commit(chunk)
+        self.totals[flow.delivery_stream].add(stats)
+        return stats.lines_shipped
 
     def _flow_failed(self, flow: Flow, exc: ShippingError) -> None:
         now = self.clock()

@@ -113,8 +113,8 @@ def test_twenty_sigkills_while_rotating_with_compress_lose_nothing(
         for line in shipped_lines(s3.get_object(Bucket="crash-lake", Key=key)["Body"].read())
     ]
     assert set(delivered) == set(written)  # every line arrived; nothing foreign did
-    # A kill between send and checkpoint resends a batch: extra copies are exact
-    # duplicates, which the Spark job drops as counted duplicates.
+    # A kill between send and checkpoint resends that turn's batches: extra copies are
+    # exact duplicates, which the Spark job drops as counted duplicates.
     assert len(delivered) >= len(written) == 3_000
 
     # Through the pre-processing: every written event exactly once, resends counted.

@@ -184,17 +184,34 @@ def test_a_torn_checkpoint_falls_back_to_the_previous_generation(
 
 
 class Refusing(Collecting):
-    """Firehose where one delivery stream refuses every call (its role lost access)."""
+    """Firehose where one delivery stream refuses every call (its role lost access), after
+    accepting the first ``after``."""
 
-    def __init__(self, blocked: str) -> None:
+    def __init__(self, blocked: str, after: int = 0) -> None:
         super().__init__()
         self.blocked = blocked
+        self.after = after
 
     def put_record_batch(self, DeliveryStreamName: str, Records: list[dict]) -> dict[str, Any]:
         if DeliveryStreamName == self.blocked:
-            error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
-            raise ClientError(error, "PutRecordBatch")  # type: ignore[arg-type]
+            if not self.after:
+                error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+                raise ClientError(error, "PutRecordBatch")  # type: ignore[arg-type]
+            self.after -= 1
         return super().put_record_batch(DeliveryStreamName, Records)
+
+
+def test_what_was_acknowledged_before_a_failure_is_not_sent_again(tmp_path: Path) -> None:
+    # The checkpoint is saved once per turn of a flow, so a turn that ends in a failure
+    # must still save the chunks acknowledged before it.
+    log, lines = tmp_path / "access.log", [f"line-{n:03}" for n in range(30)]
+    append(log, *lines)
+    first = Refusing(blocked="web", after=1)
+    shipper(config_for(tmp_path), first).poll_once(max_bytes=100)  # 11 lines a chunk
+    assert first.lines() == [line.encode() for line in lines[:11]]
+    again = Collecting()
+    shipper(config_for(tmp_path), again).poll_once(max_bytes=100)  # a new process
+    assert first.lines() + again.lines() == [line.encode() for line in lines]
 
 
 def two_flows(tmp_path: Path) -> Path:
