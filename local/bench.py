@@ -83,7 +83,7 @@ def best_of(runs: int, action: Callable[[], object]) -> float:
 
 
 def tail_to_null(path: Path, work: Path) -> None:
-    """The tailing shipper (what runs on a web host: checkpoint after every batch) sends
+    """The tailing shipper (what runs on a web host: checkpoints saved once per turn) sends
     ``path`` from its start to a null sink."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
