@@ -10,9 +10,8 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import pytest
 
@@ -66,8 +65,7 @@ def contents(generations: list[IO[bytes]]) -> list[bytes]:
     return found
 
 
-@dataclass
-class Outage:
+class Outage(NamedTuple):
     """A live log with ``sent`` lines shipped, then Firehose down and ``unsent`` more
     written and polled: the start every restart scenario here shares."""
 
@@ -97,10 +95,7 @@ def outage(tmp_path: Path, sent: int, unsent: int) -> Outage:
 def test_a_log_deleted_during_an_outage_survives_sigterm_and_a_restart(
     tmp_path: Path, own_signal_handlers: None
 ) -> None:
-    down = outage(tmp_path, sent=1_000, unsent=500)
-    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
-                                              down.writer, down.ship)  # fmt: skip
-    generations = down.generations
+    config, client, now, log, writer, ship, generations = outage(tmp_path, sent=1_000, unsent=500)
     log.unlink()  # a plain delete; the writer still writes into the deleted file
     writer.write(500)
     now[0] += 1
@@ -124,10 +119,7 @@ def test_a_log_deleted_during_an_outage_survives_sigterm_and_a_restart(
 def test_rotations_compressed_and_deleted_during_an_outage_survive_a_restart(
     tmp_path: Path, own_signal_handlers: None, stop: str
 ) -> None:
-    down = outage(tmp_path, sent=1_000, unsent=500)
-    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
-                                              down.writer, down.ship)  # fmt: skip
-    generations = down.generations
+    config, client, now, log, writer, ship, generations = outage(tmp_path, sent=1_000, unsent=500)
     for _ in range(2):  # `compress` and `rotate 1`: the second deletes the first one's .gz
         rotate(tmp_path, keep=1)
         writer.reopen()
@@ -238,10 +230,7 @@ def test_a_spool_that_cannot_be_written_at_exit_says_what_is_lost_and_restarts(
 def test_a_spool_read_in_part_before_a_crash_resumes_under_the_same_places(
     tmp_path: Path, own_signal_handlers: None
 ) -> None:
-    down = outage(tmp_path, sent=100, unsent=2_000)
-    config, client, now, log, writer, ship = (down.config, down.client, down.now, down.log,
-                                              down.writer, down.ship)  # fmt: skip
-    generations = down.generations
+    config, client, now, log, writer, ship, generations = outage(tmp_path, sent=100, unsent=2_000)
     log.unlink()
     stop_with_sigterm(ship, client, now)
     writer.reopen()
