@@ -121,7 +121,6 @@ def lines_sql() -> str:
                       rows between unbounded preceding and 1 preceding), 0))::varchar))
             end as position_id,
     from exploded
-    where regexp_replace(_line, '\\r$', '') != ''
     """
 
 
@@ -166,6 +165,7 @@ def parsed_sql(run_date: date) -> str:
         _r.path as path,
         nullif(_r.protocol, '') as protocol,
         case
+            when value = '' then 'empty_line'
             when contains(value, chr(65533)) then 'invalid_encoding'
             when regexp_matches(value, '[\\x00-\\x08\\x0e-\\x1f]') then 'binary_content'
             when not _matches then 'unparseable'
@@ -175,6 +175,7 @@ def parsed_sql(run_date: date) -> str:
             when not regexp_matches(request, {_q(REQUEST)}) then 'malformed_request'
         end as reason,
         case
+            when value = '' then 'an empty line holds no event'
             when contains(value, chr(65533))
                 then 'line is not valid UTF-8; re-encode the log as UTF-8'
             when regexp_matches(value, '[\\x00-\\x08\\x0e-\\x1f]')

@@ -51,7 +51,7 @@ def corpus(folder: Path) -> dict[str, list[Path]]:
         + b'10.0.0.9 - - [01/Nov/2026:12:00:09 +0000] "\\x16\\x03\\x01" 400 0 "-" "-"\n'
         + b"x" * (MAX_RECORD_BYTES + 10)
         + b"\n"  # over Firehose's record limit
-        + b"\n"  # an empty line: no event, not counted
+        + b"\n"  # an empty line: no event, and quarantined as such
         + b"    \n"  # a line of spaces: a line, and a bad one
         + HIT.format(n=3).encode()
         + HIT.format(n=4).encode().replace(b"Nov/2026", b"Oct/2015")  # an old log: any year
@@ -77,8 +77,8 @@ def test_every_bad_case_is_quarantined_with_its_reason(
     assert quarantined == {
         "customers": {"wrong_column_count": 1},
         "orders": {"unparseable": 1},
-        "web": {"binary_content": 1, "invalid_encoding": 1, "malformed_request": 1,
-                "record_too_large": 1, "unparseable": 1},
+        "web": {"binary_content": 1, "empty_line": 1, "invalid_encoding": 1,
+                "malformed_request": 1, "record_too_large": 1, "unparseable": 1},
     }  # fmt: skip
     assert report.streams["orders"].duplicates == 1
     # The run report shows a line of each reason, the shipper's rejects included.
@@ -97,7 +97,7 @@ def test_every_bad_case_is_quarantined_with_its_reason(
         for key in zones.list_keys(s3, "corpus-lake", "quarantine/")
         for line in s3.get_object(Bucket="corpus-lake", Key=key)["Body"].read().splitlines()
     }
-    assert reasons == {"wrong_column_count", "unparseable", "binary_content",
+    assert reasons == {"wrong_column_count", "unparseable", "binary_content", "empty_line",
                        "invalid_encoding", "malformed_request", "record_too_large"}  # fmt: skip
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         customers = con.execute("select customer_id from marts.dim_customers order by 1")

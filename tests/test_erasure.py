@@ -256,13 +256,14 @@ def test_erasing_again_is_a_recorded_no_op(lake: dict[str, Any]) -> None:
 
 def raw_lines(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
     """Log lines per stream in the raw objects under ``prefix`` (shipper records opened),
-    counted as the Spark job counts them: only empty lines are no line."""
+    counted as the Spark job counts them."""
     counts: dict[str, int] = {}
     for key in zones.list_keys(s3, bucket, prefix):
         stream = key.removeprefix(prefix).split("/", 1)[0]
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         text = zones.gunzip(body)[0] if body.startswith(b"\x1f\x8b") else body
-        lines = [ln for d in text.split(b"\n") for ln in wire.lines_of(d) if ln.rstrip(b"\r")]
+        delivered = text.removesuffix(b"\n").split(b"\n") if text else []
+        lines = [line for d in delivered for line in wire.lines_of(d)]
         counts[stream] = counts.get(stream, 0) + len(lines)
     return counts
 

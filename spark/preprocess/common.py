@@ -112,7 +112,7 @@ def replace_file(spark: SparkSession, folder: str, name: str, text: str) -> None
 
 
 def read_lines(spark: SparkSession, path: str, stream: str) -> DataFrame:
-    """Every non-empty line under ``path`` (files of any name, nested), with its file name
+    """Every line under ``path`` (files of any name, nested), with its file name
     and, for lines the shipper sent, its place in the source file.
 
     Only ``\\n`` ends a line, as for the shipper that counted them. A stream with no input
@@ -169,7 +169,7 @@ def unwrap(records: DataFrame, stream: str) -> DataFrame:
         "source_file",
         F.when(F.col("_header") != "", F.sha2(place, 256)).alias("position_id"),
         F.nullif(F.col("_format"), F.lit("")).alias("log_format"),
-    ).where(F.col("value") != "")  # empty lines carry no event; the shipper skips them too
+    )
 
 
 def with_first_failure(frame: DataFrame, *checks: tuple[Column, str, Column | str]) -> DataFrame:
@@ -197,6 +197,12 @@ def with_first_failure(frame: DataFrame, *checks: tuple[Column, str, Column | st
     return numbered.select("*", reason.alias("reason"), detail.alias("detail")).drop(
         "_failed_check"
     )
+
+
+def empty_check() -> tuple[Column, str, str]:
+    # The shipper sends an empty line as it sends any other (looking for them cost it a
+    # full pass over every buffer), so each one is counted here, where the lines are read.
+    return (F.col("value") == "", "empty_line", "an empty line holds no event")
 
 
 def encoding_check() -> tuple[Column, str, str]:

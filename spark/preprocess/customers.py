@@ -9,6 +9,7 @@ from preprocess.common import (
     RunContext,
     StreamResult,
     binary_check,
+    empty_check,
     encoding_check,
     field_length_check,
     missing_check,
@@ -55,6 +56,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
     return with_first_failure(
         typed,
+        empty_check(),
         encoding_check(),
         binary_check(),
         (

@@ -14,6 +14,7 @@ from preprocess.common import (
     RunContext,
     StreamResult,
     binary_check,
+    empty_check,
     encoding_check,
     field_length_check,
     missing_check,
@@ -78,6 +79,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     )
     return with_first_failure(
         parsed,
+        empty_check(),
         encoding_check(),
         binary_check(),
         (

@@ -22,6 +22,7 @@ from preprocess.common import (
     RunContext,
     StreamResult,
     binary_check,
+    empty_check,
     encoding_check,
     field_length_check,
     parse_utc,
@@ -318,6 +319,7 @@ def parse(
     time_text = F.coalesce("time_local", "time_iso8601", "msec")
     checked = with_first_failure(
         parsed,
+        empty_check(),
         encoding_check(),
         binary_check(),
         (F.col("_format_error").isNotNull(), "unparseable", F.col("_format_error")),

@@ -67,12 +67,12 @@ def test_small_lines_are_packed_into_records_within_the_record_limit() -> None:
     assert len(records) == 3
 
 
-def test_empty_lines_are_not_events_and_missing_newlines_are_added() -> None:
+def test_empty_lines_are_sent_and_counted_and_missing_newlines_are_added() -> None:
     stats = ShipStats()
     records = list(pack_records([b"a\n", b"\n", b"\r\n", b"   \n", b"b"], stats))
-    # A line of spaces is a line: it is sent, and quarantined downstream, not dropped here.
-    assert b"".join(r.data for r in records) == b"a\n   \nb\n"
-    assert stats.lines_read == 3
+    # Empty lines and a line of spaces are lines: sent, counted, and quarantined downstream.
+    assert b"".join(r.data for r in records) == b"a\n\n\r\n   \nb\n"
+    assert stats.lines_read == sum(r.lines for r in records) == 5
 
 
 def test_a_line_over_the_record_limit_is_set_aside_not_truncated() -> None:

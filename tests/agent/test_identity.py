@@ -46,7 +46,7 @@ def test_a_lone_carriage_return_is_part_of_its_line() -> None:
     for data in (b"a\rstill a\nb\n", b"a\rstill a\n\nb\n"):  # without and with an empty line
         stats = ShipStats()
         body = b"".join(r.data for r in pack_buffer(data, stats))
-        assert stats.lines_read == 2 and body.split(b"\n")[0] == b"a\rstill a"
+        assert stats.lines_read == data.count(b"\n") and body.split(b"\n")[0] == b"a\rstill a"
 
 
 def test_the_fingerprint_survives_rename_copy_and_gzip(tmp_path: Path) -> None:

@@ -95,3 +95,18 @@ def test_a_lone_carriage_return_does_not_split_a_line(spark: Any, tmp_path: Path
     assert [(r["raw_line"], r["reason"]) for r in result.quarantine.collect()] == [
         (odd, "malformed_request")
     ]
+
+
+def test_every_line_the_shipper_counted_is_read_an_empty_one_too(spark, tmp_path) -> None:
+    # Empty lines (CRLF's too) travel as lines and are quarantined; the lines after them keep
+    # their byte offsets: OTHER resent alone, from its offset, is a duplicate.
+    head = f"\n{POLL}\n\n\r\n".encode()
+    stats = ShipStats()
+    origin = Origin("web-1", "fp01", 0)
+    body = b"".join(r.data for r in pack_buffer(head + f"{OTHER}\n\n".encode(), stats,
+                                                origin=origin))  # fmt: skip
+    path = landed(tmp_path, body, shipped([OTHER], offset=len(head)))
+    result = web.transform(read_lines(spark, path, "web"), KEYED)
+    assert result.stats.read == stats.lines_read + 1 == 7
+    assert (result.stats.processed, result.stats.duplicates) == (2, 1)
+    assert result.stats.quarantined == {"empty_line": 4}
