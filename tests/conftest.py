@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from local.aws import LOCAL_CREDENTIALS, moto_server
+from orchestration.runners.spark_local import SHORT_JVM
 from tests.clock import ARRIVAL, ARRIVAL_DAY
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -31,10 +32,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
-# The Spark jobs the pipeline runs start a JVM each and are over in seconds, on inputs of a
-# few thousand lines: there the JIT's optimizing compiler (C2) only burns CPU, half a job's
-# (~48 s of CPU -> ~25 s per run of the small demo). Tests only; the session below keeps it.
-SHORT_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# The Spark jobs tests start are over in seconds, on inputs of a few thousand lines: as the
+# local runner does for such inputs, without C2 (~48 s of CPU -> ~25 s per run of the small
+# demo), whoever starts them. The session below, which runs every Spark unit test, keeps it.
 os.environ.setdefault("SPARK_SUBMIT_OPTS", SHORT_JVM)
 # py4j logs from __del__ at interpreter exit, after pytest closed the streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
