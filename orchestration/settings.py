@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -250,6 +251,11 @@ def log_path(settings: Settings, name: str) -> Path:
     return settings.work_dir / "logs" / name
 
 
+# boto3's default session is not thread-safe while it makes a client (a client, once made,
+# is): threads that each stage a warehouse's load take their turn here.
+_CLIENT_LOCK = threading.Lock()
+
+
 def aws_client(settings: Settings, service: str) -> Any:
     """A client for ``service`` in the run's region, on the local endpoint when one is set."""
     import boto3
@@ -257,4 +263,5 @@ def aws_client(settings: Settings, service: str) -> Any:
     kwargs: dict[str, Any] = {"region_name": settings.region}
     if settings.aws_endpoint_url:
         kwargs["endpoint_url"] = settings.aws_endpoint_url
-    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+    with _CLIENT_LOCK:
+        return boto3.client(service, **kwargs)  # type: ignore[call-overload]
