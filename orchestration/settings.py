@@ -75,6 +75,10 @@ class Settings:
     # A source past its freshness error threshold fails the run. Off locally: the demo's
     # events carry the dates the demo generator gave them, not today's.
     freshness_fails_run: bool = True
+    # Airflow runs the DAG's tasks one at a time, in no set order (``airflow dags test``, as
+    # ``make run`` does: the local runner sets SHOPLOGS_TASKS_ONE_AT_A_TIME); a scheduler
+    # runs them side by side. The dbt group's per-model tasks wait for its build only then.
+    tasks_one_at_a_time: bool = False
 
     @property
     def dbt_target(self) -> str:
@@ -224,6 +228,7 @@ def load_settings(env: str | None = None) -> Settings:
         spark_runner=os.environ.get("SPARK_RUNNER", "local" if local else "emr"),
         warehouse=warehouse_setting(local),
         freshness_fails_run=not local,
+        tasks_one_at_a_time=os.environ.get("SHOPLOGS_TASKS_ONE_AT_A_TIME", "") == "true",
         work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR") or default_work_dir(local)),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),

@@ -66,10 +66,33 @@ def test_after_a_deferral_a_failed_test_still_fails_the_task(
         sensor(tmp_path).execute_complete({"ti": ti}, {"status": "success"})
 
 
+def producer_state(monkeypatch: pytest.MonkeyPatch, state: str) -> None:
+    """The producer task's state, as the sensor reads it from Airflow."""
+    monkeypatch.setattr(DbtBuildWatcherSensor, "_get_producer_task_status", lambda s, c: state)
+
+
 @pytest.mark.usefixtures("model_built")
-def test_tests_without_an_outcome_are_not_shown_green(tmp_path: Path) -> None:
+def test_tests_without_an_outcome_are_not_shown_green(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    producer_state(monkeypatch, "success")  # the build has ended without reporting them
     with pytest.raises(AirflowException, match="reported no outcome for all of its tests"):
         sensor(tmp_path).poke({"ti": ProducerOutcomes({})})
+
+
+@pytest.mark.usefixtures("model_built")
+def test_a_built_model_waits_for_its_tests_while_the_build_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a scheduler a model's task reports beside the build, which tests each model
+    after building it."""
+    producer_state(monkeypatch, "running")
+    task, xcoms = sensor(tmp_path), dict[str, Any]()
+    ti = ProducerOutcomes(xcoms)
+    assert task.poke({"ti": ti}) is False
+    xcoms[TESTS_KEY] = "fail"
+    with pytest.raises(AirflowException, match=f"a test of '{MODEL}' failed"):
+        task.poke({"ti": ti})
 
 
 @pytest.mark.usefixtures("model_built")

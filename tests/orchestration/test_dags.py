@@ -105,6 +105,7 @@ def test_one_dbt_build_then_a_task_per_model_that_starts_after_it(
 ) -> None:
     """Under `airflow dags test` (make run) tasks run one at a time in no set order: a
     per-model task that ran before the build would wait for it for ever."""
+    monkeypatch.setenv("SHOPLOGS_TASKS_ONE_AT_A_TIME", "true")  # as the local runner sets it
     dag = load_dagbag(monkeypatch, "local").dags["shoplogs_pipeline"]
     group = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
     per_model = [t for t in group if t.task_id not in {PRODUCER, f"{PRODUCER}_done"}]
@@ -116,6 +117,28 @@ def test_one_dbt_build_then_a_task_per_model_that_starts_after_it(
     first = [t for t in per_model if PRODUCER in t.upstream_task_ids]
     assert {t.trigger_rule for t in first} == {"one_done"}
     assert {t.task_id for t in first} >= {"dbt.stg_web__requests", "dbt.products"}
+
+
+def test_under_a_scheduler_the_per_model_tasks_start_beside_the_build(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler runs tasks side by side: the first per-model tasks start with the build
+    and each reports once dbt has built its node, waiting in its worker slot (not in the
+    triggerer, which would cost each a second start) and out of DuckDB's writer pool."""
+    monkeypatch.delenv("SHOPLOGS_TASKS_ONE_AT_A_TIME", raising=False)
+    dag = load_dagbag(monkeypatch, "local").dags["shoplogs_pipeline"]
+    group = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    per_model = [t for t in group if t.task_id not in {PRODUCER, f"{PRODUCER}_done"}]
+    assert len(per_model) >= 20
+    first = [t for t in per_model if not {u for u in t.upstream_task_ids if u.startswith("dbt.")}]
+    assert {t.task_id for t in first} >= {"dbt.stg_web__requests", "dbt.products"}
+    for task in first:
+        assert task.upstream_task_ids == dag.get_task(PRODUCER).upstream_task_ids, task.task_id
+        assert task.trigger_rule == "all_success"  # an upstream failure: nothing to report
+    for task in per_model:
+        assert PRODUCER not in upstream_ids(dag, task.task_id), task.task_id
+        assert (task.deferrable, task.mode, task.pool) == (False, "poke", "default_pool")
+        assert task.poke_interval <= 2
 
 
 def test_load_task_gets_warehouse_credentials_from_the_connection_at_run_time(

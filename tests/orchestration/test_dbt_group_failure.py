@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from lake import layout
-from local.airflow_runner import airflow_env, airflow_home, prepare
+from local.airflow_runner import DAGS_TEST_ENV, airflow_env, airflow_home, prepare
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_local
 from orchestration.report_page import render_page
 from orchestration.run_report import S3Store
@@ -199,7 +199,7 @@ def run_the_dag(settings: Settings, tmp_path: Path) -> subprocess.CompletedProce
     (dags / f"{DAG_ID}.py").write_text(DAG_FILE.format(dag_id=DAG_ID, project=project))
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     dbt_parse(project, settings)
-    env = {**prepare(settings), "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
+    env = {**prepare(settings), **DAGS_TEST_ENV, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
 
     airflow = str(Path(sys.executable).with_name("airflow"))
     # A time limit turns the old failure (a per-model task waiting for ever) into an error.
