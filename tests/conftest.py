@@ -13,13 +13,11 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import boto3
 import pytest
 
 from local.aws import LOCAL_CREDENTIALS, moto_server
-from orchestration.runners.spark_local import SHORT_JVM
 from tests.clock import ARRIVAL, ARRIVAL_DAY
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -32,10 +30,6 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("SCARF_NO_ANALYTICS", "true")
-# The Spark jobs tests start are over in seconds, on inputs of a few thousand lines: as the
-# local runner does for such inputs, without C2 (~48 s of CPU -> ~25 s per run of the small
-# demo), whoever starts them. The session below, which runs every Spark unit test, keeps it.
-os.environ.setdefault("SPARK_SUBMIT_OPTS", SHORT_JVM)
 # py4j logs from __del__ at interpreter exit, after pytest closed the streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
@@ -65,19 +59,17 @@ def reads_demo_run(path: Path) -> bool:
 def spark() -> Iterator[Any]:
     from pyspark.sql import SparkSession
 
-    # Long-lived and running every Spark unit test: this JVM's JIT pays for itself.
-    with mock.patch.dict(os.environ):
-        if os.environ.get("SPARK_SUBMIT_OPTS") == SHORT_JVM:
-            del os.environ["SPARK_SUBMIT_OPTS"]
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("shoplogs-tests")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")  # as spark/job.py sets
-            .getOrCreate()
-        )
+    # Long-lived and running every Spark unit test: this JVM keeps the JIT's C2, which pays
+    # for itself here (the pipeline's short jobs go without it: runners/spark_local.py).
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("shoplogs-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")  # as spark/job.py sets
+        .getOrCreate()
+    )
     yield session
     session.stop()
 
