@@ -109,7 +109,7 @@ report: install ## Serve the latest run report (make run publishes it) on a free
 screenshots: install ## Retake the README's pictures of the docs site and the run report (after make run)
 	$(BIN)/python -m local.screenshots
 
-bench: install ## Measure stage timings on a larger demo and Spark vs DuckDB on 1M web lines (SPARK_LINES=…); writes bench/results.json
+bench: install ## Measure stage timings (the demo, a larger demo, a 10,000-line access log) and Spark vs DuckDB on 1M web lines (SPARK_LINES=…); writes bench/results.json
 	$(BIN)/python -m local.bench --scale 4 --out bench/results.json $(if $(SPARK_LINES),--spark-lines $(SPARK_LINES))
 
 clean: ## Remove local run state (.local), dist/, dbt target; keeps the installed environment
