@@ -199,25 +199,23 @@ def with_first_failure(frame: DataFrame, *checks: tuple[Column, str, Column | st
     )
 
 
-def empty_check() -> tuple[Column, str, str]:
-    # The shipper sends an empty line as it sends any other (looking for them cost it a
-    # full pass over every buffer), so each one is counted here, where the lines are read.
-    return (F.col("value") == "", "empty_line", "an empty line holds no event")
-
-
-def encoding_check() -> tuple[Column, str, str]:
+def line_checks() -> tuple[tuple[Column, str, str], ...]:
+    """The checks of every stream's raw line, before its format is read, in this order: an
+    empty line (the shipper sends it as it sends any other: looking for them cost it a full
+    pass over every buffer, so each is counted here), then one that is not UTF-8, then one
+    holding control bytes."""
     return (
-        F.col("value").contains(REPLACEMENT_CHAR),
-        "invalid_encoding",
-        "line is not valid UTF-8; re-encode the log as UTF-8",
-    )
-
-
-def binary_check() -> tuple[Column, str, str]:
-    return (
-        F.col("value").rlike("[\\x00-\\x08\\x0e-\\x1f]"),
-        "binary_content",
-        "line holds control bytes (binary data written into a text log)",
+        (F.col("value") == "", "empty_line", "an empty line holds no event"),
+        (
+            F.col("value").contains(REPLACEMENT_CHAR),
+            "invalid_encoding",
+            "line is not valid UTF-8; re-encode the log as UTF-8",
+        ),
+        (
+            F.col("value").rlike("[\\x00-\\x08\\x0e-\\x1f]"),
+            "binary_content",
+            "line holds control bytes (binary data written into a text log)",
+        ),
     )
 
 

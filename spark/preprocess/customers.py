@@ -8,10 +8,8 @@ from pyspark.sql import functions as F
 from preprocess.common import (
     RunContext,
     StreamResult,
-    binary_check,
-    empty_check,
-    encoding_check,
     field_length_check,
+    line_checks,
     missing_check,
     parse_utc,
     split_and_dedupe,
@@ -56,9 +54,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     ).withColumn("event_at_utc", parse_utc(F.col("event_at")))
     return with_first_failure(
         typed,
-        empty_check(),
-        encoding_check(),
-        binary_check(),
+        *line_checks(),
         (
             F.col("_field_count") != len(FIELDS),
             "wrong_column_count",

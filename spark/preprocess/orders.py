@@ -13,10 +13,8 @@ from pyspark.sql import types as T
 from preprocess.common import (
     RunContext,
     StreamResult,
-    binary_check,
-    empty_check,
-    encoding_check,
     field_length_check,
+    line_checks,
     missing_check,
     parse_utc,
     split_and_dedupe,
@@ -79,9 +77,7 @@ def parse(lines: DataFrame, context: RunContext | None = None) -> DataFrame:
     )
     return with_first_failure(
         parsed,
-        empty_check(),
-        encoding_check(),
-        binary_check(),
+        *line_checks(),
         (
             F.col("_corrupt").isNotNull() | ~F.trim("value").startswith("{"),
             "unparseable",

@@ -21,10 +21,8 @@ from preprocess import formats
 from preprocess.common import (
     RunContext,
     StreamResult,
-    binary_check,
-    empty_check,
-    encoding_check,
     field_length_check,
+    line_checks,
     parse_utc,
     split_and_dedupe,
     time_window_check,
@@ -319,9 +317,7 @@ def parse(
     time_text = F.coalesce("time_local", "time_iso8601", "msec")
     checked = with_first_failure(
         parsed,
-        empty_check(),
-        encoding_check(),
-        binary_check(),
+        *line_checks(),
         (F.col("_format_error").isNotNull(), "unparseable", F.col("_format_error")),
         (~F.col("_matches"), "unparseable", F.col("_format_detail")),
         (
