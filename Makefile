@@ -112,5 +112,6 @@ screenshots: install ## Retake the README's pictures of the docs site and the ru
 bench: install ## Measure stage timings (the demo, a larger demo, a 10,000-line access log) and Spark vs DuckDB on 1M web lines (SPARK_LINES=…); writes bench/results.json
 	$(BIN)/python -m local.bench --scale 4 --out bench/results.json $(if $(SPARK_LINES),--spark-lines $(SPARK_LINES))
 
-clean: ## Remove local run state (.local), dist/, dbt target; keeps the installed environment
+clean: ## Stop the warm Spark session; remove local run state (.local), dist/, dbt target; keeps the installed environment
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m orchestration.runners.spark_session stop .local/spark-session; fi
 	rm -rf .local dist dbt_project/target dbt_project/logs

@@ -25,7 +25,7 @@ import boto3
 from lake.layout import LOG_FILES
 from local import demo, duckdb_baseline
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_pseudonym_key
-from orchestration.runners.spark_local import spark_submit_command
+from orchestration.runners.spark_local import job_arguments, spark_submit_command
 from orchestration.settings import REPO_ROOT, SPARK_JOB
 from shoplogs_agent.files import ship_file
 
@@ -115,7 +115,7 @@ def session_start_seconds(work: Path) -> float:
     Python workers' launcher and the session, with the runner's flags."""
     probe = work / "session_probe.py"
     probe.write_text(SESSION_PROBE)
-    command = spark_submit_command("-", "-", date(2000, 1, 1))
+    command = spark_submit_command(job_arguments("-", "-", date(2000, 1, 1)))
     command = [*command[: command.index(str(SPARK_JOB))], str(probe), str(Path(SPARK_JOB).parent)]
     started = time.perf_counter()
     subprocess.run(command, env=_spark_env(), check=True, capture_output=True)
@@ -147,7 +147,9 @@ def spark_job(bench: BenchInput, work: Path, confs: dict[str, str] | None = None
     shutil.rmtree(output, ignore_errors=True)
     command = with_confs(
         spark_submit_command(
-            str(bench.raw), str(output), bench.run_date, pseudonym_secret=BENCH_SECRET
+            job_arguments(
+                str(bench.raw), str(output), bench.run_date, pseudonym_secret=BENCH_SECRET
+            )
         ),
         confs,
     )

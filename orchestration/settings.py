@@ -79,6 +79,9 @@ class Settings:
     # ``make run`` does: the local runner sets SHOPLOGS_TASKS_ONE_AT_A_TIME); a scheduler
     # runs them side by side. The dbt group's per-model tasks wait for its build only then.
     tasks_one_at_a_time: bool = False
+    # The local Spark runner's warm session (runners/spark_session.py) lives in this folder;
+    # None: every job gets a fresh spark-submit, as every EMR job gets its own Spark.
+    spark_session_dir: Path | None = None
 
     @property
     def dbt_target(self) -> str:
@@ -185,6 +188,15 @@ def default_work_dir(local: bool) -> Path:
     return REPO_ROOT / ".local" if local else Path(tempfile.gettempdir()) / PROJECT
 
 
+def spark_session_setting(local: bool) -> Path | None:
+    """``SHOPLOGS_SPARK_SESSION``: ``fresh`` for a spark-submit per job, or the warm local
+    session's folder (default ``.local/spark-session``, one session per clone)."""
+    value = os.environ.get("SHOPLOGS_SPARK_SESSION", "").strip()
+    if not local or value == "fresh":
+        return None
+    return Path(value) if value else default_work_dir(local) / "spark-session"
+
+
 def check_web_format(spec: str, option: str = "--web-format") -> None:
     """Compile a web format as the Spark job will, so a bad one stops ``make run``, the MWAA
     bundle's build or a deploy before anything starts, with the job's own message (naming
@@ -230,6 +242,7 @@ def load_settings(env: str | None = None) -> Settings:
         freshness_fails_run=not local,
         tasks_one_at_a_time=os.environ.get("SHOPLOGS_TASKS_ONE_AT_A_TIME", "") == "true",
         work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR") or default_work_dir(local)),
+        spark_session_dir=spark_session_setting(local),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),
         landing_queue_name=f"{PROJECT}-{env}-landing-events",

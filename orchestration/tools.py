@@ -15,6 +15,17 @@ def last_lines(lines: list[str]) -> list[str]:
     return lines[-15:]
 
 
+def failure(
+    what: str,
+    returncode: int | None,
+    log_file: Path,
+    telling: Callable[[list[str]], list[str]] = last_lines,
+) -> str:
+    """A failed tool's message: ``what``, the exit code, the log and its telling lines."""
+    lines = log_file.read_text(errors="replace").splitlines()
+    return f"{what} failed (exit {returncode}); full log: {log_file}\n" + "\n".join(telling(lines))
+
+
 def run_tool(
     command: list[str],
     *,
@@ -41,8 +52,4 @@ def run_tool(
                 f"{what} did not finish within {timeout:.0f} s; full log: {log_file}"
             ) from exc
     if result.returncode != 0:
-        lines = log_file.read_text(errors="replace").splitlines()
-        raise ToolFailed(
-            f"{what} failed (exit {result.returncode}); full log: {log_file}\n"
-            + "\n".join(telling(lines))
-        )
+        raise ToolFailed(failure(what, result.returncode, log_file, telling))

@@ -198,7 +198,10 @@ def pseudonym_key(args: argparse.Namespace) -> PseudonymKey | None:
         raise SystemExit(f"--pseudonym-secret: {exc}") from exc
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, keep_session: bool = False) -> int:
+    """Run the job; ``keep_session`` leaves Spark running for the next job (the local
+    runner's warm session, orchestration/runners/spark_session.py), where spark-submit
+    would start a new one."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     output = args.output.rstrip("/")
     key = pseudonym_key(args)
@@ -221,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         write_stats(spark, result, output, args.run_date)
         print(stream_stats_line(stream, result.stats), flush=True)
         spark.catalog.clearCache()  # the next stream needs the memory, not these rows
-    spark.stop()
+    if not keep_session:
+        spark.stop()
     return 0
 
 

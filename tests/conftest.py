@@ -1,5 +1,6 @@
-"""Shared fixtures: one local Spark session and one moto server per test session, and one
-pipeline run of the small demo for the modules that read what a run built."""
+"""Shared fixtures: one local Spark session and one moto server per test session, the local
+runner's warm Spark session, and one pipeline run of the small demo for the modules that
+read what a run built."""
 
 from __future__ import annotations
 
@@ -72,6 +73,23 @@ def spark() -> Iterator[Any]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """The local Spark runner's warm session (orchestration/runners/spark_session.py): one
+    per test process, which every pipeline run in it (and its subprocesses) shares, as
+    `make run`s share theirs, stopped when the tests end; ``SHOPLOGS_SPARK_SESSION=fresh``
+    runs every job in a spark-submit of its own instead, as each EMR job is."""
+    from orchestration.runners.spark_session import stop_sessions
+
+    if os.environ.get("SHOPLOGS_SPARK_SESSION") == "fresh":
+        yield None
+        return
+    folder = tmp_path_factory.mktemp("spark-session")
+    os.environ["SHOPLOGS_SPARK_SESSION"] = str(folder)
+    yield folder
+    stop_sessions(folder)
 
 
 @pytest.fixture(scope="session")

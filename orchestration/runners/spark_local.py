@@ -18,6 +18,7 @@ from typing import Any
 
 from lake import layout
 from lake.zones import list_keys
+from orchestration.runners.spark_session import LOCAL_CONF, run_in_session
 from orchestration.settings import REPO_ROOT, SPARK_JOB, Settings
 from orchestration.tools import ToolFailed, run_tool
 
@@ -29,11 +30,16 @@ SHORT_JVM_MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 def job_env(settings: Settings, input_bytes: int, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a local job over ``input_bytes`` of raw objects, started from
-    ``environ`` (whose own ``SPARK_SUBMIT_OPTS``, if any, is kept)."""
+    """The environment of a local spark-submit over ``input_bytes`` of raw objects, started
+    from ``environ`` (whose own ``SPARK_SUBMIT_OPTS``, if any, is kept)."""
     short = input_bytes <= SHORT_JVM_MAX_INPUT_BYTES
+    return {**({"SPARK_SUBMIT_OPTS": SHORT_JVM} if short else {}), **session_env(settings, environ)}
+
+
+def session_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """What a local job's process needs on top of ``environ``: the run's AWS endpoint and
+    region, this interpreter for PySpark, and the repo on the import path."""
     return {
-        **({"SPARK_SUBMIT_OPTS": SHORT_JVM} if short else {}),
         **environ,
         # The job reads its pseudonymization key from Secrets Manager: the run's endpoint.
         **({"AWS_ENDPOINT_URL": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}),
@@ -46,7 +52,7 @@ def job_env(settings: Settings, input_bytes: int, environ: Mapping[str, str]) ->
     }
 
 
-def spark_submit_command(
+def job_arguments(
     input_uri: str,
     output_uri: str,
     run_date: date,
@@ -54,19 +60,8 @@ def spark_submit_command(
     web_format: str = "",
     pseudonym_secret: str = "",
 ) -> list[str]:
-    """The local spark-submit call: the same job.py and arguments an EMR step passes."""
-    spark_submit = Path(sys.executable).with_name("spark-submit")
+    """job.py's arguments: the same an EMR step passes."""
     return [
-        str(spark_submit),
-        "--master",
-        "local[2]",
-        "--driver-memory",
-        "2g",
-        "--conf",
-        "spark.ui.enabled=false",
-        "--conf",
-        "spark.sql.shuffle.partitions=4",
-        str(SPARK_JOB),
         "--input",
         input_uri,
         "--output",
@@ -77,6 +72,13 @@ def spark_submit_command(
         *(["--web-format", web_format] if web_format else []),
         *(["--pseudonym-secret", pseudonym_secret] if pseudonym_secret else []),
     ]
+
+
+def spark_submit_command(arguments: list[str]) -> list[str]:
+    """The local spark-submit call of job.py with its ``arguments`` (``job_arguments``)."""
+    spark_submit = Path(sys.executable).with_name("spark-submit")
+    conf = [arg for key, value in LOCAL_CONF.items() for arg in ("--conf", f"{key}={value}")]
+    return [str(spark_submit), *conf, str(SPARK_JOB), *arguments]
 
 
 def _download(s3: Any, bucket: str, prefix: str, target: Path) -> None:
@@ -118,7 +120,7 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
     # The erasure register the job consults (lake/erasure.py).
     register = layout.ERASURE_REGISTER
     _download(s3, settings.lake_bucket, register, scratch / "lake" / register)
-    command = spark_submit_command(
+    arguments = job_arguments(
         str(scratch / "input"),
         str(scratch / "output"),
         run_date,
@@ -126,7 +128,13 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
         settings.stream("web").log_format,
         settings.pseudonym_secret,
     )
-    input_bytes = sum(f.stat().st_size for f in (scratch / "input").rglob("*") if f.is_file())
-    env = job_env(settings, input_bytes, os.environ)
-    run_tool(command, what=f"Spark job for run date {run_date}", log_file=log_file, env=env)
+    what = f"Spark job for run date {run_date}"
+    if settings.spark_session_dir:  # the same job and arguments, in the warm session
+        env = session_env(settings, os.environ)
+        run_in_session(settings.spark_session_dir, arguments, what=what, log_file=log_file,
+                       env=env)  # fmt: skip
+    else:
+        input_bytes = sum(f.stat().st_size for f in (scratch / "input").rglob("*") if f.is_file())
+        env = job_env(settings, input_bytes, os.environ)
+        run_tool(spark_submit_command(arguments), what=what, log_file=log_file, env=env)
     _upload(s3, settings.lake_bucket, scratch / "output", layout.output_prefix(run_date))
