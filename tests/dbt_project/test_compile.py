@@ -4,6 +4,7 @@ the setup scripts) parses in that warehouse's SQL dialect."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 import sqlfluff
@@ -87,18 +89,38 @@ def compiled_models(warehouse: str, out: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], dict[str, str]]:
-    """``compiled_models`` of a warehouse, compiled once: five tests read them."""
-    done: dict[str, dict[str, str]] = {}
+def compiled_at(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Where a warehouse's ``compiled_models`` went, compiled once for the tests below."""
+    done: dict[str, Path] = {}
 
-    def models(warehouse: str) -> dict[str, str]:
+    def folder(warehouse: str) -> Path:
         if warehouse not in done:
-            done[warehouse] = compiled_models(warehouse, tmp_path_factory.mktemp(warehouse))
+            out = tmp_path_factory.mktemp(warehouse)
+            done[warehouse] = out
+            out.joinpath("models.json").write_text(json.dumps(compiled_models(warehouse, out)))
         return done[warehouse]
 
-    return models
+    return folder
 
 
+@pytest.fixture(scope="module")
+def compiled(compiled_at: Callable[[str], Path]) -> Callable[[str], dict[str, str]]:
+    """``compiled_models`` of a warehouse."""
+    return lambda warehouse: json.loads((compiled_at(warehouse) / "models.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def nodes(compiled_at: Callable[[str], Path]) -> Callable[[str], list[dict[str, Any]]]:
+    """The nodes of a warehouse's manifest, from the same compile."""
+
+    def read(warehouse: str) -> list[dict[str, Any]]:
+        manifest = json.loads((compiled_at(warehouse) / "full" / "manifest.json").read_text())
+        return list(manifest["nodes"].values())
+
+    return read
+
+
+@functools.cache
 def load_operation(warehouse: str) -> dict[str, str]:
     """The SQL of ``dbt run-operation load_raw`` for one partition, printed, not run."""
     files = {t: ["part-00000-a.snappy.parquet"] for t in ("customers", "orders")}
@@ -311,14 +333,10 @@ def test_redshift_dateadd_gets_an_integer_number_of_days(
     assert {name: a[1] for name, a in calls.items() if not is_integer_expression(a[1])} == {}
 
 
-def test_redshift_views_are_late_binding(tmp_path: Path) -> None:
+def test_redshift_views_are_late_binding(nodes: Callable[[str], list[dict[str, Any]]]) -> None:
     """Rebuilding dim_customers on Redshift drops the views bound to it (cascade) until dbt
     rebuilds them; a late-binding view (`with no schema binding`) is not bound."""
-    views_of_marts = "config.materialized:view,path:models/marts"
-    dbt("redshift", "compile", "--no-introspect", "--no-populate-cache", "--quiet",
-        "--target-path", str(tmp_path), "--select", views_of_marts)  # fmt: skip
-    nodes = json.loads((tmp_path / "manifest.json").read_text())["nodes"]
-    views = {n["name"]: n["config"] for n in nodes.values()
+    views = {n["name"]: n["config"] for n in nodes("redshift")
              if n["resource_type"] == "model" and n["config"]["materialized"] == "view"
              and "/marts/" in n["original_file_path"]}  # fmt: skip
     assert "dim_customers_current" in views
@@ -334,7 +352,7 @@ def test_redshift_views_are_late_binding(tmp_path: Path) -> None:
 
 
 def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(
-    tmp_path: Path, compiled: Callable[[str], dict[str, str]]
+    compiled: Callable[[str], dict[str, str]], nodes: Callable[[str], list[dict[str, Any]]]
 ) -> None:
     """`timestamp` on Snowflake follows the account's TIMESTAMP_TYPE_MAPPING and
     date_trunc('week') its WEEK_START: every model's session pins both."""
@@ -347,9 +365,7 @@ def test_snowflake_sessions_pin_timestamp_mapping_and_week_start(
     ]
     for statement in pins:
         sqlfluff.parse(statement + "\n", dialect="snowflake")
-    dbt("snowflake", "parse", "--target-path", str(tmp_path))
-    nodes = json.loads((tmp_path / "manifest.json").read_text())["nodes"]
-    models = [n for n in nodes.values() if n["resource_type"] == "model"]
+    models = [n for n in nodes("snowflake") if n["resource_type"] == "model"]
     unpinned = [n["name"] for n in models
                 if "pin_session_parameters" not in str(n["config"]["pre-hook"])]  # fmt: skip
     assert models and unpinned == []
