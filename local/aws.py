@@ -19,7 +19,7 @@ from typing import Any
 
 from lake import layout, zones
 from local.progress import Every, say, shipped_line
-from local.servers import free_port, stop, wait_until_answers
+from local.servers import ServerDidNotStart, free_port, stop, wait_until_answers
 from orchestration.settings import Settings
 from orchestration.stages import aws_client
 from shoplogs_agent.files import ship_file
@@ -58,8 +58,6 @@ def moto_server(
     ``port``: the port to use if it is free (``RUN_PORT``); else, and by default, any.
     ``enforce_iam``: the server can hold callers to their IAM policies once local/iam.py
     has created the roles and switched enforcement on."""
-    port = free_port(port)
-    endpoint = f"http://127.0.0.1:{port}"
     if log_file:
         log_file.parent.mkdir(parents=True, exist_ok=True)
     log = log_file.open("ab") if log_file else subprocess.DEVNULL
@@ -68,19 +66,43 @@ def moto_server(
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
-    process = subprocess.Popen(
-        _moto_command(port, clock_start, enforce_iam), stdout=log, stderr=subprocess.STDOUT, env=env
-    )
     try:
-        wait_until_answers(
-            f"{endpoint}/moto-api/", what="moto server", processes=[process], timeout=timeout,
-            ready=lambda status, _: status == 200, see=str(log_file or "its output"),
-        )  # fmt: skip
-        yield endpoint
+        process, endpoint = _start_moto(port, clock_start, enforce_iam, log, env, timeout,
+                                        see=str(log_file or "its output"))  # fmt: skip
+        try:
+            yield endpoint
+        finally:
+            stop(process)
     finally:
-        stop(process)
         if log_file:
             log.close()  # type: ignore[union-attr]
+
+
+def _start_moto(
+    port: int, clock_start: datetime | None, enforce_iam: bool, log: Any, env: dict[str, str],
+    timeout: float, see: str,
+) -> tuple[subprocess.Popen, str]:  # fmt: skip
+    """The started moto process and its endpoint. A free port can be taken before moto
+    binds it (any process's next outgoing connection may get it): moto then exits at start,
+    and is started again on another port."""
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        chosen = free_port(port)
+        endpoint = f"http://127.0.0.1:{chosen}"
+        process = subprocess.Popen(_moto_command(chosen, clock_start, enforce_iam), stdout=log,
+                                   stderr=subprocess.STDOUT, env=env)  # fmt: skip
+        try:
+            wait_until_answers(
+                f"{endpoint}/moto-api/", what="moto server", processes=[process], timeout=timeout,
+                ready=lambda status, _: status == 200, see=see,
+            )  # fmt: skip
+            return process, endpoint
+        except ServerDidNotStart:
+            exited = process.poll() is not None
+            stop(process)
+            if attempt == attempts or not exited or free_port(chosen) == chosen:
+                raise  # not a port someone else took
+    raise AssertionError("each attempt returns or raises")
 
 
 def provision_landing_events(s3: Any, sqs: Any, bucket: str, queue_name: str) -> str:
