@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "load_average_5_min": {"start": load_at_start, "end": os.getloadavg()[1]},
         },
+        # The local runs' Spark: one warm session the first run starts, or a spark-submit each.
+        "spark_session": "warm" if settings.spark_session_dir else "fresh",
         "demo": {
             "scale": args.scale,
             "days": args.days,

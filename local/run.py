@@ -33,6 +33,7 @@ from local.iam import DEPLOYER, Roles
 from local.progress import following, say, task_printer
 from orchestration import run_report, stages
 from orchestration.runners.dbt import build_manifest
+from orchestration.runners.spark_session import IDLE_SECONDS
 from orchestration.settings import Settings, check_web_format, load_settings
 from orchestration.summary import (
     RunReport,
@@ -409,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPipeline FAILED: {exc}", file=sys.stderr)
         return 1
     print(format_summary(report))
+    if settings.spark_session_dir:
+        idle = IDLE_SECONDS // 60
+        print(f"Spark session:    warm in {settings.spark_session_dir} for the next run "
+              f"(it stops after {idle} idle minutes, or with `make clean`)")  # fmt: skip
     if reconcile(report):
         print("\nPipeline FAILED: counts do not reconcile (see above)", file=sys.stderr)
         return 1
