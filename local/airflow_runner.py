@@ -180,7 +180,12 @@ def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
         # the others on a fresh home makes its own, and every task fails: "Invalid auth
         # token".
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # LocalExecutor, its workers forked with what every task imports (airflow_executor.py).
+        "AIRFLOW__CORE__EXECUTOR": "local.airflow_executor.PreloadedLocalExecutor",
+        # The longest a task's supervisor waits in one select(). When the task's sockets close
+        # before the process is reaped, it waits that long after the task has ended, holding
+        # its worker: at the default 5 s, half the dbt group's tasks held theirs 5 s more.
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__PORT": str(port),
