@@ -65,10 +65,6 @@ def fingerprint(root: Path = REPO_ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def socket_path(folder: Path, name: str) -> Path:
-    return folder / f"{name}.sock"
-
-
 def _request(path: Path, message: dict[str, object], timeout: float | None = None) -> dict:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
@@ -88,18 +84,19 @@ def session_pid(path: Path) -> int | None:
         return None
 
 
-def stop_sessions(folder: Path, keep: str = "") -> None:
-    """Stop every session in ``folder`` except the one named ``keep``."""
+def stop_sessions(folder: Path) -> None:
+    """Stop every session in ``folder``."""
     for path in sorted(folder.glob("*.sock")):
-        if path.stem != keep:
-            with contextlib.suppress(OSError, ValueError):
-                _request(path, {"stop": True}, timeout=10.0)
-            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError, ValueError):
+            _request(path, {"stop": True}, timeout=10.0)
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    """One process at a time decides whether to start a session (two runs at once)."""
+    """One process at a time uses the folder's session (two runs at once take turns), so
+    a session is never asked whether it answers while it runs someone else's job."""
+    folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
@@ -109,27 +106,30 @@ def ensure_session(
     folder: Path, env: Mapping[str, str], idle_seconds: float = IDLE_SECONDS
 ) -> Path:
     """The socket of a warm session for the current code, started if there is none."""
-    folder.mkdir(parents=True, exist_ok=True)
-    name = fingerprint()
-    path = socket_path(folder, name)
     with _locked(folder):
-        if session_pid(path):
-            return path
-        stop_sessions(folder)  # older code's sessions, and a dead one's socket
-        log = folder / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "orchestration.runners.spark_session", "serve", str(path),
-                 str(idle_seconds)],
-                cwd=REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,  # it outlives this run
-            )  # fmt: skip
-        deadline = time.monotonic() + START_SECONDS
-        while not session_pid(path):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise ToolFailed(failure("the local Spark session", process.poll(), log))
-            time.sleep(0.2)
+        return _ensure(folder, env, idle_seconds)
+
+
+def _ensure(folder: Path, env: Mapping[str, str], idle_seconds: float) -> Path:
+    name = fingerprint()
+    path = folder / f"{name}.sock"
+    if session_pid(path):
+        return path
+    stop_sessions(folder)  # older code's sessions, and a dead one's socket
+    log = folder / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.runners.spark_session", "serve", str(path),
+             str(idle_seconds)],
+            cwd=REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,  # it outlives this run
+        )  # fmt: skip
+    deadline = time.monotonic() + START_SECONDS
+    while not session_pid(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise ToolFailed(failure("the local Spark session", process.poll(), log))
+        time.sleep(0.2)
     return path
 
 
@@ -138,14 +138,17 @@ def run_in_session(
 ) -> None:
     """Run ``job.py``'s ``command`` arguments in the warm session, as ``run_tool`` runs a
     spark-submit: output in ``log_file``, ``ToolFailed`` naming ``what`` on failure."""
-    path = ensure_session(folder, env)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.write_text(f"$ {what} in the warm local Spark session ({path.with_suffix('.log')})\n")
-    try:
-        reply = _request(path, {"argv": command, "env": dict(env), "log": str(log_file)})
-    except (OSError, ValueError) as exc:
-        raise ToolFailed(f"{what}: the local Spark session ended mid-job ({exc}); "
-                         f"its log: {path.with_suffix('.log')}") from exc  # fmt: skip
+    with _locked(folder):
+        path = _ensure(folder, env, IDLE_SECONDS)
+        log_file.write_text(
+            f"$ {what} in the warm local Spark session ({path.with_suffix('.log')})\n"
+        )
+        try:
+            reply = _request(path, {"argv": command, "env": dict(env), "log": str(log_file)})
+        except (OSError, ValueError) as exc:
+            raise ToolFailed(f"{what}: the local Spark session ended mid-job ({exc}); "
+                             f"its log: {path.with_suffix('.log')}") from exc  # fmt: skip
     if reply["rc"] != 0:
         raise ToolFailed(failure(what, reply["rc"], log_file))
 
