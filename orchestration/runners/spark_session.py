@@ -3,7 +3,7 @@
 A fresh ``spark-submit`` pays for a JVM's start and warm-up on every run (~20 s of the
 demo's ~25 s Spark stage). Locally, the runner instead hands each job to a server process
 that holds one Spark session and runs the same ``job.py`` in it, one job at a time; the
-first job on a machine starts it. In AWS every job still gets its own EMR Spark, which is
+first job in a clone starts it. In AWS every job still gets its own EMR Spark, which is
 what ``SHOPLOGS_SPARK_SESSION=fresh`` reproduces here.
 
 What keeps a warm session honest:
