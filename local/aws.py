@@ -19,7 +19,7 @@ from typing import Any
 
 from lake import layout, zones
 from local.progress import Every, say, shipped_line
-from local.servers import ServerDidNotStart, free_port, stop, wait_until_answers
+from local.servers import start_on_free_port, stop
 from orchestration.settings import Settings
 from orchestration.stages import aws_client
 from shoplogs_agent.files import ship_file
@@ -67,42 +67,19 @@ def moto_server(
         "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
     }
     try:
-        process, endpoint = _start_moto(port, clock_start, enforce_iam, log, env, timeout,
-                                        see=str(log_file or "its output"))  # fmt: skip
+        process, port = start_on_free_port(
+            lambda chosen: _moto_command(chosen, clock_start, enforce_iam),
+            lambda chosen: f"http://127.0.0.1:{chosen}/moto-api/",
+            what="moto server", log=log, see=str(log_file or "its output"), preferred=port,
+            env=env, timeout=timeout, ready=lambda status, _: status == 200,
+        )  # fmt: skip
         try:
-            yield endpoint
+            yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)
     finally:
         if log_file:
             log.close()  # type: ignore[union-attr]
-
-
-def _start_moto(
-    port: int, clock_start: datetime | None, enforce_iam: bool, log: Any, env: dict[str, str],
-    timeout: float, see: str,
-) -> tuple[subprocess.Popen, str]:  # fmt: skip
-    """The started moto process and its endpoint. A free port can be taken before moto
-    binds it (any process's next outgoing connection may get it): moto then exits at start,
-    and is started again on another port."""
-    attempts = 3
-    for attempt in range(1, attempts + 1):
-        chosen = free_port(port)
-        endpoint = f"http://127.0.0.1:{chosen}"
-        process = subprocess.Popen(_moto_command(chosen, clock_start, enforce_iam), stdout=log,
-                                   stderr=subprocess.STDOUT, env=env)  # fmt: skip
-        try:
-            wait_until_answers(
-                f"{endpoint}/moto-api/", what="moto server", processes=[process], timeout=timeout,
-                ready=lambda status, _: status == 200, see=see,
-            )  # fmt: skip
-            return process, endpoint
-        except ServerDidNotStart:
-            exited = process.poll() is not None
-            stop(process)
-            if attempt == attempts or not exited or free_port(chosen) == chosen:
-                raise  # not a port someone else took
-    raise AssertionError("each attempt returns or raises")
 
 
 def provision_landing_events(s3: Any, sqs: Any, bucket: str, queue_name: str) -> str:

@@ -74,6 +74,41 @@ def wait_until_answers(
         time.sleep(0.1)
 
 
+def start_on_free_port(
+    command: Callable[[int], list[str]],
+    url: Callable[[int], str],
+    *,
+    what: str,
+    log: Any,
+    see: str,
+    preferred: int = 0,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    ready: Callable[[int, bytes], bool] = answers_at_all,
+) -> tuple[subprocess.Popen, int]:
+    """Start the server ``command(port)`` on a free port (``preferred`` if free), output to
+    ``log``, and wait until ``url(port)`` is ``ready``; the process and its port.
+
+    A port found free can be taken before the server binds it (any process's next outgoing
+    connection may get it): the server then exits at start, and is started again on another
+    port, up to three times. Any other failure to start fails at once (``wait_until_answers``).
+    """
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        port = free_port(preferred)
+        process = subprocess.Popen(command(port), stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until_answers(url(port), what=what, processes=[process], timeout=timeout,
+                               ready=ready, see=see)  # fmt: skip
+            return process, port
+        except ServerDidNotStart:
+            exited = process.poll() is not None
+            stop(process)
+            if attempt == attempts or not exited or free_port(port) == port:
+                raise  # not a port someone else took
+    raise AssertionError("each attempt returns or raises")
+
+
 def stop(process: subprocess.Popen) -> None:
     """Ask a server to stop, and make it if it does not within ten seconds."""
     process.terminate()

@@ -28,7 +28,7 @@ from unittest import mock
 
 from infra.warehouse_setup import execute
 from lake import layout
-from local.servers import free_port, stop, wait_until_answers
+from local.servers import free_port, start_on_free_port, stop
 from orchestration import stages
 from orchestration.settings import Settings
 
@@ -140,15 +140,14 @@ def fakesnow_server(stage_root: Path, timeout: float = 30.0) -> Iterator[dict[st
     executable = Path(sys.executable).with_name("fakesnow")
     if not executable.exists():
         raise EngineUnavailable("fakesnow is not installed; run `make install` first")
-    port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="shoplogs-fakesnow-")) / "server.log"
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(executable), "-s", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
-        )
+        process, port = start_on_free_port(
+            lambda chosen: [str(executable), "-s", "-p", str(chosen)],
+            lambda chosen: f"http://127.0.0.1:{chosen}/",
+            what="fakesnow", log=log, see=str(log_path), timeout=timeout,
+        )  # fmt: skip
     try:
-        wait_until_answers(f"http://127.0.0.1:{port}/", what="fakesnow", processes=[process],
-                           timeout=timeout, see=str(log_path))  # fmt: skip
         stage_root.mkdir(parents=True, exist_ok=True)
         yield {
             "FAKESNOW_PORT": str(port),

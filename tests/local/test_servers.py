@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local import aws
+from local import aws, servers
 from local.servers import free_port
 
 
@@ -39,13 +39,16 @@ def test_moto_starts_on_another_port_when_its_free_port_is_taken_before_it_binds
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A port found free can be taken before moto binds it (a CI run saw moto exit with
-    "Address already in use"): moto is started again on another port."""
+    "Address already in use"): moto is started again on another port (start_on_free_port,
+    which fakesnow's start shares)."""
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()
         taken = other.getsockname()[1]
         picks = iter([taken])
-        monkeypatch.setattr(aws, "free_port", lambda port=0: next(picks, None) or free_port(port))
+        monkeypatch.setattr(
+            servers, "free_port", lambda port=0: next(picks, None) or free_port(port)
+        )
         with aws.moto_server(tmp_path / "moto.log") as endpoint:
             assert endpoint != f"http://127.0.0.1:{taken}"
             with urllib.request.urlopen(f"{endpoint}/moto-api/") as reply:
