@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -113,6 +114,20 @@ def test_a_job_in_the_warm_session_writes_what_a_fresh_spark_submit_writes(
     }  # fmt: skip
     log = (tmp_path / "warm" / "spark.log").read_text()
     assert "in the warm local Spark session" in log and '"stream": "web"' in log
+
+
+def test_two_runs_at_once_take_turns_in_one_session(
+    lake: tuple[Settings, Any], tmp_path: Path, folder: Path
+) -> None:
+    """A run that finds the session busy with another's job waits for it, rather than take
+    the busy session for a dead one and start a second."""
+    settings, s3 = lake
+    env = session_env(load_settings("local"), os.environ)
+    pid = session_pid(ensure_session(folder, env))
+    with ThreadPoolExecutor(2) as pool:
+        outputs = list(pool.map(lambda name: run(settings, s3, tmp_path / name, folder), "ab"))
+    assert outputs[0] == outputs[1] and outputs[0]
+    assert [session_pid(path) for path in folder.glob("*.sock")] == [pid]
 
 
 def test_the_session_is_reused_and_a_failed_job_or_an_idle_spell_ends_it(
