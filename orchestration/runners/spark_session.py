@@ -182,7 +182,6 @@ def _job_io(log: Path, env: Mapping[str, str]) -> Iterator[None]:
         os.close(saved_fds[1])
         os.environ.clear()
         os.environ.update(saved_env)
-        boto3.DEFAULT_SESSION = None
 
 
 def _run_job(
