@@ -25,7 +25,8 @@ import boto3
 from lake.layout import LOG_FILES
 from local import demo, duckdb_baseline
 from local.aws import LOCAL_CREDENTIALS, moto_server, provision_pseudonym_key
-from orchestration.runners.spark_local import job_arguments, spark_submit_command
+from orchestration.runners.spark_job import job_arguments
+from orchestration.runners.spark_local import spark_submit_command
 from orchestration.settings import REPO_ROOT, SPARK_JOB
 from shoplogs_agent.files import ship_file
 

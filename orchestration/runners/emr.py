@@ -24,6 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lake import layout
+from orchestration.runners.spark_job import job_arguments
 from orchestration.settings import PROJECT, REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -181,22 +182,22 @@ def job_flow_config(settings: Settings, key: str, artifact: Artifact) -> dict[st
     }
 
 
-def job_arguments(settings: Settings, run_date: date, streams: tuple[str, ...]) -> list[str]:
-    """Arguments for job.py: the same contract the local runner passes."""
+def emr_job_arguments(settings: Settings, run_date: date, streams: tuple[str, ...]) -> list[str]:
+    """job.py's arguments for ``streams`` on EMR: the lake's ``s3://`` URIs."""
 
     def folder(prefix: str) -> str:
         return layout.uri(settings.lake_bucket, prefix).rstrip("/")
 
-    web_format = settings.stream("web").log_format if "web" in streams else ""
-    return [
-        "--input", folder(layout.raw_prefix(run_date)),
-        "--output", folder(layout.output_prefix(run_date)),
-        "--run-date", run_date.isoformat(),
-        "--streams", ",".join(streams),
-        "--lake", folder(""),
-        *(["--pseudonym-secret", settings.pseudonym_secret] if "web" in streams else []),
-        *(["--web-format", web_format] if web_format else []),
-    ]  # fmt: skip
+    web = "web" in streams
+    return job_arguments(
+        folder(layout.raw_prefix(run_date)),
+        folder(layout.output_prefix(run_date)),
+        run_date,
+        streams=streams,
+        lake=folder(""),
+        pseudonym_secret=settings.pseudonym_secret if web else "",
+        web_format=settings.stream("web").log_format if web else "",
+    )
 
 
 def spark_steps(settings: Settings, artifact: Artifact, run_date: date) -> list[dict[str, Any]]:
@@ -214,7 +215,7 @@ def spark_steps(settings: Settings, artifact: Artifact, run_date: date) -> list[
                     "--py-files",
                     artifact.py_files_uri,
                     artifact.job_uri,
-                    *job_arguments(settings, run_date, (stream,)),
+                    *emr_job_arguments(settings, run_date, (stream,)),
                 ],
             },
         }
@@ -226,7 +227,7 @@ def serverless_job_driver(settings: Settings, artifact: Artifact, run_date: date
     return {
         "sparkSubmit": {
             "entryPoint": artifact.job_uri,
-            "entryPointArguments": job_arguments(settings, run_date, layout.STREAMS),
+            "entryPointArguments": emr_job_arguments(settings, run_date, layout.STREAMS),
             "sparkSubmitParameters": f"--py-files {artifact.py_files_uri}",
         }
     }

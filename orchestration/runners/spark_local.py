@@ -18,6 +18,7 @@ from typing import Any
 
 from lake import layout
 from lake.zones import list_keys
+from orchestration.runners.spark_job import job_arguments
 from orchestration.runners.spark_session import LOCAL_CONF, run_in_session
 from orchestration.settings import REPO_ROOT, SPARK_JOB, Settings
 from orchestration.tools import ToolFailed, run_tool
@@ -52,30 +53,8 @@ def session_env(settings: Settings, environ: Mapping[str, str]) -> dict[str, str
     }
 
 
-def job_arguments(
-    input_uri: str,
-    output_uri: str,
-    run_date: date,
-    lake: str | None = None,
-    web_format: str = "",
-    pseudonym_secret: str = "",
-) -> list[str]:
-    """job.py's arguments: the same an EMR step passes."""
-    return [
-        "--input",
-        input_uri,
-        "--output",
-        output_uri,
-        "--run-date",
-        run_date.isoformat(),
-        *(["--lake", lake] if lake else []),
-        *(["--web-format", web_format] if web_format else []),
-        *(["--pseudonym-secret", pseudonym_secret] if pseudonym_secret else []),
-    ]
-
-
 def spark_submit_command(arguments: list[str]) -> list[str]:
-    """The local spark-submit call of job.py with its ``arguments`` (``job_arguments``)."""
+    """The local spark-submit call of job.py with its ``arguments`` (``spark_job``)."""
     spark_submit = Path(sys.executable).with_name("spark-submit")
     conf = [arg for key, value in LOCAL_CONF.items() for arg in ("--conf", f"{key}={value}")]
     return [str(spark_submit), *conf, str(SPARK_JOB), *arguments]
@@ -124,9 +103,9 @@ def run_spark(settings: Settings, s3: Any, run_date: date, log_file: Path) -> No
         str(scratch / "input"),
         str(scratch / "output"),
         run_date,
-        str(scratch / "lake"),
-        settings.stream("web").log_format,
-        settings.pseudonym_secret,
+        lake=str(scratch / "lake"),
+        pseudonym_secret=settings.pseudonym_secret,
+        web_format=settings.stream("web").log_format,
     )
     what = f"Spark job for run date {run_date}"
     if settings.spark_session_dir:  # the same job and arguments, in the warm session
