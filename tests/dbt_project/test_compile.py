@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -88,36 +89,36 @@ def compiled_models(warehouse: str, out: Path) -> dict[str, str]:
     return sql
 
 
-@pytest.fixture(scope="module")
-def compiled_at(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """Where a warehouse's ``compiled_models`` went, compiled once for the tests below."""
-    done: dict[str, Path] = {}
+@dataclass(frozen=True)
+class Compiled:
+    models: dict[str, str]  # ``compiled_models``
+    nodes: list[dict[str, Any]]  # the manifest's nodes, from the same compile
 
-    def folder(warehouse: str) -> Path:
+
+@pytest.fixture(scope="module")
+def compiles(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Compiled]:
+    """A warehouse's models and manifest, compiled once for the tests below."""
+    done: dict[str, Compiled] = {}
+
+    def compile_once(warehouse: str) -> Compiled:
         if warehouse not in done:
             out = tmp_path_factory.mktemp(warehouse)
-            done[warehouse] = out
-            out.joinpath("models.json").write_text(json.dumps(compiled_models(warehouse, out)))
+            models = compiled_models(warehouse, out)
+            manifest = json.loads((out / "full" / "manifest.json").read_text())
+            done[warehouse] = Compiled(models, list(manifest["nodes"].values()))
         return done[warehouse]
 
-    return folder
+    return compile_once
 
 
 @pytest.fixture(scope="module")
-def compiled(compiled_at: Callable[[str], Path]) -> Callable[[str], dict[str, str]]:
-    """``compiled_models`` of a warehouse."""
-    return lambda warehouse: json.loads((compiled_at(warehouse) / "models.json").read_text())
+def compiled(compiles: Callable[[str], Compiled]) -> Callable[[str], dict[str, str]]:
+    return lambda warehouse: compiles(warehouse).models
 
 
 @pytest.fixture(scope="module")
-def nodes(compiled_at: Callable[[str], Path]) -> Callable[[str], list[dict[str, Any]]]:
-    """The nodes of a warehouse's manifest, from the same compile."""
-
-    def read(warehouse: str) -> list[dict[str, Any]]:
-        manifest = json.loads((compiled_at(warehouse) / "full" / "manifest.json").read_text())
-        return list(manifest["nodes"].values())
-
-    return read
+def nodes(compiles: Callable[[str], Compiled]) -> Callable[[str], list[dict[str, Any]]]:
+    return lambda warehouse: compiles(warehouse).nodes
 
 
 @functools.cache
