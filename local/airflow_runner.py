@@ -182,10 +182,10 @@ def running_airflow(settings: Settings) -> Iterator[tuple[str, str, str]]:
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         # LocalExecutor, its workers forked with what every task imports (airflow_executor.py).
         "AIRFLOW__CORE__EXECUTOR": "local.airflow_executor.PreloadedLocalExecutor",
-        # The longest a task's supervisor waits in one select(). When the task's sockets close
-        # before the process is reaped, it waits that long after the task has ended, holding
-        # its worker: at the default 5 s, half the dbt group's tasks held theirs 5 s more.
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        # The longest the scheduler sleeps when a loop found nothing to do (1 s by default):
+        # a task that ends waits for it before its downstream tasks are queued and its
+        # worker is handed the next task, at each step of the dbt group's chain.
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__PORT": str(port),

@@ -1,14 +1,24 @@
 """Where the time of an `airflow dags test` run goes, read from its output; what `make
-airflow`'s executor imports before it forks."""
+airflow`'s executor does before it forks, and how its workers' supervisors wait."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
+from unittest import mock
 
-from local.airflow_executor import PRELOADED
+import pytest
+from airflow.sdk.execution_time import supervisor
+from airflow.sdk.execution_time.supervisor import ActivitySubprocess, WatchedSubprocess
+
+from local import airflow_executor
+from local.airflow_executor import PRELOADED, parse_dag_files, parsed_dag_bag, service_until_exit
 from local.airflow_runner import DAGS_FOLDER, dag_seconds, task_seconds
 from orchestration.settings import REPO_ROOT
 
@@ -50,3 +60,62 @@ def test_the_executor_preloads_only_what_a_task_process_imports_anyway() -> None
     found = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO_ROOT,
                            capture_output=True, text=True, check=True)  # fmt: skip
     assert found.stdout.strip().splitlines()[-1] == "[]"
+
+
+DAG_FILE = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+with DAG(dag_id="{dag_id}", start_date=datetime(2026, 1, 1), schedule=None):
+    EmptyOperator(task_id="only")
+"""
+
+
+def test_a_task_runs_the_dag_as_its_file_reads_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor parses each DAG file once before it forks; a task gets that parse while
+    the file is unchanged, and its own parse of the file once it has been edited."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # a DagBag adds its bundle to sys.path
+    dag_file = tmp_path / "dag.py"
+    dag_file.write_text(DAG_FILE.format(dag_id="before"))
+    monkeypatch.setattr(airflow_executor, "PARSED", parse_dag_files(tmp_path))
+    parse = {"safe_mode": False, "load_op_links": False, "bundle_path": tmp_path,
+             "bundle_name": "dags-folder"}  # fmt: skip
+
+    assert list(parsed_dag_bag(dag_folder=str(dag_file), **parse).dags) == ["before"]
+    first = parsed_dag_bag(dag_folder=str(dag_file), **parse)
+    assert parsed_dag_bag(dag_folder=str(dag_file), **parse) is first
+
+    dag_file.write_text(DAG_FILE.format(dag_id="after"))
+    later = dag_file.stat().st_mtime_ns + 1_000_000_000
+    os.utime(dag_file, ns=(later, later))
+    assert list(parsed_dag_bag(dag_folder=str(dag_file), **parse).dags) == ["after"]
+
+
+def closes_its_sockets_then_exits() -> None:
+    """A task process's last moments: its sockets to the supervisor close before it exits."""
+    for fd in range(64):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    time.sleep(0.5)
+    os._exit(0)
+
+
+def test_a_supervisor_sees_its_task_exit_after_the_task_closed_its_sockets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no socket left to wake its ``select()``, Airflow's supervisor sleeps a whole
+    heartbeat interval after the task has gone, holding its worker; the executor's waits on
+    the process instead. The interval is made 300 s: the supervisor must be done long before."""
+    monkeypatch.setattr(supervisor, "MIN_HEARTBEAT_INTERVAL", 300)
+    monkeypatch.setattr(ActivitySubprocess, "_service_subprocess", service_until_exit)
+    task = WatchedSubprocess.start.__func__(  # type: ignore[attr-defined]
+        ActivitySubprocess, id=uuid.uuid4(), client=mock.MagicMock(),
+        target=closes_its_sockets_then_exits,
+    )  # fmt: skip
+    supervising = threading.Thread(target=task._monitor_subprocess, daemon=True)
+    supervising.start()
+    supervising.join(timeout=60)
+    assert not supervising.is_alive(), "the supervisor still waits for a task that has exited"
+    assert task._exit_code == 0
