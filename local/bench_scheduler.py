@@ -70,7 +70,8 @@ def measure(
                 done=lambda row: row[1] in FINISHED_RUN,
                 timeout=timeout,
             )
-        plain = plain_dbt_build(settings, scheduled_run_start(now).date())
+        succeeded = found is not None and found[1] == "success"
+        plain = plain_dbt_build(settings, scheduled_run_start(now).date()) if succeeded else None
     run_id, state = (str(found[0]), found[1]) if found else ("", None)
     with sqlite3.connect(database) as db:
         rows = db.execute(
@@ -87,7 +88,7 @@ def measure(
         "run_state": state,
         "dbt_stage_seconds": round(dbt, 2) if dbt is not None else None,
         "dbt_build_plain_seconds": plain,
-        "dbt_stage_ratio": round(dbt / plain, 2) if dbt is not None else None,
+        "dbt_stage_ratio": round(dbt / plain, 2) if dbt is not None and plain else None,
         "run_seconds": round(whole, 2) if whole is not None else None,
         "dbt_tasks": sum(1 for task, *_ in rows if task.startswith("dbt.")),
     }
