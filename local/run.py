@@ -383,7 +383,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         # The settings read it, here and in the Airflow DAG this process starts.
         os.environ["SHOPLOGS_WEB_FORMAT"] = web_format
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValueError as exc:  # a setting's bad value: the message names it
+        print(f"Pipeline FAILED: {exc}", file=sys.stderr)
+        return 2
     if settings.env != "local":
         print(
             f"make run runs against local stand-ins only (SHOPLOGS_ENV={settings.env})",

@@ -60,6 +60,12 @@ def test_the_local_runner_refuses_cloud_environments(monkeypatch, env: str) -> N
     assert main([]) == 2
 
 
+def test_a_bad_setting_is_named_without_a_traceback(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SHOPLOGS_WAREHOUSE", "bigquery")
+    assert main([]) == 2
+    assert "Pipeline FAILED: SHOPLOGS_WAREHOUSE='bigquery' is not one of" in capsys.readouterr().err
+
+
 def test_the_default_run_date_is_the_arrival_day_of_the_newest_landing_object() -> None:
     # Shipping started at 23:59 on the 21st; its last objects landed after midnight.
     landed = [
