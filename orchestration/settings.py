@@ -194,7 +194,10 @@ def spark_session_setting(local: bool) -> Path | None:
     value = os.environ.get("SHOPLOGS_SPARK_SESSION", "").strip()
     if not local or value == "fresh":
         return None
-    return Path(value) if value else default_work_dir(local) / "spark-session"
+    if not value:
+        return default_work_dir(local) / "spark-session"
+    # Absolute: the session serves from the clone's root, its clients from anywhere.
+    return Path(value).expanduser().absolute()
 
 
 def check_web_format(spec: str, option: str = "--web-format") -> None:

@@ -92,12 +92,38 @@ def stop_sessions(folder: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# A Unix socket's path is at most this many bytes (sun_path, less its closing NUL).
+SOCKET_PATH_BYTES = 107
+
+
+def socket_path(folder: Path) -> Path:
+    """Where the session for the current code listens in ``folder``; ``ToolFailed`` naming
+    the setting if that path is too long for a socket, before anything starts."""
+    path = folder / f"{fingerprint()}.sock"
+    if len(os.fsencode(path)) > SOCKET_PATH_BYTES:
+        longest = SOCKET_PATH_BYTES - len(os.fsencode(path)) + len(os.fsencode(folder))
+        raise ToolFailed(
+            f"SHOPLOGS_SPARK_SESSION={folder}: the warm Spark session's socket in that folder "
+            f"would be longer than the {SOCKET_PATH_BYTES} bytes a Unix socket's path may be. "
+            f"Name a folder of at most {longest} bytes, or set SHOPLOGS_SPARK_SESSION=fresh."
+        )
+    return path
+
+
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """One process at a time uses the folder's session (two runs at once take turns), so
     a session is never asked whether it answers while it runs someone else's job."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as lock:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / ".lock").open("w")
+    except OSError as exc:
+        raise ToolFailed(
+            f"SHOPLOGS_SPARK_SESSION={folder}: the warm Spark session cannot use that folder "
+            f"({exc.strerror}). Name a folder this user can write, or set "
+            "SHOPLOGS_SPARK_SESSION=fresh."
+        ) from exc
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -111,12 +137,11 @@ def ensure_session(
 
 
 def _ensure(folder: Path, env: Mapping[str, str], idle_seconds: float) -> Path:
-    name = fingerprint()
-    path = folder / f"{name}.sock"
+    path = socket_path(folder)
     if session_pid(path):
         return path
     stop_sessions(folder)  # older code's sessions, and a dead one's socket
-    log = folder / f"{name}.log"
+    log = path.with_suffix(".log")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "orchestration.runners.spark_session", "serve", str(path),
