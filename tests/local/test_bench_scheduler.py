@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from local.bench_scheduler import dbt_span, scheduled_run_start
+from local.bench_scheduler import dbt_span, medians, scheduled_run_start
 from orchestration.tasks.pipeline import run_date_of
 
 
@@ -35,3 +35,25 @@ def test_logs_arrive_on_the_day_the_scheduled_run_processes() -> None:
     # Before 00:15 the latest due run is the one for the day before yesterday.
     early = datetime(2026, 12, 2, 0, 10, tzinfo=UTC)
     assert scheduled_run_start(early).date() == datetime(2026, 11, 30, tzinfo=UTC).date()
+
+
+def run(state: str, stage: float | None, plain: float | None) -> dict[str, object]:
+    ratio = round(stage / plain, 2) if stage is not None and plain else None
+    return {"run_state": state, "dbt_stage_seconds": stage, "dbt_build_plain_seconds": plain,
+            "dbt_stage_ratio": ratio, "run_seconds": 60.0, "dbt_tasks": 23}  # fmt: skip
+
+
+def test_the_scheduler_figures_are_the_medians_of_the_runs_that_measured_them() -> None:
+    runs = [run("success", 23.69, 13.75), run("success", 18.6, 13.22), run("success", 19.67, 18.3)]
+    summary = medians(runs)
+    assert summary["dbt_stage_seconds"] == 19.67
+    assert summary["dbt_build_plain_seconds"] == 13.75
+    assert summary["dbt_stage_ratio"] == 1.41  # each run's ratio over its own plain build
+    assert summary["run_state"] == "success" and summary["dbt_tasks"] == 23
+
+
+def test_a_failed_run_is_shown_and_left_out_of_the_medians() -> None:
+    summary = medians([run("success", 20.0, 16.0), run("failed", 30.0, None)])
+    assert summary["run_state"] == "failed"
+    assert summary["dbt_stage_ratio"] == 1.25
+    assert summary["dbt_stage_seconds"] == 20.0
