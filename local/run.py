@@ -375,17 +375,13 @@ def fresh_warehouse(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     web_format = args.web_format or os.environ.get("SHOPLOGS_WEB_FORMAT", "")
-    if web_format:
-        try:
-            check_web_format(web_format)
-        except ValueError as exc:
-            print(f"Pipeline FAILED: {exc}", file=sys.stderr)
-            return 2
-        # The settings read it, here and in the Airflow DAG this process starts.
-        os.environ["SHOPLOGS_WEB_FORMAT"] = web_format
     try:
+        if web_format:
+            check_web_format(web_format)
+            # The settings read it, here and in the Airflow DAG this process starts.
+            os.environ["SHOPLOGS_WEB_FORMAT"] = web_format
         settings = load_settings()
-    except ValueError as exc:  # a setting's bad value: the message names it
+    except ValueError as exc:  # a bad --web-format or setting: the message names it
         print(f"Pipeline FAILED: {exc}", file=sys.stderr)
         return 2
     if settings.env != "local":
