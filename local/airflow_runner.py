@@ -23,7 +23,7 @@ from orchestration.runners.dbt import (
     build_manifest,
     docs_view_configuration,
 )
-from orchestration.settings import REPO_ROOT, Settings, load_settings
+from orchestration.settings import REPO_ROOT, Settings, settings_for_command
 from orchestration.tasks.pipeline import DUCKDB_POOL
 from orchestration.tools import ToolFailed, run_tool
 
@@ -273,7 +273,7 @@ def serve() -> int:
     from local import demo
     from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local, ship_logs
 
-    settings = load_settings()
+    settings = settings_for_command("make airflow")
     os.environ.update(LOCAL_CREDENTIALS)
     # SIGTERM (a service manager, `timeout`) stops everything as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -22,7 +22,7 @@ from typing import Any
 from unittest import mock
 
 from orchestration.runners.dbt import profile_args, profile_env, seed_partial_parse
-from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, settings_for_command
 
 # In the order they are printed: the questions the business asks of the star schema.
 ANALYSES = (
@@ -133,7 +133,7 @@ def missing_warehouse(settings: Settings) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     del argv  # no options: the warehouse comes from the environment, as for the pipeline
-    settings = load_settings()
+    settings = settings_for_command("make analyses")
     if missing := missing_warehouse(settings):
         print(f"make analyses FAILED: {missing}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from typing import Any
 
 from local.servers import serving_folder
 from orchestration import stages
-from orchestration.settings import Settings, load_settings
+from orchestration.settings import Settings, settings_for_command
 
 # The pages photographed, as the site's own routes (dbt docs is an AngularJS app).
 OVERVIEW = "#!/overview"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rebuild", action="store_true", help="generate the docs again before serving"
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    settings = load_settings()
+    settings = settings_for_command("make docs")
     site = settings.site_dir / "docs"
     try:
         if args.rebuild or not (site / "index.html").is_file():

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local.analyses import ANALYSES, Answer, dbt_environment, format_answer, missing_warehouse
-from orchestration.settings import DBT_PROJECT_DIR, Settings, load_settings
+from orchestration.settings import DBT_PROJECT_DIR, Settings, settings_for_command
 
 # One saved query per analysis, of the same name and question.
 SAVED_QUERIES = ANALYSES
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make metrics FAILED: no saved query {', '.join(unknown)}; the saved queries "
               f"are {', '.join(SAVED_QUERIES)}", file=sys.stderr)  # fmt: skip
         return 2
-    settings = load_settings()
+    settings = settings_for_command("make metrics")
     if missing := missing_warehouse(settings):
         print(f"make metrics FAILED: {missing}", file=sys.stderr)
         return 1

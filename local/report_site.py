@@ -18,7 +18,7 @@ from playwright.sync_api import ViewportSize
 
 from lake import layout
 from local.servers import serving_folder
-from orchestration.settings import load_settings
+from orchestration.settings import settings_for_command
 
 # Wide enough for the tables, tall enough for the first charts.
 SCREENSHOT_SIZE: ViewportSize = {"width": 1280, "height": 1600}
@@ -70,7 +70,8 @@ def screenshot_report(report_dir: Path, out: Path, browser: Any = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the latest run report.")
-    parser.add_argument("--dir", type=Path, default=load_settings().site_dir / "report")
+    site = settings_for_command("make report").site_dir
+    parser.add_argument("--dir", type=Path, default=site / "report")
     parser.add_argument("--port", type=int, help="default: a free port")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

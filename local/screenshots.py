@@ -11,14 +11,14 @@ from pathlib import Path
 from local.browser import chromium
 from local.docs_site import screenshot_docs
 from local.report_site import screenshot_report
-from orchestration.settings import REPO_ROOT, load_settings
+from orchestration.settings import REPO_ROOT, settings_for_command
 
 IMAGES = REPO_ROOT / "docs" / "images"
 README_SHOTS = {"docs-erd", "docs-lineage"}  # of the docs site's pages (local/docs_site.py)
 
 
 def main() -> int:
-    site = load_settings().site_dir
+    site = settings_for_command("make screenshots").site_dir
     IMAGES.mkdir(parents=True, exist_ok=True)
     try:
         with chromium() as browser, tempfile.TemporaryDirectory() as scratch:

@@ -267,6 +267,16 @@ def load_settings(env: str | None = None) -> Settings:
     )
 
 
+def settings_for_command(command: str) -> Settings:
+    """``load_settings`` for a command line (``command``: ``make docs``, say): a setting with
+    a bad value ends it with one line naming the setting (exit 2), not a traceback."""
+    try:
+        return load_settings()
+    except ValueError as exc:
+        print(f"{command} FAILED: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def log_path(settings: Settings, name: str) -> Path:
     """Where a stage's tool writes its log: under the work directory, never the bundle."""
     return settings.work_dir / "logs" / name

@@ -19,7 +19,7 @@ def test_asking_before_make_run_names_the_warehouse_and_the_fix(
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     settings = replace(load_settings("local"), warehouse="duckdb", work_dir=tmp_path)
-    monkeypatch.setattr(module, "load_settings", lambda: settings)
+    monkeypatch.setattr(module, "settings_for_command", lambda command: settings)
     assert module.main([]) == 1
     error = capsys.readouterr().err
     assert error.startswith(f"make {command} FAILED: no warehouse at {settings.duckdb_path}")
