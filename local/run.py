@@ -256,11 +256,13 @@ def run_pipeline_in_airflow(
     report, shipped, day = _ship(settings, files, run_date)
     logs = settings.work_dir / "logs"
     # Airflow's metadata database is set up beside dbt's parse: two processes, two cores.
+    # What is left of the setup after the parse (all of it when the manifest is current,
+    # and dbt does not run) is a stage of its own: the run waits for it.
     with ThreadPoolExecutor(max_workers=1) as beside:
         airflow_ready = beside.submit(prepare, settings, bundle)
         if bundle is None:
             run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
-        env = airflow_ready.result()
+        env = run_stage(report, "airflow setup", airflow_ready.result)
     try:
         with following(logs / "airflow.log", task_printer(finished_task)):
             run_stage(report, "airflow dag",
