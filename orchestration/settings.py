@@ -188,6 +188,13 @@ def default_work_dir(local: bool) -> Path:
     return REPO_ROOT / ".local" if local else Path(tempfile.gettempdir()) / PROJECT
 
 
+def work_dir_setting(local: bool) -> Path:
+    """``SHOPLOGS_WORK_DIR``, made absolute: Airflow's SQLite database under it must be
+    named by an absolute path, and dbt and Spark run in other folders than this process."""
+    value = os.environ.get("SHOPLOGS_WORK_DIR", "").strip()
+    return Path(value).expanduser().absolute() if value else default_work_dir(local)
+
+
 def spark_session_setting(local: bool) -> Path | None:
     """``SHOPLOGS_SPARK_SESSION``: ``fresh`` for a spark-submit per job, or the warm local
     session's folder (default ``.local/spark-session``, one session per clone)."""
@@ -244,7 +251,7 @@ def load_settings(env: str | None = None) -> Settings:
         warehouse=warehouse_setting(local),
         freshness_fails_run=not local,
         tasks_one_at_a_time=os.environ.get("SHOPLOGS_TASKS_ONE_AT_A_TIME", "") == "true",
-        work_dir=Path(os.environ.get("SHOPLOGS_WORK_DIR") or default_work_dir(local)),
+        work_dir=work_dir_setting(local),
         spark_session_dir=spark_session_setting(local),
         firehose_role_arn=f"arn:aws:iam::{account_id}:role/{PROJECT}-{env}-firehose",
         emr_poke_seconds=int(os.environ.get("EMR_POKE_SECONDS", "60")),

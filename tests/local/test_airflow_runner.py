@@ -19,8 +19,8 @@ from airflow.sdk.execution_time.supervisor import ActivitySubprocess, WatchedSub
 
 from local import airflow_executor
 from local.airflow_executor import PRELOADED, parse_dag_files, parsed_dag_bag, service_until_exit
-from local.airflow_runner import DAGS_FOLDER, dag_seconds, task_seconds
-from orchestration.settings import REPO_ROOT
+from local.airflow_runner import DAGS_FOLDER, airflow_home, dag_seconds, prepare, task_seconds
+from orchestration.settings import REPO_ROOT, load_settings
 
 LOG = """\
 2026-11-23T04:45:38.000000Z [info     ] Filling up the DagBag from /dags [dagbag]
@@ -119,3 +119,17 @@ def test_a_supervisor_sees_its_task_exit_after_the_task_closed_its_sockets(
     supervising.join(timeout=60)
     assert not supervising.is_alive(), "the supervisor still waits for a task that has exited"
     assert task._exit_code == 0
+
+
+@pytest.mark.integration
+def test_a_relative_work_folder_holds_the_airflow_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``SHOPLOGS_WORK_DIR=runs/mine make run``: Airflow refuses a relative SQLite path, so
+    the setting is made absolute (the folder under the one ``make run`` started in)."""
+    monkeypatch.setenv("SHOPLOGS_WORK_DIR", "runs/mine")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings("local")
+    assert settings.work_dir == tmp_path / "runs" / "mine"
+    prepare(settings)  # the metadata database, as `make run` sets it up
+    assert (airflow_home(settings) / "airflow.db").is_file()
