@@ -23,8 +23,7 @@ from orchestration.runners.dbt import (
     build_manifest,
     docs_view_configuration,
 )
-from orchestration.settings import REPO_ROOT, Settings, settings_for_command
-from orchestration.tasks.pipeline import DUCKDB_POOL
+from orchestration.settings import DUCKDB_POOL, REPO_ROOT, Settings, settings_for_command
 from orchestration.tools import ToolFailed, run_tool
 
 DAG_ID = "shoplogs_pipeline"

@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
@@ -27,7 +27,7 @@ from lake import layout, zones
 from lake.manifest import Manifest
 from lake.stats import RunStats, StreamStats
 from local import demo
-from local.airflow_runner import dag_seconds, dags_test, finished_task, prepare
+from local.airflow_runner import airflow_env, dag_seconds, dags_test, finished_task, prepare
 from local.aws import LOCAL_CREDENTIALS, RUN_PORT, moto_server, provision_local, ship_logs
 from local.iam import DEPLOYER, Roles
 from local.progress import following, say, task_printer
@@ -248,21 +248,23 @@ def run_pipeline_in_airflow(
     files: dict[str, list[Path]],
     run_date: date | None = None,
     bundle: Path | None = None,
+    airflow_setup: Future[dict[str, str]] | None = None,
 ) -> RunReport:
     """Ship ``files``, then run the pipeline DAG (``airflow dags test``) for the run date.
 
     ``bundle``: the DAGs folder of an MWAA bundle to run instead of this clone's code (its
-    manifest was built with it)."""
-    report, shipped, day = _ship(settings, files, run_date)
+    manifest was built with it). ``airflow_setup``: ``prepare`` of Airflow's metadata
+    database, if the caller started it already (``make run`` does, before local AWS)."""
     logs = settings.work_dir / "logs"
-    # Airflow's metadata database is set up beside dbt's parse: two processes, two cores.
-    # What is left of the setup after the parse (all of it when the manifest is current,
-    # and dbt does not run) is a stage of its own: the run waits for it.
+    # The metadata database is set up beside the shipping and dbt's parse: two processes,
+    # two cores. What is left of the setup then is a stage of its own: the run waits for it.
     with ThreadPoolExecutor(max_workers=1) as beside:
-        airflow_ready = beside.submit(prepare, settings, bundle)
+        setup = airflow_setup or beside.submit(prepare, settings, bundle)
+        report, shipped, day = _ship(settings, files, run_date)
         if bundle is None:
             run_stage(report, "dbt parse", lambda: build_manifest(settings, logs / "dbt.log"))
-        env = run_stage(report, "airflow setup", airflow_ready.result)
+        run_stage(report, "airflow setup", setup.result)
+    env = airflow_env(settings, bundle)
     try:
         with following(logs / "airflow.log", task_printer(finished_task)):
             run_stage(report, "airflow dag",
@@ -403,9 +405,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         os.environ.update(LOCAL_CREDENTIALS)
         fresh_warehouse(settings)
-        with moto_server(stages.log_path(settings, "moto.log"), port=RUN_PORT) as endpoint:
-            run = run_pipeline_in_airflow if args.engine == "airflow" else run_pipeline
-            report = run(settings.with_endpoint(endpoint), files, args.run_date)
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            # Airflow's metadata database is set up from here on, beside local AWS's start
+            # and the shipping: it needs neither.
+            setup = beside.submit(prepare, settings) if args.engine == "airflow" else None
+            with moto_server(stages.log_path(settings, "moto.log"), port=RUN_PORT) as endpoint:
+                local = settings.with_endpoint(endpoint)
+                if setup is None:
+                    report = run_pipeline(local, files, args.run_date)
+                else:
+                    report = run_pipeline_in_airflow(local, files, args.run_date,
+                                                     airflow_setup=setup)  # fmt: skip
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # StageFailed included
         if isinstance(exc, StageFailed) and exc.report:
             print(format_summary(exc.report))

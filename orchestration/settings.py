@@ -26,6 +26,9 @@ SPARK_JOB = REPO_ROOT / "spark" / "job.py"
 PROJECT = "shoplogs"
 # moto's default account id; a real deployment passes its own through AWS_ACCOUNT_ID.
 LOCAL_ACCOUNT_ID = "123456789012"
+# The Airflow pool every task that opens the DuckDB file shares: DuckDB allows one writer.
+# Here, not in orchestration.tasks, so `make run`'s own process never imports Airflow (~2 s).
+DUCKDB_POOL = "duckdb_writer"
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,11 @@ from airflow.sdk import TaskGroup, task
 
 from lake import layout
 from orchestration.runners.dbt import CONNECTION_ENV
-from orchestration.settings import Settings, load_settings
+from orchestration.settings import DUCKDB_POOL, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 AWS_CONN_ID = "aws_default"
-DUCKDB_POOL = "duckdb_writer"
 
 
 def run_date_of(logical_date: datetime | None, run_after: datetime) -> date:

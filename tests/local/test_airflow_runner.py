@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from airflow.sdk.execution_time.supervisor import ActivitySubprocess, WatchedSub
 from local import airflow_executor
 from local.airflow_executor import PRELOADED, parse_dag_files, parsed_dag_bag, service_until_exit
 from local.airflow_runner import DAGS_FOLDER, airflow_home, dag_seconds, prepare, task_seconds
-from orchestration.settings import REPO_ROOT, load_settings
+from orchestration.settings import DUCKDB_POOL, REPO_ROOT, load_settings
 
 LOG = """\
 2026-11-23T04:45:38.000000Z [info     ] Filling up the DagBag from /dags [dagbag]
@@ -133,3 +134,21 @@ def test_a_relative_work_folder_holds_the_airflow_database(
     assert settings.work_dir == tmp_path / "runs" / "mine"
     prepare(settings)  # the metadata database, as `make run` sets it up
     assert (airflow_home(settings) / "airflow.db").is_file()
+
+
+@pytest.mark.integration
+def test_a_deleted_airflow_database_is_set_up_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run skips the migration when the database is where this Airflow left it; one whose
+    database was deleted since still gets the schema and the DuckDB writer pool."""
+    monkeypatch.setenv("SHOPLOGS_WORK_DIR", str(tmp_path))
+    settings = load_settings("local")
+    database = airflow_home(settings) / "airflow.db"
+    prepare(settings)
+    database.unlink()
+    prepare(settings)
+    with sqlite3.connect(database) as db:
+        assert db.execute(
+            "select slots from slot_pool where pool = ?", [DUCKDB_POOL]
+        ).fetchall() == [(1,)]
